@@ -1,0 +1,47 @@
+"""policyengine: customer-management manuals as YAML policies, evaluated over event histories.
+
+    import policyengine as pe
+    policy = pe.load_policy("policies/huixiao/resources.yaml")
+    decision = policy.evaluate(events, as_of="2026-03-05T12:00:00+08:00")
+    decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
+"""
+
+from .decision import (
+    Decision,
+    Notice,
+    Obligation,
+    OwnershipSpan,
+    Penalty,
+    Rejection,
+    TraceEntry,
+)
+from .errors import (
+    EvaluationError,
+    EventError,
+    Location,
+    PolicyEngineError,
+    PolicyError,
+    Problem,
+)
+from .policy import Policy, load_params_file, load_policy, load_policy_text
+
+__all__ = [
+    "Decision",
+    "EvaluationError",
+    "EventError",
+    "Location",
+    "Notice",
+    "Obligation",
+    "OwnershipSpan",
+    "Penalty",
+    "Policy",
+    "PolicyEngineError",
+    "PolicyError",
+    "Problem",
+    "Rejection",
+    "TraceEntry",
+    "load_params_file",
+    "load_policy",
+    "load_policy_text",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,648 @@
+"""Stage 3, compile: validated models -> closures and indexes, backend-neutral.
+
+Conditions and values become plain Python closures over a small context (``Ctx``), so
+evaluation never interprets YAML and never calls ``eval``. Parameters, durations and money
+are resolved here, once. References (``$event.channel``, ``$params.preheat_window``) are
+checked against the declared event fields and parameters, so a typo is a load error at its
+``file:line:col``, not a silent ``None`` at run time.
+
+The compiled form (``CompiledPolicy``) is the contract with evaluators: the native engine
+runs it, and a second evaluator can run the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from . import model as m
+from .errors import Location, ProblemSink, did_you_mean
+from .times import Duration, parse_duration
+from .validate import PolicySet, RuleSite
+
+BUILTIN_FIELDS = ("id", "type", "at")
+
+
+class SubjectView(Protocol):
+    owner: str | None
+    owner_since: int | None
+    flags: dict[str, Any]
+    counters: dict[str, Decimal]
+    claims: dict[str, str]
+
+
+class WorldView(Protocol):
+    def owner_of(self, subject: Any) -> str | None: ...
+
+    def history(self, plan: HistoryPlan, ctx: Ctx) -> Any: ...
+
+
+class Ctx:
+    """What a compiled closure can see; the engine fills it in for each step."""
+
+    __slots__ = ("event", "item", "now", "party", "subj", "subject_id", "trigger", "world")
+
+    def __init__(
+        self,
+        world: WorldView,
+        now: int,
+        event: Mapping[str, Any] | None,
+        trigger: Mapping[str, Any] | None,
+        subject_id: str | None,
+        subj: SubjectView | None,
+    ) -> None:
+        self.world = world
+        self.now = now
+        self.event = event
+        self.trigger = trigger
+        self.subject_id = subject_id
+        self.subj = subj
+        self.item: Any = None
+        self.party: Any = None
+
+
+Getter = Callable[[Ctx], Any]
+Pred = Callable[[Ctx], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPlan:
+    types: tuple[str, ...]
+    subject: Getter | None  # value the subject field must equal (uses the per-subject index)
+    match: tuple[tuple[str, Getter], ...]
+    within: Duration | None
+
+
+@dataclass(frozen=True, slots=True)
+class CStep:
+    sanction: str
+    amount: Getter | None
+    salary_days: Getter | None
+
+
+@dataclass(frozen=True, slots=True)
+class CPenalty:
+    party: Getter
+    steps: tuple[CStep, ...]
+    ladder: bool
+    ladder_key: str | None
+    per_unit: Getter | None
+    units: Getter | None
+
+
+@dataclass(frozen=True, slots=True)
+class CExpect:
+    types: tuple[str, ...]
+    subject: Getter | None  # creation-time value of the subject field, if matched on
+    match: tuple[tuple[str, Getter], ...]
+    where: Pred | None
+    within: Duration
+    after: Duration | None
+    cancel_types: tuple[str, ...]
+    cancel_match: tuple[tuple[str, Getter], ...]
+    obligation: str | None
+    party: Getter | None
+    met: tuple[CAction, ...]
+    late: tuple[CAction, ...]
+    missed: tuple[CAction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CAction:
+    kind: str
+    when: Pred | None = None
+    for_each: Getter | None = None
+    value: Getter | None = None
+    subject: Getter | None = None
+    target: Getter | None = None
+    name: str | None = None
+    text: str | None = None
+    penalty: CPenalty | None = None
+    expect: CExpect | None = None
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    id: str
+    clauses: tuple[str, ...]
+    order: int
+    triggers: tuple[str, ...]
+    when: Pred | None
+    overrides: frozenset[str]
+    actions: tuple[CAction, ...]
+    rejects: bool
+    location: Location
+    rank: int = 0  # topological: overriders before the rules they override
+
+    @property
+    def clause_ref(self) -> str | list[str]:
+        return self.clauses[0] if len(self.clauses) == 1 else list(self.clauses)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    name: str
+    type: str
+    required: bool
+    enum: frozenset[Any] | None
+    min: float | None
+    default: Any
+
+
+@dataclass(slots=True)
+class CompiledPolicy:
+    id: str
+    version: str
+    timezone: str
+    currency: str
+    subject_field: str
+    unknown_events: str
+    clauses: dict[str, m.Clause]
+    params: dict[str, Any]
+    events: dict[str, tuple[FieldCheck, ...]]
+    rules: tuple[CompiledRule, ...]
+    by_trigger: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    awaited: frozenset[str] = frozenset()  # event types some expectation waits for
+
+
+# ---------------------------------------------------------------- the compiler
+
+
+@dataclass
+class _Scope:
+    """Which event types `$event` and `$trigger` can be, to check field references."""
+
+    event: tuple[str, ...] | None
+    trigger: tuple[str, ...] | None
+    item: bool = False
+    party: bool = False
+
+
+class _Compiler:
+    def __init__(self, pset: PolicySet, params: dict[str, Any], sink: ProblemSink) -> None:
+        self.pset = pset
+        self.params = params
+        self.sink = sink
+        self.site: RuleSite | None = None
+        self.subject_field = pset.meta.subject
+
+    # -- helpers
+    def loc(self, path: tuple[str | int, ...], key: bool = False) -> Location:
+        assert self.site is not None
+        return self.site.locate(*path, key=key)
+
+    def error(self, code: str, msg: str, path: tuple[str | int, ...], hint: str | None = None,
+              key: bool = False) -> None:
+        self.sink.add(code, msg, self.loc(path, key), hint)
+
+    def fields_of(self, types: tuple[str, ...]) -> set[str]:
+        common: set[str] | None = None
+        for t in types:
+            et = self.pset.events.get(t)
+            names = set(et.fields) if et else set()
+            common = names if common is None else common & names
+        return (common or set()) | set(BUILTIN_FIELDS)
+
+    def check_types(self, types: tuple[str, ...], path: tuple[str | int, ...]) -> None:
+        for i, t in enumerate(types):
+            if t not in self.pset.events:
+                p = path if len(types) == 1 else (*path, i)
+                self.error("PE109", f"unknown event type {t!r}", p,
+                           did_you_mean(t, self.pset.events) or "declare it under `events:`")
+
+    def duration(self, text: str | None, path: tuple[str | int, ...]) -> Duration | None:
+        if text is None:
+            return None
+        if m.is_reference(text):
+            value = self.param_value(text, path)
+            if value is None:
+                return None
+            if not isinstance(value, Duration):
+                self.error("PE102", f"{text} is not a duration parameter", path)
+                return None
+            return value
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            self.error("PE106", str(exc), path)
+            return None
+
+    def param_value(self, ref: str, path: tuple[str | int, ...]) -> Any:
+        parts = ref[1:].split(".")
+        if parts[0] != "params" or len(parts) != 2:
+            self.error("PE117", f"{ref!r} must be a parameter reference like $params.name", path)
+            return None
+        if parts[1] not in self.params:
+            self.error("PE110", f"unknown parameter {parts[1]!r}", path,
+                       did_you_mean(parts[1], self.params) or "declare it under `params:`")
+            return None
+        return self.params[parts[1]]
+
+    # -- values
+    def operand(self, op: Any, path: tuple[str | int, ...], scope: _Scope) -> Getter:
+        if isinstance(op, m.OwnerOf):
+            inner = self.operand(op.owner_of, (*path, "owner_of"), scope)
+            return lambda c: c.world.owner_of(inner(c))
+        if isinstance(op, m.Claims):
+            status = op.claims
+            if status == "any":
+                return lambda c: list(c.subj.claims) if c.subj is not None else []
+            return lambda c: (
+                [e for e, s in c.subj.claims.items() if s == status] if c.subj is not None else []
+            )
+        if isinstance(op, m.Ago):
+            dur = self.duration(op.ago, (*path, "ago"))
+            if dur is None:
+                return lambda c: None
+            tz = self.pset.meta.timezone
+            return lambda c: dur.back(c.now, tz)
+        if isinstance(op, m.Len):
+            inner = self.operand(op.len, (*path, "len"), scope)
+            return lambda c: len(inner(c) or ())
+        if isinstance(op, m.Count):
+            plan = self.history_plan(op.count, (*path, "count"), scope)
+            return lambda c: sum(1 for _ in c.world.history(plan, c))
+        if isinstance(op, list):
+            items = [self.operand(x, (*path, i), scope) for i, x in enumerate(op)]
+            if all(not m.is_reference(x) and not isinstance(x, list | m.BaseModel) for x in op):
+                frozen = list(op)
+                return lambda c: frozen
+            return lambda c: [g(c) for g in items]
+        if isinstance(op, str) and op.startswith("$$"):
+            lit = op[1:]
+            return lambda c: lit
+        if m.is_reference(op):
+            return self.reference(op, path, scope)
+        if isinstance(op, float):
+            dec = Decimal(str(op))
+            return lambda c: dec
+        value = op
+        return lambda c: value
+
+    def reference(self, ref: str, path: tuple[str | int, ...], scope: _Scope) -> Getter:
+        if not m.reference_ok(ref):
+            self.error("PE117", f"bad reference {ref!r}", path,
+                       "references look like $event.field, $trigger.field, $subject.owner, "
+                       "$params.name, $now, $item or $party")
+            return lambda c: None
+        parts = ref[1:].split(".")
+        root, rest = parts[0], parts[1:]
+        if root == "params":
+            value = self.param_value(ref, path)
+            return lambda c: value
+        if root == "now":
+            return lambda c: c.now
+        if root == "party":
+            if not scope.party:
+                self.error("PE117", "$party is only defined inside an expectation's "
+                           "where/met/late/missed", path)
+            return lambda c: c.party
+        if root == "item":
+            if not scope.item:
+                self.error("PE117", "$item is only defined inside `for_each`", path)
+            if not rest:
+                return lambda c: c.item
+            name = rest[0]
+            return lambda c: c.item.get(name) if isinstance(c.item, Mapping) else None
+        if root in ("event", "trigger"):
+            types = scope.event if root == "event" else scope.trigger
+            if types is None:
+                hint = "in `missed` there is no event: use $trigger" if root == "event" else \
+                    "$trigger exists only inside an expectation"
+                self.error("PE117", f"{ref} is not available here", path, hint)
+                return lambda c: None
+            if len(rest) != 1:
+                self.error("PE117", f"{ref}: name one field, like ${root}.customer", path)
+                return lambda c: None
+            name = rest[0]
+            known = self.fields_of(types)
+            if name not in known:
+                self.error("PE113", f"event field {name!r} is not declared for "
+                           f"{', '.join(types)}", path, did_you_mean(name, known))
+            if root == "event":
+                return lambda c: c.event.get(name) if c.event is not None else None
+            return lambda c: c.trigger.get(name) if c.trigger is not None else None
+        # subject
+        if not rest:
+            return lambda c: c.subject_id
+        head = rest[0]
+        if head == "id" and len(rest) == 1:
+            return lambda c: c.subject_id
+        if head == "owner" and len(rest) == 1:
+            return lambda c: c.subj.owner if c.subj is not None else None
+        if head == "owner_since" and len(rest) == 1:
+            return lambda c: c.subj.owner_since if c.subj is not None else None
+        if head in ("flags", "counters") and len(rest) == 2:
+            name = rest[1]
+            if head == "flags":
+                return lambda c: c.subj.flags.get(name) if c.subj is not None else None
+            return lambda c: c.subj.counters.get(name, Decimal(0)) if c.subj is not None \
+                else Decimal(0)
+        self.error("PE117", f"unknown subject property in {ref!r}", path,
+                   "use $subject, $subject.owner, $subject.owner_since, $subject.flags.NAME "
+                   "or $subject.counters.NAME")
+        return lambda c: None
+
+    def history_plan(self, q: m.HistoryQuery, path: tuple[str | int, ...],
+                     scope: _Scope) -> HistoryPlan:
+        types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
+        self.check_types(types, (*path, "type"))
+        match, subject = self.match_fields(q.match, types, (*path, "match"), scope)
+        within = self.duration(q.within, (*path, "within"))
+        return HistoryPlan(types, subject, match, within)
+
+    def match_fields(
+        self, spec: dict[str, Any], types: tuple[str, ...], path: tuple[str | int, ...],
+        scope: _Scope,
+    ) -> tuple[tuple[tuple[str, Getter], ...], Getter | None]:
+        known = self.fields_of(types)
+        out: list[tuple[str, Getter]] = []
+        subject: Getter | None = None
+        for name, value in spec.items():
+            if name not in known:
+                self.error("PE113", f"event field {name!r} is not declared for "
+                           f"{', '.join(types)}", (*path, name), did_you_mean(name, known),
+                           key=True)
+            getter = self.operand(value, (*path, name), scope)
+            if name == self.subject_field:
+                subject = getter
+            else:
+                out.append((name, getter))
+        return tuple(out), subject
+
+    # -- conditions
+    def condition(self, cond: Any, path: tuple[str | int, ...], scope: _Scope) -> Pred:
+        if isinstance(cond, bool):
+            return (lambda c: True) if cond else (lambda c: False)
+        if isinstance(cond, m.All):
+            parts = [self.condition(x, (*path, "all", i), scope) for i, x in enumerate(cond.all)]
+            return lambda c: all(p(c) for p in parts)
+        if isinstance(cond, m.AnyOf):
+            parts = [self.condition(x, (*path, "any", i), scope) for i, x in enumerate(cond.any)]
+            return lambda c: any(p(c) for p in parts)
+        if isinstance(cond, m.Not):
+            inner = self.condition(cond.not_, (*path, "not"), scope)
+            return lambda c: not inner(c)
+        if isinstance(cond, m.Exists):
+            g = self.operand(cond.exists, (*path, "exists"), scope)
+            return lambda c: g(c) is not None
+        if isinstance(cond, m.History):
+            plan = self.history_plan(cond.history, (*path, "history"), scope)
+            return lambda c: next(iter(c.world.history(plan, c)), None) is not None
+        if isinstance(cond, m.In):
+            a = self.operand(cond.in_[0], (*path, "in", 0), scope)
+            b = self.operand(cond.in_[1], (*path, "in", 1), scope)
+            return lambda c: a(c) in (b(c) or ())
+        for op in ("eq", "ne", "lt", "le", "gt", "ge"):
+            if isinstance(cond, getattr(m, op.capitalize())):
+                pair = getattr(cond, op)
+                a = self.operand(pair[0], (*path, op, 0), scope)
+                b = self.operand(pair[1], (*path, op, 1), scope)
+                return _comparison(op, a, b)
+        raise AssertionError(f"unhandled condition {cond!r}")  # pragma: no cover
+
+    # -- actions
+    def actions(self, acts: list[Any], path: tuple[str | int, ...],
+                scope: _Scope) -> tuple[CAction, ...]:
+        return tuple(self.action(a, (*path, i), scope) for i, a in enumerate(acts))
+
+    def action(self, act: Any, path: tuple[str | int, ...], scope: _Scope) -> CAction:
+        for_each = None
+        if act.for_each is not None:
+            for_each = self.operand(act.for_each, (*path, "for_each"), scope)
+            scope = _Scope(scope.event, scope.trigger, item=True, party=scope.party)
+        when = self.condition(act.when, (*path, "when"), scope) if act.when is not None else None
+        base: dict[str, Any] = {"when": when, "for_each": for_each}
+        op = lambda v, *p: self.operand(v, (*path, *p), scope)  # noqa: E731
+        if isinstance(act, m.ClaimAction):
+            return CAction("claim", value=op(act.claim, "claim"), **base)
+        if isinstance(act, m.LapseClaimAction):
+            return CAction("lapse_claim", value=op(act.lapse_claim, "lapse_claim"), **base)
+        if isinstance(act, m.DropClaimsAction):
+            return CAction("drop_claims", value=op(act.drop_claims, "drop_claims"), **base)
+        if isinstance(act, m.AssignAction):
+            if isinstance(act.assign, m.AssignSpec):
+                subj = op(act.assign.subject, "assign", "subject") \
+                    if act.assign.subject is not None else None
+                return CAction("assign", value=op(act.assign.owner, "assign", "owner"),
+                               subject=subj, **base)
+            return CAction("assign", value=op(act.assign, "assign"), **base)
+        if isinstance(act, m.ReleaseAction):
+            subj = op(act.release, "release") if act.release is not None else None
+            return CAction("release", subject=subj, **base)
+        if isinstance(act, m.TransferAction):
+            return CAction("transfer", value=op(act.transfer.from_, "transfer", "from"),
+                           target=op(act.transfer.to, "transfer", "to"), **base)
+        if isinstance(act, m.PenaltyAction):
+            return CAction("penalty", penalty=self.penalty(act.penalty, (*path, "penalty"), scope),
+                           **base)
+        if isinstance(act, m.ExpectAction):
+            return CAction("expect", expect=self.expect(act.expect, (*path, "expect"), scope),
+                           **base)
+        if isinstance(act, m.SetAction):
+            subj = op(act.set.subject, "set", "subject") if act.set.subject is not None else None
+            return CAction("set", name=act.set.flag, value=op(act.set.value, "set", "value"),
+                           subject=subj, **base)
+        if isinstance(act, m.ClearAction):
+            return CAction("clear", name=act.clear, **base)
+        if isinstance(act, m.AddAction):
+            party = op(act.add.party, "add", "party") if act.add.party is not None else None
+            return CAction("add", name=act.add.counter, value=op(act.add.by, "add", "by"),
+                           target=party, **base)
+        if isinstance(act, m.RejectAction):
+            return CAction("reject", text=act.reject, **base)
+        raise AssertionError(f"unhandled action {act!r}")  # pragma: no cover
+
+    def penalty(self, spec: m.PenaltySpec, path: tuple[str | int, ...],
+                scope: _Scope) -> CPenalty:
+        def opt(v: Any, *p: str | int) -> Getter | None:
+            return None if v is None else self.operand(v, (*path, *p), scope)
+
+        if spec.ladder is not None:
+            steps = tuple(
+                CStep(s.sanction, opt(s.amount, "ladder", i, "amount"),
+                      opt(s.salary_days, "ladder", i, "salary_days"))
+                for i, s in enumerate(spec.ladder)
+            )
+        else:
+            assert spec.sanction is not None
+            steps = (CStep(spec.sanction, opt(spec.amount, "amount"),
+                           opt(spec.salary_days, "salary_days")),)
+        return CPenalty(
+            party=self.operand(spec.party, (*path, "party"), scope),
+            steps=steps,
+            ladder=spec.ladder is not None,
+            ladder_key=spec.ladder_key,
+            per_unit=opt(spec.per_unit, "per_unit"),
+            units=opt(spec.units, "units"),
+        )
+
+    def expect(self, ex: m.Expect, path: tuple[str | int, ...], scope: _Scope) -> CExpect:
+        types = (ex.event,) if isinstance(ex.event, str) else tuple(ex.event)
+        self.check_types(types, (*path, "event"))
+        creator = scope.event if scope.event is not None else scope.trigger
+        create_scope = _Scope(scope.event, scope.trigger, scope.item)
+        match, subject = self.match_fields(ex.match, types, (*path, "match"), create_scope)
+        candidate = _Scope(types, creator, party=True)
+        where = self.condition(ex.where, (*path, "where"), candidate) if ex.where is not None \
+            else None
+        within = self.duration(ex.within, (*path, "within"))
+        after = self.duration(ex.after, (*path, "after"))
+        cancel_types: tuple[str, ...] = ()
+        cancel_match: tuple[tuple[str, Getter], ...] = ()
+        if ex.cancel_on is not None:
+            cancel_types = (ex.cancel_on.event,) if isinstance(ex.cancel_on.event, str) \
+                else tuple(ex.cancel_on.event)
+            self.check_types(cancel_types, (*path, "cancel_on", "event"))
+            cmatch, csubj = self.match_fields(ex.cancel_on.match, cancel_types,
+                                              (*path, "cancel_on", "match"), create_scope)
+            cancel_match = cmatch if csubj is None else ((self.subject_field, csubj), *cmatch)
+        party = self.operand(ex.party, (*path, "party"), create_scope) \
+            if ex.party is not None else None
+        return CExpect(
+            types=types,
+            subject=subject,
+            match=match,
+            where=where,
+            within=within or parse_duration("1 day"),
+            after=after,
+            cancel_types=cancel_types,
+            cancel_match=cancel_match,
+            obligation=ex.obligation,
+            party=party,
+            met=self.actions(ex.met, (*path, "met"), candidate),
+            late=self.actions(ex.late, (*path, "late"), candidate),
+            missed=self.actions(ex.missed, (*path, "missed"), _Scope(None, creator, party=True)),
+        )
+
+    def rule(self, site: RuleSite, order: int) -> CompiledRule:
+        self.site = site
+        rule = site.rule
+        triggers = tuple(rule.triggers)
+        self.check_types(triggers, ("on",))
+        scope = _Scope(triggers, None)
+        when = self.condition(rule.when, ("when",), scope) if rule.when is not None else None
+        actions = list(self.actions(rule.then, ("then",), scope))
+        if rule.expect is not None:
+            actions.append(CAction("expect", expect=self.expect(rule.expect, ("expect",), scope)))
+        return CompiledRule(
+            id=rule.id,
+            clauses=tuple(rule.clauses),
+            order=order,
+            triggers=triggers,
+            when=when,
+            overrides=frozenset(rule.overrides),
+            actions=tuple(actions),
+            rejects=any(a.kind == "reject" for a in actions),
+            location=site.locate("id"),
+        )
+
+
+def _comparison(op: str, a: Getter, b: Getter) -> Pred:
+    if op == "eq":
+        return lambda c: a(c) == b(c)
+    if op == "ne":
+        return lambda c: a(c) != b(c)
+
+    def ordered(c: Ctx) -> bool:
+        x, y = a(c), b(c)
+        if x is None or y is None:
+            return False
+        try:
+            if op == "lt":
+                return bool(x < y)
+            if op == "le":
+                return bool(x <= y)
+            if op == "gt":
+                return bool(x > y)
+            return bool(x >= y)
+        except TypeError:
+            return False
+
+    return ordered
+
+
+def resolve_params(pset: PolicySet, overrides: Mapping[str, Any] | None,
+                   sink: ProblemSink) -> dict[str, Any]:
+    """Declared defaults, with a company's overrides (validated like the declarations)."""
+    values: dict[str, Any] = {name: p.value() for name, p in pset.params.items()}
+    for name, raw in (overrides or {}).items():
+        declared = pset.params.get(name)
+        where = Location("<params>", 1, 1)
+        if declared is None:
+            sink.add("PE110", f"parameter override {name!r} is not declared by the policy", where,
+                     did_you_mean(name, pset.params))
+            continue
+        kind = next(k for k in ("duration", "money", "count", "number", "salary_days", "text")
+                    if getattr(declared, k) is not None)
+        try:
+            values[name] = m.Param.model_validate({kind: raw}).value()
+        except Exception as exc:  # pydantic ValidationError or ValueError, reported alike
+            sink.add("PE106", f"parameter override {name!r}: {exc}", where)
+    return values
+
+
+def compile_policy(pset: PolicySet, sink: ProblemSink,
+                   params: Mapping[str, Any] | None = None) -> CompiledPolicy:
+    values = resolve_params(pset, params, sink)
+    comp = _Compiler(pset, values, sink)
+    rules = tuple(comp.rule(site, i) for i, site in enumerate(pset.rules))
+    _rank(rules)
+    by_trigger: dict[str, list[CompiledRule]] = {}
+    for r in rules:
+        for t in r.triggers:
+            by_trigger.setdefault(t, []).append(r)
+    awaited: set[str] = set()
+
+    def collect(actions: tuple[CAction, ...]) -> None:
+        for a in actions:
+            if a.expect is not None:
+                awaited.update(a.expect.types)
+                awaited.update(a.expect.cancel_types)
+                collect(a.expect.met + a.expect.late + a.expect.missed)
+
+    for r in rules:
+        collect(r.actions)
+    events = {
+        name: tuple(
+            FieldCheck(fname, f.type, not f.optional and f.default is None,
+                       frozenset(f.enum) if f.enum is not None else None, f.min, f.default)
+            for fname, f in et.fields.items()
+        )
+        for name, et in pset.events.items()
+    }
+    return CompiledPolicy(
+        id=pset.id,
+        version=pset.version,
+        timezone=pset.meta.timezone,
+        currency=pset.meta.currency,
+        subject_field=pset.meta.subject,
+        unknown_events=pset.meta.unknown_events,
+        clauses=dict(pset.clauses),
+        params=values,
+        events=events,
+        rules=rules,
+        by_trigger={t: tuple(rs) for t, rs in by_trigger.items()},
+        awaited=frozenset(awaited),
+    )
+
+
+def _rank(rules: tuple[CompiledRule, ...]) -> None:
+    """Longest override chain below each rule; overriders get the higher rank."""
+    by_id = {r.id: r for r in rules}
+    memo: dict[str, int] = {}
+
+    def depth(rid: str, seen: frozenset[str]) -> int:
+        if rid in memo:
+            return memo[rid]
+        r = by_id.get(rid)
+        if r is None or rid in seen:
+            return 0
+        d = 1 + max((depth(t, seen | {rid}) for t in r.overrides), default=-1)
+        memo[rid] = d
+        return d
+
+    for r in rules:
+        r.rank = depth(r.id, frozenset())

@@ -1,0 +1,538 @@
+"""Stage 4, evaluate: replay a history on a virtual clock.
+
+One pass over the events in timestamp order. Before each event, every deadline that has
+passed fires (an inclusive deadline at D fires after the events at D, an exclusive one
+before them). For each event:
+
+1. the rules it triggers are *matched* against the state before the event (snapshot
+   semantics: rules of one event do not see each other's effects, so file order cannot
+   change which rules apply);
+2. overridden rules drop out (``overrides:``, resolved overrider-first);
+3. rules that ``reject`` the event run first; a rejected event does nothing else;
+4. pending expectations the event meets (or meets late, or cancels) run their branches;
+5. the remaining rules' actions run in declaration order;
+6. the event joins the history that later conditions can query.
+
+The wall clock is never read: time is the events' and ``as_of``'s.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from . import decision as d
+from .compiler import CAction, CExpect, CompiledPolicy, CompiledRule, Ctx, HistoryPlan
+from .errors import EvaluationError, Problem
+from .events import Event, History
+from .model import Money
+from .times import to_pendulum
+
+OPEN, MET, MISSED, LATE, CANCELLED = range(5)
+_STATUS = {OPEN: "open", MET: "met", MISSED: "overdue", LATE: "late"}
+
+
+class Subject:
+    """Mutable state of one subject (a customer)."""
+
+    __slots__ = ("claims", "counters", "flags", "id", "owner", "owner_since", "spans")
+
+    def __init__(self, sid: str) -> None:
+        self.id = sid
+        self.owner: str | None = None
+        self.owner_since: int | None = None
+        self.flags: dict[str, Any] = {}
+        self.counters: dict[str, Decimal] = {}
+        self.claims: dict[str, str] = {}
+        self.spans: list[list[Any]] = []  # [owner, start, end, rule, clauses, events]
+
+
+class Pending:
+    """An expectation waiting for its event, or past due and watched for a late one."""
+
+    __slots__ = (
+        "cancel",
+        "due",
+        "inclusive",
+        "match",
+        "obligation",
+        "party",
+        "rule",
+        "spec",
+        "start",
+        "state",
+        "subject_id",
+        "sv",
+        "trigger",
+    )
+
+    def __init__(self, spec: CExpect, rule: CompiledRule, trigger: Mapping[str, Any],
+                 subject_id: str | None) -> None:
+        self.spec = spec
+        self.rule = rule
+        self.trigger = trigger
+        self.subject_id = subject_id
+        self.state = OPEN
+        self.match: tuple[tuple[str, Any], ...] = ()
+        self.cancel: tuple[tuple[str, Any], ...] = ()
+        self.due = 0
+        self.inclusive = True
+        self.start: int | None = None
+        self.party: Any = None
+        self.obligation: list[Any] | None = None
+        self.sv: Any = None  # the subject value it is indexed under (None: matched on no subject)
+
+
+class World:
+    """All state of one evaluation; discarded afterwards (no global state)."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.tz = policy.timezone
+        self.sf = policy.subject_field
+        self.subjects: dict[str, Subject] = {}
+        self.owned_by: dict[str, set[str]] = {}
+        self.claims_by: dict[str, set[str]] = {}
+        self.party_counters: dict[str, dict[str, Decimal]] = {}
+        self.ladders: dict[tuple[str, str], int] = {}
+        self.hist_subj: dict[tuple[Any, str], list[Event]] = {}
+        self.hist_type: dict[str, list[Event]] = {}
+        self.waiting: dict[tuple[str, Any], list[Pending]] = {}
+        self.overdue: dict[tuple[str, Any], list[Pending]] = {}
+        self.cancels: dict[tuple[str, Any], list[Pending]] = {}
+        self.timers: list[tuple[int, int, Pending]] = []
+        self.seq = 0
+        self.penalties: list[tuple[Any, ...]] = []
+        self.obligations: list[list[Any]] = []
+        self.rejections: list[tuple[Any, ...]] = []
+        self.trace: list[tuple[Any, ...]] = []
+        self.conflicts: list[tuple[str, str]] = []
+        self.step_owner: dict[str, tuple[str | None, str]] = {}
+        self.rejected = False
+        self.now = 0
+
+    # ------------------------------------------------------------ queries used by closures
+    def owner_of(self, subject: Any) -> str | None:
+        s = self.subjects.get(subject) if isinstance(subject, str) else None
+        return s.owner if s is not None else None
+
+    def history(self, plan: HistoryPlan, ctx: Ctx) -> Iterator[Event]:
+        lower = plan.within.back(ctx.now, self.tz) if plan.within is not None else None
+        if plan.subject is not None:
+            sv = plan.subject(ctx)
+            lists = [self.hist_subj.get((sv, t)) for t in plan.types]
+        else:
+            lists = [self.hist_type.get(t) for t in plan.types]
+        match = [(f, g(ctx)) for f, g in plan.match]
+        for lst in lists:
+            if not lst:
+                continue
+            for ev in reversed(lst):
+                if lower is not None and ev["at"] < lower:
+                    break
+                if all(ev.get(f) == v for f, v in match):
+                    yield ev
+
+    # ------------------------------------------------------------ state
+    def subject(self, sid: str) -> Subject:
+        s = self.subjects.get(sid)
+        if s is None:
+            s = self.subjects[sid] = Subject(sid)
+        return s
+
+    def _trace(self, kind: str, rule: CompiledRule, causes: list[str], subject: str | None = None,
+               party: str | None = None, **detail: Any) -> None:
+        self.trace.append((self.now, kind, subject, party, rule, causes, detail))
+
+    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule,
+                  causes: list[str]) -> None:
+        s = self.subject(sid)
+        earlier = self.step_owner.get(sid)
+        if earlier is not None and earlier[1] != rule.id and earlier[0] != owner:
+            self.conflicts.append((causes[-1] if causes else "?",
+                                   f"rules {earlier[1]!r} and {rule.id!r} both decided the owner "
+                                   f"of {sid!r} ({earlier[0]!r} vs {owner!r}); the later rule "
+                                   "in the file won: declare `overrides:` between them"))
+        self.step_owner[sid] = (owner, rule.id)
+        if s.owner == owner:
+            return
+        if s.spans and s.spans[-1][2] is None:
+            if s.spans[-1][1] == self.now:
+                s.spans.pop()  # owned for no time at all: keep it in the trace only
+            else:
+                s.spans[-1][2] = self.now
+        if s.owner is not None:
+            self.owned_by[s.owner].discard(sid)
+        previous = s.owner
+        s.owner = owner
+        s.owner_since = self.now if owner is not None else None
+        if owner is not None:
+            s.spans.append([owner, self.now, None, rule, list(causes)])
+            self.owned_by.setdefault(owner, set()).add(sid)
+        self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
+
+    # ------------------------------------------------------------ actions
+    def run(self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule,
+            causes: list[str]) -> None:
+        for a in actions:
+            if a.for_each is not None:
+                items = a.for_each(ctx) or []
+                for item in items if isinstance(items, list | tuple) else [items]:
+                    ctx.item = item
+                    if a.when is None or a.when(ctx):
+                        self.do(a, ctx, rule, causes)
+                ctx.item = None
+            elif a.when is None or a.when(ctx):
+                self.do(a, ctx, rule, causes)
+
+    def _need_subject(self, ctx: Ctx, rule: CompiledRule, what: str) -> str:
+        if ctx.subject_id is None:
+            raise EvaluationError([Problem(
+                "PE303", f"rule {rule.id!r} tries to {what} but the event names no "
+                f"{self.sf}", rule.location,
+                hint=f"trigger it on events that carry `{self.sf}`, or name the subject")])
+        return ctx.subject_id
+
+    def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+        kind = a.kind
+        if kind == "claim" or kind == "lapse_claim":
+            assert a.value is not None
+            emp = a.value(ctx)
+            sid = self._need_subject(ctx, rule, "change a claim")
+            s = self.subject(sid)
+            if emp is None:
+                return
+            if kind == "claim":
+                s.claims[emp] = "open"
+                self.claims_by.setdefault(emp, set()).add(sid)
+                self._trace("claim", rule, causes, subject=sid, party=emp, status="open")
+            elif s.claims.get(emp) == "open":
+                s.claims[emp] = "lapsed"
+                self._trace("claim", rule, causes, subject=sid, party=emp, status="lapsed")
+        elif kind == "drop_claims":
+            assert a.value is not None
+            emp = a.value(ctx)
+            for sid in sorted(self.claims_by.pop(emp, ())):
+                s = self.subjects[sid]
+                if s.claims.get(emp) == "open":
+                    s.claims[emp] = "released"
+                    self._trace("claim", rule, causes, subject=sid, party=emp, status="released")
+        elif kind == "assign" or kind == "release":
+            sid = a.subject(ctx) if a.subject is not None else \
+                self._need_subject(ctx, rule, "assign an owner")
+            owner = a.value(ctx) if a.value is not None else None
+            if sid is not None:
+                self.set_owner(sid, owner, rule, causes)
+        elif kind == "transfer":
+            assert a.value is not None and a.target is not None
+            frm, to = a.value(ctx), a.target(ctx)
+            for sid in sorted(self.owned_by.get(frm, ())):
+                self.set_owner(sid, to, rule, causes)
+        elif kind == "penalty":
+            self.penalize(a, ctx, rule, causes)
+        elif kind == "expect":
+            assert a.expect is not None
+            self.expect(a.expect, ctx, rule)
+        elif kind == "set" or kind == "clear":
+            sid = a.subject(ctx) if a.subject is not None else \
+                self._need_subject(ctx, rule, "set a flag")
+            if sid is None:
+                return
+            s = self.subject(sid)
+            assert a.name is not None
+            value = a.value(ctx) if (kind == "set" and a.value is not None) else None
+            if value is None:
+                s.flags.pop(a.name, None)
+            else:
+                s.flags[a.name] = value
+            self._trace("flag", rule, causes, subject=sid, flag=a.name, value=value)
+        elif kind == "add":
+            assert a.value is not None and a.name is not None
+            by = Decimal(str(a.value(ctx) or 0))
+            if a.target is not None:
+                party = a.target(ctx)
+                if party is None:
+                    return
+                table = self.party_counters.setdefault(str(party), {})
+                owner_key: str = str(party)
+            else:
+                sid = self._need_subject(ctx, rule, "count")
+                table = self.subject(sid).counters
+                owner_key = sid
+            table[a.name] = table.get(a.name, Decimal(0)) + by
+            self._trace("counter", rule, causes, subject=ctx.subject_id, party=owner_key,
+                        counter=a.name, value=str(table[a.name]))
+        elif kind == "reject":
+            self.rejected = True
+            ev = ctx.event
+            eid = ev["id"] if ev is not None else "?"
+            self.rejections.append((eid, self.now, rule, a.text or "rejected"))
+            self._trace("reject", rule, causes, subject=ctx.subject_id, reason=a.text)
+
+    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+        p = a.penalty
+        assert p is not None
+        party = p.party(ctx)
+        if party is None:
+            return
+        key = (p.ladder_key or rule.id, str(party))
+        n = self.ladders.get(key, 0) + 1
+        self.ladders[key] = n
+        step = p.steps[min(n - 1, len(p.steps) - 1)] if p.ladder else p.steps[0]
+        low = high = None
+        if step.amount is not None:
+            low, high = _money(step.amount(ctx))
+        units = None
+        if p.per_unit is not None and p.units is not None:
+            ulow, uhigh = _money(p.per_unit(ctx))
+            units = int(p.units(ctx) or 0)
+            low, high = ulow * units, uhigh * units
+        days = Decimal(str(step.salary_days(ctx))) if step.salary_days is not None else None
+        currency = self.policy.currency if low is not None else None
+        self.penalties.append((str(party), step.sanction, low, high, currency, units, days, n,
+                               ctx.subject_id, self.now, rule, list(causes)))
+        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party),
+                    sanction=step.sanction, amount_min=_s(low), amount_max=_s(high), units=units,
+                    salary_days=_s(days), offence=n)
+
+    def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
+        trig = ctx.event if ctx.event is not None else ctx.trigger
+        assert trig is not None
+        p = Pending(e, rule, trig, ctx.subject_id)
+        p.due, p.inclusive = e.within.due(self.now, self.tz)
+        p.start = e.after.due(self.now, self.tz)[0] if e.after is not None else None
+        p.match = tuple((f, g(ctx)) for f, g in e.match)
+        p.party = e.party(ctx) if e.party is not None else None
+        sv = p.sv = e.subject(ctx) if e.subject is not None else None
+        for t in e.types:
+            self.waiting.setdefault((t, sv), []).append(p)
+        if e.cancel_types:
+            vals = [(f, g(ctx)) for f, g in e.cancel_match]
+            csv = next((v for f, v in vals if f == self.sf), None)
+            p.cancel = tuple((f, v) for f, v in vals if f != self.sf)
+            for t in e.cancel_types:
+                self.cancels.setdefault((t, csv), []).append(p)
+        self.seq += 1
+        heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
+        if e.obligation is not None:
+            p.obligation = [rule, e.obligation, p.party, ctx.subject_id, self.now, p.start, p.due,
+                            p.inclusive, OPEN, None, None, [trig["id"]]]
+            self.obligations.append(p.obligation)
+        self._trace("expectation", rule, [trig["id"]], subject=ctx.subject_id,
+                    party=_s(p.party), awaits=list(e.types), due=p.due)
+
+    # ------------------------------------------------------------ the clock
+    def fire_until(self, limit: int) -> None:
+        """Fire every deadline whose key is below ``limit`` (see module doc)."""
+        timers = self.timers
+        while timers and timers[0][0] < limit:
+            _, _, p = heapq.heappop(timers)
+            if p.state != OPEN:
+                continue
+            p.state = MISSED
+            self.now = p.due
+            if p.obligation is not None:
+                p.obligation[8] = MISSED
+            if p.obligation is not None or p.spec.late:
+                for t in p.spec.types:
+                    self.overdue.setdefault((t, p.sv), []).append(p)
+            if p.spec.missed:
+                subj = self.subject(p.subject_id) if p.subject_id is not None else None
+                ctx = Ctx(self, p.due, None, p.trigger, p.subject_id, subj)
+                ctx.party = p.party
+                self.step_owner = {}
+                self.run(p.spec.missed, ctx, p.rule, [p.trigger["id"]])
+
+    def _matches(self, p: Pending, ev: Event) -> bool:
+        for f, v in p.match:
+            if ev.get(f) != v:
+                return False
+        if p.start is not None and ev["at"] < p.start:
+            return False
+        if p.spec.where is not None:
+            subj = self.subjects.get(p.subject_id) if p.subject_id is not None else None
+            ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
+            ctx.party = p.party
+            return p.spec.where(ctx)
+        return True
+
+    def settle(self, ev: Event) -> None:
+        """Meet, meet late, or cancel the expectations this event answers."""
+        etype = ev["type"]
+        sv = ev.get(self.sf)
+        keys = ((etype, sv), (etype, None)) if sv is not None else ((etype, None),)
+        for key in keys:
+            lst = self.waiting.get(key)
+            if lst:
+                keep = []
+                for p in lst:
+                    if p.state != OPEN:
+                        continue
+                    if self._matches(p, ev):
+                        p.state = MET
+                        self._met(p, ev, p.spec.met, MET)
+                    else:
+                        keep.append(p)
+                if keep:
+                    self.waiting[key] = keep
+                else:
+                    del self.waiting[key]
+            lst = self.overdue.get(key)
+            if lst:
+                for p in list(lst):
+                    if p.state == MISSED and self._matches(p, ev):
+                        p.state = LATE
+                        lst.remove(p)
+                        self._met(p, ev, p.spec.late, LATE)
+            lst = self.cancels.get(key)
+            if lst:
+                for p in list(lst):
+                    if p.state != OPEN:
+                        lst.remove(p)
+                    elif all(ev.get(f) == v for f, v in p.cancel):
+                        p.state = CANCELLED
+                        lst.remove(p)
+                        if p.obligation is not None:
+                            p.obligation[8] = CANCELLED
+
+    def _met(self, p: Pending, ev: Event, branch: tuple[CAction, ...], status: int) -> None:
+        if p.obligation is not None:
+            p.obligation[8] = status
+            p.obligation[9] = ev["id"]
+            p.obligation[10] = ev["at"]
+        if branch:
+            subj = self.subject(p.subject_id) if p.subject_id is not None else None
+            ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
+            ctx.party = p.party
+            self.run(branch, ctx, p.rule, [p.trigger["id"], ev["id"]])
+
+    # ------------------------------------------------------------ one event
+    def apply(self, ev: Event) -> None:
+        self.now = ev["at"]
+        self.step_owner = {}
+        self.rejected = False
+        sid = ev.get(self.sf)
+        subj = self.subject(sid) if isinstance(sid, str) else None
+        ctx = Ctx(self, self.now, ev, None, sid if isinstance(sid, str) else None, subj)
+        rules = self.policy.by_trigger.get(ev["type"], ())
+        matched = [r for r in rules if r.when is None or r.when(ctx)]
+        if len(matched) > 1 and any(r.overrides for r in matched):
+            suppressed: set[str] = set()
+            for r in sorted(matched, key=lambda r: -r.rank):
+                if r.id not in suppressed:
+                    suppressed |= r.overrides
+            matched = [r for r in matched if r.id not in suppressed]
+        causes = [ev["id"]]
+        for r in matched:
+            if r.rejects:
+                self.run(r.actions, ctx, r, causes)
+        if self.rejected:
+            return
+        if ev["type"] in self.policy.awaited:
+            self.settle(ev)
+        for r in matched:
+            if not r.rejects:
+                self.run(r.actions, ctx, r, causes)
+        et = ev["type"]
+        if isinstance(sid, str):
+            self.hist_subj.setdefault((sid, et), []).append(ev)
+        self.hist_type.setdefault(et, []).append(ev)
+
+
+def _money(value: Any) -> tuple[Decimal, Decimal]:
+    if isinstance(value, Money):
+        return value.low, value.high
+    if value is None:
+        return Decimal(0), Decimal(0)
+    amount = Decimal(str(value))
+    return amount, amount
+
+
+def _s(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.Decision:
+    world = World(policy)
+    last: int | None = None
+    for ev in history.events:
+        at = ev["at"]
+        if as_of is not None and at > as_of:
+            break
+        world.fire_until(2 * at + 1)
+        world.apply(ev)
+        last = at
+    horizon = as_of if as_of is not None else last
+    if horizon is not None:
+        world.fire_until(2 * horizon + 1)
+    return _decision(policy, world, history, horizon)
+
+
+def _decision(policy: CompiledPolicy, w: World, history: History,
+              as_of: int | None) -> d.Decision:
+    tz = policy.timezone
+
+    def t(us: int) -> Any:
+        return to_pendulum(us, tz)
+
+    ownerships: dict[str, list[d.OwnershipSpan]] = {}
+    for sid, s in w.subjects.items():
+        if s.spans:
+            ownerships[sid] = [
+                d.OwnershipSpan.model_construct(
+                    subject=sid, owner=o, start=t(st), end=t(en) if en is not None else None,
+                    rule=r.id, clause=r.clause_ref, clauses=list(r.clauses), events=ev)
+                for o, st, en, r, ev in s.spans
+            ]
+    penalties = [
+        d.Penalty.model_construct(
+            party=party, sanction=sanction, amount_min=low, amount_max=high, currency=cur,
+            units=units, salary_days=days, offence=n, subject=subject, at=t(at), rule=r.id,
+            clause=r.clause_ref, clauses=list(r.clauses), events=ev)
+        for party, sanction, low, high, cur, units, days, n, subject, at, r, ev in w.penalties
+    ]
+    obligations = [
+        d.Obligation.model_construct(
+            rule=r.id, clause=r.clause_ref, clauses=list(r.clauses), what=what,
+            party=None if party is None else str(party), subject=subject, opened=t(opened),
+            window_start=t(start) if start is not None else None, due=t(due),
+            due_inclusive=incl, status=_STATUS[status], met_by=met_by,
+            met_at=t(met_at) if met_at is not None else None, events=ev)
+        for r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev
+        in w.obligations
+        if status != CANCELLED
+    ]
+    rejected = [
+        d.Rejection.model_construct(event=eid, at=t(at), rule=r.id, clause=r.clause_ref,
+                                    clauses=list(r.clauses), reason=reason)
+        for eid, at, r, reason in w.rejections
+    ]
+    notices = [d.Notice.model_construct(event=e, kind="duplicate", detail=x)
+               for e, x in history.duplicates]
+    notices += [d.Notice.model_construct(event=e, kind="ignored", detail=x)
+                for e, x in history.ignored]
+    notices += [d.Notice.model_construct(event=e, kind="conflict", detail=x)
+                for e, x in w.conflicts]
+    trace = [
+        d.TraceEntry.model_construct(
+            seq=i, at=t(at), kind=kind, subject=subject, party=party, rule=r.id,
+            clause=r.clause_ref, clauses=list(r.clauses), events=ev,
+            detail={k: (t(v) if k == "due" else v) for k, v in detail.items()})
+        for i, (at, kind, subject, party, r, ev, detail) in enumerate(w.trace)
+    ]
+    counters: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in w.party_counters.items()}
+    for sid, s in w.subjects.items():
+        if s.counters:
+            counters.setdefault(sid, {}).update(s.counters)
+    flags = {sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags}
+    return d.Decision.model_construct(
+        policy=policy.id, version=policy.version, as_of=t(as_of) if as_of is not None else None,
+        ownerships=ownerships, penalties=penalties, obligations=obligations, rejected=rejected,
+        notices=notices, flags=flags, counters=counters, trace=trace,
+        clauses={cid: c.reading for cid, c in policy.clauses.items()},
+    )

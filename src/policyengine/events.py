@@ -1,0 +1,170 @@
+"""History input: plain mappings -> checked, ordered events, or one EventError with all problems.
+
+Nothing is evaluated until the whole history is valid ("nothing half-applied"). Events are
+ordered by timestamp, ties keeping their input order; a repeated id is kept once and
+reported; an undeclared type is an error unless the policy says ``unknown_events: ignore``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .compiler import CompiledPolicy, FieldCheck
+from .errors import EventError, Problem, did_you_mean
+from .times import instant_us
+
+Event = dict[str, Any]  # fields plus "id", "type" and "at" (epoch microseconds)
+
+
+@dataclass
+class History:
+    events: list[Event]
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (id, detail)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # id -> original timestamp text
+
+
+def _derived_id(raw: Mapping[str, Any], index: int) -> str:
+    digest = hashlib.sha1(
+        json.dumps(dict(raw), sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()[:10]
+    return f"auto-{index}-{digest}"
+
+
+def _check_field(check: FieldCheck, value: Any) -> str | None:
+    """A message if ``value`` does not fit the declared field, else None."""
+    t = check.type
+    if t == "str":
+        if not isinstance(value, str) or not value:
+            return "must be non-empty text"
+    elif t == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+    elif t == "bool":
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif t == "decimal":
+        if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
+            return "must be a number"
+    elif t == "time":
+        if instant_us(value) is None:
+            return "must be an ISO 8601 timestamp with a UTC offset"
+    elif t.startswith("list["):
+        inner = "str" if t == "list[str]" else "int"
+        if not isinstance(value, list):
+            return "must be a list"
+        for item in value:
+            if inner == "str" and (not isinstance(item, str) or not item):
+                return "must be a list of non-empty text"
+            if inner == "int" and (isinstance(item, bool) or not isinstance(item, int)):
+                return "must be a list of whole numbers"
+    if check.enum is not None:
+        items = value if isinstance(value, list) else [value]
+        bad = [x for x in items if x not in check.enum]
+        if bad:
+            return f"{bad[0]!r} is not one of {sorted(map(str, check.enum))}"
+    if check.min is not None and isinstance(value, int | float | Decimal) and value < check.min:
+        return f"must be at least {check.min}"
+    return None
+
+
+def _normalise(check: FieldCheck, value: Any) -> Any:
+    if check.type == "decimal":
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return None
+    if check.type == "time":
+        return instant_us(value)
+    return value
+
+
+def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
+    problems: list[Problem] = []
+    out: list[tuple[int, int, Event]] = []
+    seen: dict[str, Mapping[str, Any]] = {}
+    history = History([])
+    for index, raw in enumerate(raw_events):
+        if not isinstance(raw, Mapping):
+            problems.append(Problem("PE207", f"event #{index} is a {type(raw).__name__}, "
+                                    "not a mapping", event_id=f"#{index}"))
+            continue
+        eid = raw.get("id")
+        if eid is None:
+            eid = _derived_id(raw, index)
+        elif not isinstance(eid, str | int) or isinstance(eid, bool) or eid == "":
+            problems.append(Problem("PE203", "id must be non-empty text", event_id=f"#{index}",
+                                    field="id"))
+            continue
+        eid = str(eid)
+        if eid in seen:
+            same = dict(seen[eid]) == dict(raw)
+            history.duplicates.append(
+                (eid, "repeated event ignored" if same
+                 else "a different event reuses this id; the later one was ignored")
+            )
+            continue
+        seen[eid] = raw
+        etype = raw.get("type")
+        checks = policy.events.get(etype) if isinstance(etype, str) else None
+        if checks is None:
+            if isinstance(etype, str) and policy.unknown_events == "ignore":
+                history.ignored.append((eid, f"type {etype!r} is not declared by the policy"))
+                continue
+            problems.append(Problem(
+                "PE201" if etype is not None else "PE202",
+                f"unknown event type {etype!r}" if etype is not None else "missing event type",
+                hint=did_you_mean(str(etype), policy.events)
+                or "declare the type in the policy, or set `unknown_events: ignore`",
+                event_id=eid, field="type"))
+            continue
+        at_raw = raw.get("at")
+        at = instant_us(at_raw)
+        if at is None:
+            code = "PE202" if at_raw is None else "PE204"
+            msg = "missing timestamp `at`" if at_raw is None else \
+                f"timestamp {at_raw!r} has no UTC offset or is not ISO 8601"
+            problems.append(Problem(code, msg, hint="write e.g. 2026-03-01T10:00:00+08:00",
+                                    event_id=eid, field="at"))
+            continue
+        event: Event = {"id": eid, "type": etype, "at": at}
+        declared = set()
+        bad = False
+        for check in checks:
+            declared.add(check.name)
+            value = raw.get(check.name)
+            if value is None:
+                if check.required:
+                    problems.append(Problem("PE202", f"missing field {check.name!r} of "
+                                            f"{etype}", event_id=eid, field=check.name))
+                    bad = True
+                elif check.default is not None:
+                    event[check.name] = check.default
+                continue
+            msg = _check_field(check, value)
+            if msg is not None:
+                problems.append(Problem("PE203", f"{check.name} {msg}", event_id=eid,
+                                        field=check.name))
+                bad = True
+                continue
+            event[check.name] = _normalise(check, value)
+        for key in raw:
+            if key not in declared and key not in ("id", "type", "at"):
+                problems.append(Problem("PE205", f"field {key!r} is not declared for {etype}",
+                                        hint=did_you_mean(str(key), declared),
+                                        event_id=eid, field=str(key)))
+                bad = True
+        if not bad:
+            out.append((at, index, event))
+            if isinstance(at_raw, str):
+                history.texts[eid] = at_raw
+    if problems:
+        raise EventError(problems)
+    out.sort(key=lambda x: (x[0], x[1]))
+    history.events = [e for _, _, e in out]
+    return history

@@ -1,0 +1,638 @@
+"""Stage 2, validate: the policy language as pydantic models.
+
+These models are the single definition of the language: the validator, the compiler's
+input types and (later) the editor's JSON Schema all come from them. Conditions, operands
+and actions are single-key mappings (``{eq: [a, b]}``, ``{assign: $event.employee}``); a
+callable discriminator picks the model from the key, so a misspelt operator is reported as
+one "unknown operator" error at its position instead of a wall of union errors.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Union
+
+from typing_extensions import TypeAliasType
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from .times import Duration, parse_duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- operands (values)
+
+REF_ROOTS = ("event", "trigger", "subject", "params", "now", "item", "party")
+_REF_RE = re.compile(r"^\$(event|trigger|subject|params|now|item|party)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class OwnerOf(_Strict):
+    """The owner of another subject at this instant (HX-RM-5: the referring old customer)."""
+
+    owner_of: Operand
+
+
+class Claims(_Strict):
+    """Employees holding claims of a status on the current subject, as a list."""
+
+    claims: Literal["open", "lapsed", "released", "any"]
+
+
+class Ago(_Strict):
+    """The instant a duration before now, read on the calendar (``{ago: 1 month}``)."""
+
+    ago: str
+
+
+class Len(_Strict):
+    len: Operand
+
+
+class Count(_Strict):
+    """How many earlier events match a history query."""
+
+    count: HistoryQuery
+
+
+Literal_ = str | int | float | bool | None
+
+
+def _operand_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else "?"
+    if isinstance(value, BaseModel):
+        return type(value).__name__.lower()
+    if isinstance(value, list):
+        return "list"
+    return "literal"
+
+
+Operand = TypeAliasType(
+    "Operand",
+    Annotated[
+    Union[
+        Annotated[Literal_, Tag("literal")],
+        Annotated[list["Operand"], Tag("list")],
+        Annotated[OwnerOf, Tag("owner_of")],
+        Annotated[Claims, Tag("claims")],
+        Annotated[Len, Tag("len")],
+        Annotated[Count, Tag("count")],
+        Annotated[Ago, Tag("ago")],
+    ],
+    Discriminator(
+        _operand_tag,
+        custom_error_type="unknown_operand",
+        custom_error_message="unknown value form; use a literal, a $reference, a list, "
+        "or one of owner_of, claims, len, count, ago",
+    ),
+    ],
+)
+
+
+# ---------------------------------------------------------------- history queries
+
+
+class HistoryQuery(_Strict):
+    """Earlier events of some types whose fields equal the given values.
+
+    ``within`` restricts to the last duration before now (inclusive). A ``null`` in ``match``
+    means the field is absent. The current event is not part of its own history.
+    """
+
+    type: str | list[str]
+    match: dict[str, Operand] = Field(default_factory=dict)
+    within: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _types(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("name at least one event type")
+        return v
+
+
+# ---------------------------------------------------------------- conditions
+
+
+class All(_Strict):
+    all: list[Condition]
+
+
+class AnyOf(_Strict):
+    any: list[Condition]
+
+
+class Not(_Strict):
+    not_: Condition = Field(alias="not")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _pair(v: list[Any]) -> list[Any]:
+    if len(v) != 2:
+        raise ValueError(f"a comparison takes exactly two values, got {len(v)}")
+    return v
+
+
+class Eq(_Strict):
+    eq: list[Operand]
+    _check = field_validator("eq")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Ne(_Strict):
+    ne: list[Operand]
+    _check = field_validator("ne")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Lt(_Strict):
+    lt: list[Operand]
+    _check = field_validator("lt")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Le(_Strict):
+    le: list[Operand]
+    _check = field_validator("le")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Gt(_Strict):
+    gt: list[Operand]
+    _check = field_validator("gt")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Ge(_Strict):
+    ge: list[Operand]
+    _check = field_validator("ge")(classmethod(lambda cls, v: _pair(v)))
+
+
+class In(_Strict):
+    """``{in: [value, collection]}``: membership."""
+
+    in_: list[Operand] = Field(alias="in")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _check = field_validator("in_")(classmethod(lambda cls, v: _pair(v)))
+
+
+class Exists(_Strict):
+    """``{exists: $event.referred_by}``: the value is present (not null)."""
+
+    exists: Operand
+
+
+class History(_Strict):
+    """``{history: {...}}``: at least one earlier event matches."""
+
+    history: HistoryQuery
+
+
+CONDITION_KEYS = ("all", "any", "not", "eq", "ne", "lt", "le", "gt", "ge", "in", "exists", "history")
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else "?"
+    if isinstance(value, BaseModel):
+        return {All: "all", AnyOf: "any", Not: "not", In: "in"}.get(
+            type(value), type(value).__name__.lower()
+        )
+    return None
+
+
+Condition = Annotated[
+    Union[
+        Annotated[bool, Tag("bool")],
+        Annotated[All, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[Not, Tag("not")],
+        Annotated[Eq, Tag("eq")],
+        Annotated[Ne, Tag("ne")],
+        Annotated[Lt, Tag("lt")],
+        Annotated[Le, Tag("le")],
+        Annotated[Gt, Tag("gt")],
+        Annotated[Ge, Tag("ge")],
+        Annotated[In, Tag("in")],
+        Annotated[Exists, Tag("exists")],
+        Annotated[History, Tag("history")],
+    ],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="unknown_condition",
+        custom_error_message="a condition is a mapping with one operator: "
+        + ", ".join(CONDITION_KEYS),
+    ),
+]
+
+
+# ---------------------------------------------------------------- actions
+
+
+class LadderStep(_Strict):
+    sanction: Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
+    amount: Operand = None
+    salary_days: Operand = None
+
+
+class PenaltySpec(_Strict):
+    """A sanction on a party: fixed, a range, per unit, in salary days, or an escalation ladder.
+
+    With ``ladder``, the n-th offence of the party under this rule (or under ``ladder_key``,
+    to share a count across rules) takes step n; the last step repeats.
+    """
+
+    party: Operand
+    sanction: (
+        Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
+        | None
+    ) = None
+    amount: Operand = None
+    per_unit: Operand = None
+    units: Operand = None
+    salary_days: Operand = None
+    ladder: list[LadderStep] | None = None
+    ladder_key: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> PenaltySpec:
+        if (self.ladder is None) == (self.sanction is None):
+            raise ValueError("give either `sanction` (with its amount) or `ladder`, not both")
+        if self.per_unit is not None and self.units is None:
+            raise ValueError("`per_unit` needs `units` (what is counted)")
+        if self.amount is not None and self.per_unit is not None:
+            raise ValueError("give `amount` or `per_unit`, not both")
+        return self
+
+
+class SetSpec(_Strict):
+    flag: str
+    value: Operand = True
+    subject: Operand = None
+
+
+class AddSpec(_Strict):
+    counter: str
+    by: Operand = 1
+    party: Operand = None
+
+
+class AssignSpec(_Strict):
+    owner: Operand
+    subject: Operand = None
+
+
+class TransferSpec(_Strict):
+    from_: Operand = Field(alias="from")
+    to: Operand
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CancelOn(_Strict):
+    event: str | list[str]
+    match: dict[str, Operand] = Field(default_factory=dict)
+
+
+class Expect(_Strict):
+    """After this event, expect another one within a window; branches for met, late, missed.
+
+    ``match`` is evaluated when the expectation is created (``$event`` is the creating event);
+    ``where`` is checked on each candidate (``$event`` is the candidate, ``$trigger`` the
+    creator). With ``obligation`` the expectation is reported as a duty of ``party``.
+    """
+
+    event: str | list[str]
+    match: dict[str, Operand] = Field(default_factory=dict)
+    where: Condition | None = None
+    within: str
+    after: str | None = None
+    cancel_on: CancelOn | None = None
+    obligation: str | None = None
+    party: Operand = None
+    met: list[Action] = Field(default_factory=list)
+    late: list[Action] = Field(default_factory=list)
+    missed: list[Action] = Field(default_factory=list)
+
+
+class _ActionBase(_Strict):
+    when: Condition | None = None
+    for_each: Operand = None
+
+
+class ClaimAction(_ActionBase):
+    claim: Operand
+
+
+class LapseClaimAction(_ActionBase):
+    lapse_claim: Operand
+
+
+class DropClaimsAction(_ActionBase):
+    """Release every open claim of an employee, on every subject."""
+
+    drop_claims: Operand
+
+
+class AssignAction(_ActionBase):
+    assign: Operand | AssignSpec
+
+    @field_validator("assign", mode="before")
+    @classmethod
+    def _spec(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "owner" in v:
+            return AssignSpec.model_validate(v)
+        return v
+
+
+class ReleaseAction(_ActionBase):
+    release: Operand = None
+
+
+class TransferAction(_ActionBase):
+    transfer: TransferSpec
+
+
+class PenaltyAction(_ActionBase):
+    penalty: PenaltySpec
+
+
+class ExpectAction(_ActionBase):
+    expect: Expect
+
+
+class SetAction(_ActionBase):
+    set: SetSpec
+
+
+class ClearAction(_ActionBase):
+    clear: str
+
+
+class AddAction(_ActionBase):
+    add: AddSpec
+
+
+class RejectAction(_ActionBase):
+    reject: str
+
+
+ACTION_KEYS = (
+    "claim",
+    "lapse_claim",
+    "drop_claims",
+    "assign",
+    "release",
+    "transfer",
+    "penalty",
+    "expect",
+    "set",
+    "clear",
+    "add",
+    "reject",
+)
+_ACTION_MODELS: dict[type[BaseModel], str] = {}
+
+
+def _action_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = [k for k in value if k in ACTION_KEYS]
+        if len(found) == 1:
+            return found[0]
+        return "?"
+    if isinstance(value, BaseModel):
+        return _ACTION_MODELS.get(type(value))
+    return None
+
+
+Action = Annotated[
+    Union[
+        Annotated[ClaimAction, Tag("claim")],
+        Annotated[LapseClaimAction, Tag("lapse_claim")],
+        Annotated[DropClaimsAction, Tag("drop_claims")],
+        Annotated[AssignAction, Tag("assign")],
+        Annotated[ReleaseAction, Tag("release")],
+        Annotated[TransferAction, Tag("transfer")],
+        Annotated[PenaltyAction, Tag("penalty")],
+        Annotated[ExpectAction, Tag("expect")],
+        Annotated[SetAction, Tag("set")],
+        Annotated[ClearAction, Tag("clear")],
+        Annotated[AddAction, Tag("add")],
+        Annotated[RejectAction, Tag("reject")],
+    ],
+    Discriminator(
+        _action_tag,
+        custom_error_type="unknown_action",
+        custom_error_message="an action is a mapping with exactly one of: " + ", ".join(ACTION_KEYS),
+    ),
+]
+_ACTION_MODELS.update(
+    {
+        ClaimAction: "claim",
+        LapseClaimAction: "lapse_claim",
+        DropClaimsAction: "drop_claims",
+        AssignAction: "assign",
+        ReleaseAction: "release",
+        TransferAction: "transfer",
+        PenaltyAction: "penalty",
+        ExpectAction: "expect",
+        SetAction: "set",
+        ClearAction: "clear",
+        AddAction: "add",
+        RejectAction: "reject",
+    }
+)
+
+
+# ---------------------------------------------------------------- declarations
+
+
+class Meta(_Strict):
+    id: str = Field(min_length=1)
+    title: str
+    version: str
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    subject: str = Field(default="customer", description="event field that names the subject")
+    unknown_events: Literal["reject", "ignore"] = "reject"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        import pendulum
+
+        try:
+            pendulum.timezone(v)
+        except Exception as exc:  # pendulum raises its own InvalidTimezone
+            raise ValueError(f"unknown timezone {v!r}; use an IANA name like Asia/Shanghai") from exc
+        return v
+
+
+class Clause(_Strict):
+    id: str = Field(min_length=1)
+    text: str
+    reading: str
+    kind: str | None = None
+
+
+class Money(_Strict):
+    """``200`` or ``20-100`` (a range) in the policy currency; exact decimals."""
+
+    low: Decimal
+    high: Decimal
+
+
+def parse_money(value: Any) -> Money:
+    if isinstance(value, bool):
+        raise ValueError("money is a number or a range like '20-100'")
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("money is a number or a range like '20-100'")
+    text = value.strip().removesuffix("CNY").removesuffix("元").strip()
+    parts = [p.strip() for p in re.split(r"\s*(?:-|–|—|~|～)\s*", text, maxsplit=1)]
+    try:
+        nums = [Decimal(p) for p in parts]
+    except InvalidOperation:
+        raise ValueError(f"cannot read {value!r} as money; write e.g. 200 or '20-100'") from None
+    low, high = nums[0], nums[-1]
+    if low < 0 or high < low:
+        raise ValueError(f"money range {value!r} must be non-negative and low <= high")
+    return Money(low=low, high=high)
+
+
+class Param(_Strict):
+    """A named number of the manual; exactly one of the typed keys."""
+
+    duration: str | None = None
+    money: str | int | float | None = None
+    count: int | None = None
+    number: float | int | str | None = None
+    salary_days: int | float | str | None = None
+    text: str | None = None
+    doc: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Param:
+        given = [k for k in ("duration", "money", "count", "number", "salary_days", "text")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a parameter has exactly one of: duration, money, count, number, salary_days, text"
+            )
+        if self.duration is not None:
+            parse_duration(self.duration)
+        if self.money is not None:
+            parse_money(self.money)
+        return self
+
+    def value(self) -> Duration | Money | Decimal | int | str:
+        if self.duration is not None:
+            return parse_duration(self.duration)
+        if self.money is not None:
+            return parse_money(self.money)
+        if self.count is not None:
+            return self.count
+        if self.number is not None:
+            return Decimal(str(self.number))
+        if self.salary_days is not None:
+            return Decimal(str(self.salary_days))
+        assert self.text is not None
+        return self.text
+
+
+FieldType = Literal["str", "int", "bool", "decimal", "time", "list[str]", "list[int]"]
+
+
+class FieldSpec(_Strict):
+    type: FieldType = "str"
+    optional: bool = False
+    enum: list[str | int] | None = None
+    min: int | float | None = None
+    default: Any = None
+    doc: str | None = None
+
+
+def parse_field(value: Any) -> Any:
+    """Short forms: ``str``, ``int?`` (optional), ``[a, b]`` (an enum of text)."""
+    if isinstance(value, str):
+        optional = value.endswith("?")
+        return {"type": value.rstrip("?"), "optional": optional}
+    if isinstance(value, list):
+        return {"type": "str", "enum": value}
+    return value
+
+
+class EventType(_Strict):
+    doc: str | None = None
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: parse_field(x) for k, x in v.items()}
+        return v
+
+
+class Rule(_Strict):
+    id: str = Field(min_length=1)
+    clause: str | list[str]
+    doc: str | None = None
+    on: str | list[str]
+    when: Condition | None = None
+    overrides: list[str] = Field(default_factory=list)
+    then: list[Action] = Field(default_factory=list)
+    expect: Expect | None = None
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+    @property
+    def triggers(self) -> list[str]:
+        return [self.on] if isinstance(self.on, str) else list(self.on)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if not self.then and self.expect is None:
+            raise ValueError("a rule needs `then` actions or an `expect`")
+        if not self.clauses:
+            raise ValueError("a rule cites at least one clause")
+        return self
+
+
+class PolicyFile(_Strict):
+    """One YAML file. Files of one folder form a policy set; ``policy`` is required in each."""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    policy: Meta
+    clauses: list[Clause] = Field(default_factory=list)
+    params: dict[str, Param] = Field(default_factory=dict)
+    events: dict[str, EventType] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+for _m in (OwnerOf, Len, Count, HistoryQuery, All, AnyOf, Not, Expect, PolicyFile):
+    _m.model_rebuild()
+
+
+def is_reference(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("$") and not value.startswith("$$")
+
+
+def reference_ok(value: str) -> bool:
+    return bool(_REF_RE.match(value))

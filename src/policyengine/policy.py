@@ -1,0 +1,130 @@
+"""The public entry points: load a policy (file or folder), evaluate histories against it.
+
+``load_policy`` runs the first three pipeline stages (load -> validate -> compile) and raises
+one ``PolicyError`` listing every problem of every file; ``Policy.evaluate`` runs the last
+ones (history input -> evaluate -> decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .compiler import CompiledPolicy, compile_policy
+from .decision import Decision
+from .engine import evaluate as _evaluate
+from .errors import Location, ProblemSink
+from .events import prepare
+from .loader import Source, load_source, load_text
+from .times import from_dt, parse_instant
+
+
+class Policy:
+    """A compiled policy set; immutable and safe to share between threads and calls."""
+
+    def __init__(self, compiled: CompiledPolicy, files: list[str]) -> None:
+        self.compiled = compiled
+        self.files = files
+
+    @property
+    def id(self) -> str:
+        return self.compiled.id
+
+    @property
+    def version(self) -> str:
+        return self.compiled.version
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [r.id for r in self.compiled.rules]
+
+    @property
+    def clause_ids(self) -> list[str]:
+        return list(self.compiled.clauses)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.compiled.params)
+
+    def evaluate(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        as_of: str | datetime | None = None,
+    ) -> Decision:
+        """Decide everything the history implies as of ``as_of`` (default: its last event).
+
+        Raises ``EventError`` (every bad event at once) before evaluating anything.
+        """
+        horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
+        history = prepare(self.compiled, events)
+        return _evaluate(self.compiled, history, horizon)
+
+    def __repr__(self) -> str:
+        return f"Policy({self.id!r}, version={self.version!r}, rules={len(self.compiled.rules)})"
+
+
+def _policy_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [path]
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    """A company's parameter overrides: a YAML mapping name -> value (same safe loader)."""
+    sink = ProblemSink()
+    source = load_source(Path(path), sink)
+    if source is not None and not isinstance(source.data, dict):
+        sink.add("PE102", "a params file is a mapping of parameter name to value",
+                 source.locate(()))
+    sink.raise_if_any()
+    assert source is not None
+    data = source.data
+    return dict(data.get("params", data)) if isinstance(data, dict) else {}
+
+
+def load_policy(
+    path: str | Path,
+    params: Mapping[str, Any] | None = None,
+    params_file: str | Path | None = None,
+) -> Policy:
+    """Load a policy file, or a folder whose YAML files form one policy set.
+
+    ``params`` (or a ``params_file``) overrides declared parameters without editing rules.
+    """
+    root = Path(path)
+    sink = ProblemSink()
+    if not root.exists():
+        sink.add("PE116", f"no policy file or folder at {root}", Location(str(root), 1, 1))
+        sink.raise_if_any()
+    sources: list[Source] = []
+    files = _policy_files(root)
+    if not files:
+        sink.add("PE116", f"the folder {root} has no .yaml policy files", Location(str(root), 1, 1))
+    for file in files:
+        source = load_source(file, sink)
+        if source is not None:
+            sources.append(source)
+    overrides = dict(load_params_file(params_file)) if params_file is not None else {}
+    overrides.update(params or {})
+    return _build(sources, sink, overrides, [str(f) for f in files])
+
+
+def load_policy_text(text: str, name: str = "<policy>",
+                     params: Mapping[str, Any] | None = None) -> Policy:
+    """A policy from a string (tests, documentation examples, editors)."""
+    sink = ProblemSink()
+    source = load_text(text, name, sink)
+    return _build([source] if source is not None else [], sink, dict(params or {}), [name])
+
+
+def _build(sources: list[Source], sink: ProblemSink, params: dict[str, Any],
+           files: list[str]) -> Policy:
+    from .validate import validate_sources
+
+    pset = validate_sources(sources, sink) if sources else None
+    compiled = compile_policy(pset, sink, params) if pset is not None else None
+    sink.raise_if_any()
+    assert compiled is not None
+    return Policy(compiled, files)

@@ -1,0 +1,238 @@
+"""Time: instants, durations and calendars, read the way semantics.md reads the manuals.
+
+The engine orders and compares instants as integer microseconds since the Unix epoch
+(exact, cheap, hashable); calendar words ("1 month", "the same day", "3 working days")
+are resolved with pendulum in the policy's timezone. A deadline is a pair
+``(instant, inclusive)``: "within 2 days" is inclusive at T + 2 days, "the same day"
+ends at the next local midnight, which is itself already too late.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Final, Literal
+
+import pendulum
+
+from .errors import EvaluationError, EventError, Problem
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+US: Final = 1_000_000
+_FIXED_US: Final[dict[str, int]] = {
+    "second": US,
+    "minute": 60 * US,
+    "hour": 3600 * US,
+}
+
+Unit = Literal[
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "year",
+    "working_day",
+    "same_day",
+    "next_day",
+    "month_end",
+]
+
+_UNIT_WORDS: Final[dict[str, Unit]] = {
+    "s": "second", "sec": "second", "second": "second", "seconds": "second", "秒": "second",
+    "min": "minute", "minute": "minute", "minutes": "minute", "分钟": "minute", "分鐘": "minute",
+    "h": "hour", "hour": "hour", "hours": "hour", "小时": "hour", "小時": "hour",
+    "d": "day", "day": "day", "days": "day", "天": "day", "日": "day",
+    "week": "week", "weeks": "week", "周": "week", "週": "week",
+    "month": "month", "months": "month", "个月": "month", "個月": "month", "月": "month",
+    "year": "year", "years": "year", "年": "year",
+    "working day": "working_day", "working days": "working_day", "workday": "working_day",
+    "workdays": "working_day", "个工作日": "working_day", "個工作日": "working_day",
+    "工作日": "working_day",
+}
+_ANCHORS: Final[dict[str, Unit]] = {
+    "same day": "same_day", "the same day": "same_day", "当日": "same_day", "當日": "same_day",
+    "当天": "same_day", "next day": "next_day", "the next day": "next_day", "次日": "next_day",
+    "end of month": "month_end", "month end": "month_end", "月底": "month_end",
+}
+_DURATION_RE: Final = re.compile(r"^\s*(\d+)\s*([A-Za-z\u4e00-\u9fff][A-Za-z \u4e00-\u9fff]*?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A span of time as a manual states it; resolved against a start instant and a timezone."""
+
+    amount: int
+    unit: Unit
+    text: str
+
+    @property
+    def is_working_days(self) -> bool:
+        return self.unit == "working_day"
+
+    def due(self, start_us: int, tz: str) -> tuple[int, bool]:
+        """Deadline ``(instant, inclusive)`` of "within this duration after start"."""
+        fixed = _FIXED_US.get(self.unit)
+        if fixed is not None:
+            return start_us + self.amount * fixed, True
+        local = to_local(start_us, tz)
+        if self.unit == "day":
+            return from_dt(local.add(days=self.amount)), True
+        if self.unit == "week":
+            return from_dt(local.add(weeks=self.amount)), True
+        if self.unit == "month":
+            return from_dt(local.add(months=self.amount)), True
+        if self.unit == "year":
+            return from_dt(local.add(years=self.amount)), True
+        if self.unit == "working_day":
+            day = nth_working_day_after(local.date(), self.amount)
+            return from_dt(local.set(year=day.year, month=day.month, day=day.day)), True
+        midnight = local.start_of("day")
+        if self.unit == "same_day":
+            return from_dt(midnight.add(days=1 + self.amount)), False
+        if self.unit == "next_day":
+            return from_dt(midnight.add(days=2 + self.amount)), False
+        # month_end: the local month [1st, next 1st), exclusive; amount shifts by whole months
+        return from_dt(local.start_of("month").add(months=1 + self.amount)), False
+
+    def back(self, now_us: int, tz: str) -> int:
+        """Earliest instant of "within the last <duration>" before now (inclusive bound)."""
+        fixed = _FIXED_US.get(self.unit)
+        if fixed is not None:
+            return now_us - self.amount * fixed
+        local = to_local(now_us, tz)
+        if self.unit in ("day", "same_day", "next_day"):
+            return from_dt(local.subtract(days=self.amount))
+        if self.unit == "week":
+            return from_dt(local.subtract(weeks=self.amount))
+        if self.unit in ("month", "month_end"):
+            return from_dt(local.subtract(months=self.amount))
+        if self.unit == "year":
+            return from_dt(local.subtract(years=self.amount))
+        day = nth_working_day_before(local.date(), self.amount)
+        return from_dt(local.set(year=day.year, month=day.month, day=day.day))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``2 days``, ``1 month``, ``3 working days``, ``24 hours``, ``same day``, ``2天``.
+
+    Raises ValueError with a message an author can act on.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"a duration is text like '2 days', not {type(text).__name__}")
+    raw = text.strip()
+    anchor = _ANCHORS.get(raw.lower())
+    if anchor is not None:
+        return Duration(0, anchor, raw)
+    m = _DURATION_RE.match(raw)
+    if not m:
+        raise ValueError(
+            f"cannot read {text!r} as a duration; write e.g. '2 days', '1 month', "
+            "'3 working days', '24 hours', 'same day', 'next day' or 'end of month'"
+        )
+    amount, word = int(m.group(1)), m.group(2).strip().lower()
+    unit = _UNIT_WORDS.get(word) or _UNIT_WORDS.get(word.rstrip("s"))
+    if unit is None:
+        raise ValueError(
+            f"unknown time unit {m.group(2)!r} in {text!r}; use seconds, minutes, hours, days, "
+            "weeks, months, years or working days"
+        )
+    if amount == 0 and unit not in ("same_day", "next_day", "month_end"):
+        raise ValueError(f"a duration of zero ({text!r}) cannot be met; use 'same day'")
+    return Duration(amount, unit, raw)
+
+
+# ---------------------------------------------------------------- instants
+
+
+def from_dt(dt: datetime) -> int:
+    """Aware datetime -> exact epoch microseconds."""
+    delta = dt - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+
+
+def to_local(us: int, tz: str) -> pendulum.DateTime:
+    return pendulum.instance(EPOCH + timedelta(microseconds=us)).in_timezone(tz)
+
+
+@lru_cache(maxsize=65_536)
+def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
+    """Boundary conversion; cached because decisions repeat the same instants a lot."""
+    return to_local(us, tz)
+
+
+def parse_instant(value: object, what: str) -> pendulum.DateTime:
+    """An API argument (``as_of``, ``at``): ISO 8601 with an offset, or an aware datetime."""
+    us = instant_us(value)
+    if us is None:
+        raise EventError(
+            [
+                Problem(
+                    "PE206",
+                    f"{what}={value!r} is not an instant with a UTC offset",
+                    hint="pass e.g. '2026-03-05T12:00:00+08:00' or a timezone-aware datetime",
+                    field=what,
+                )
+            ]
+        )
+    return pendulum.instance(EPOCH + timedelta(microseconds=us))
+
+
+def instant_us(value: object) -> int | None:
+    """Epoch microseconds of an aware instant, or None if it is naive or not an instant."""
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    elif isinstance(value, datetime):
+        dt = value
+    else:
+        return None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        return None
+    return from_dt(dt)
+
+
+# ---------------------------------------------------------------- Chinese working days
+
+
+def _is_workday(day: date) -> bool:
+    import chinese_calendar  # maintained calendar of statutory holidays and adjusted workdays
+
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError as exc:
+        raise EvaluationError(
+            [
+                Problem(
+                    "PE302",
+                    f"{day.isoformat()} is outside the years the working-day calendar knows",
+                    hint="upgrade the chinesecalendar package, or avoid working-day windows there",
+                )
+            ]
+        ) from exc
+
+
+def nth_working_day_after(start: date, n: int) -> date:
+    day, left = start, n
+    while left > 0:
+        day += timedelta(days=1)
+        if _is_workday(day):
+            left -= 1
+    return day
+
+
+def nth_working_day_before(start: date, n: int) -> date:
+    day, left = start, n
+    while left > 0:
+        day -= timedelta(days=1)
+        if _is_workday(day):
+            left -= 1
+    return day

@@ -1,0 +1,220 @@
+"""Stage 2, validate: loaded YAML -> pydantic models, merged into one policy set.
+
+Every problem of every file is collected (pydantic reports all field errors of a file at
+once; the cross-file checks run on whatever validated) and mapped back to ``file:line:col``
+through the loader's position table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from . import model as m
+from .errors import Location, ProblemSink, did_you_mean
+from .loader import Source
+
+
+@dataclass
+class RuleSite:
+    """A rule together with where it was written, so later stages can point at it."""
+
+    rule: m.Rule
+    source: Source
+    index: int  # position in its file's `rules` list
+
+    def locate(self, *path: str | int, key: bool = False) -> Location:
+        return self.source.locate(("rules", self.index, *path), key=key)
+
+
+@dataclass
+class PolicySet:
+    """All files of one policy, validated and merged."""
+
+    ids: list[str]
+    versions: list[str]
+    meta: m.Meta
+    clauses: dict[str, m.Clause] = field(default_factory=dict)
+    params: dict[str, m.Param] = field(default_factory=dict)
+    param_sites: dict[str, Location] = field(default_factory=dict)
+    events: dict[str, m.EventType] = field(default_factory=dict)
+    rules: list[RuleSite] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return "+".join(self.ids)
+
+    @property
+    def version(self) -> str:
+        return "+".join(self.versions)
+
+
+def _all_keys() -> set[str]:
+    keys: set[str] = set()
+    stack: list[type[BaseModel]] = [m.PolicyFile]
+    seen: set[type[BaseModel]] = set()
+    for mod_obj in vars(m).values():
+        if isinstance(mod_obj, type) and issubclass(mod_obj, BaseModel):
+            stack.append(mod_obj)
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            keys.add(info.alias or name)
+    return keys
+
+
+_KNOWN_KEYS = _all_keys()
+
+
+def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    msg = err["msg"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        sink.add(
+            "PE101",
+            f"unknown field {key!r}",
+            source.locate(loc, key=True),
+            did_you_mean(key, _KNOWN_KEYS) or "remove it or check the language reference",
+        )
+    elif kind == "missing":
+        sink.add(
+            "PE114",
+            f"missing field {loc[-1]!r}",
+            source.locate(loc[:-1]),
+            f"add `{loc[-1]}:`",
+        )
+    elif kind in ("unknown_condition", "unknown_action", "unknown_operand"):
+        choices = {
+            "unknown_condition": m.CONDITION_KEYS,
+            "unknown_action": m.ACTION_KEYS,
+            "unknown_operand": ("owner_of", "claims", "len", "count", "ago"),
+        }[kind]
+        hint = None
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in choices and k not in ("when", "for_each")]
+            if unknown:
+                hint = did_you_mean(unknown[0], choices)
+                msg = f"unknown operator {unknown[0]!r}; " + msg
+        sink.add("PE101" if hint or "unknown operator" in msg else "PE102", msg,
+                 source.locate(loc), hint)
+    else:
+        text = msg.removeprefix("Value error, ")
+        code = "PE106" if any(w in text for w in ("duration", "money", "time unit")) else "PE102"
+        sink.add(code, f"{text} (got {value!r})" if code == "PE102" and not isinstance(
+            value, dict | list) else text, source.locate(loc))
+
+
+def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | None:
+    files: list[tuple[Source, m.PolicyFile]] = []
+    for source in sources:
+        if not isinstance(source.data, dict):
+            sink.add("PE102", "a policy file is a mapping with `policy:` and `rules:`",
+                     source.locate(()))
+            continue
+        try:
+            files.append((source, m.PolicyFile.model_validate(source.data)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                _problem_from_error(err, source, sink)
+    if not files:
+        return None
+    return _merge(files, sink)
+
+
+def _merge(files: list[tuple[Source, m.PolicyFile]], sink: ProblemSink) -> PolicySet:
+    first = files[0][1].policy
+    pset = PolicySet(ids=[], versions=[], meta=first)
+    rule_sites: dict[str, RuleSite] = {}
+    event_sites: dict[str, Location] = {}
+    for source, pf in files:
+        pset.files.append(source.file)
+        pset.ids.append(pf.policy.id)
+        pset.versions.append(pf.policy.version)
+        for attr in ("timezone", "currency", "subject", "unknown_events"):
+            if getattr(pf.policy, attr) != getattr(first, attr):
+                sink.add(
+                    "PE115",
+                    f"policy {attr} {getattr(pf.policy, attr)!r} differs from "
+                    f"{getattr(first, attr)!r} in {files[0][0].file}",
+                    source.locate(("policy", attr)),
+                    "files of one policy set share timezone, currency, subject and unknown_events",
+                )
+        local_clauses: set[str] = set()
+        for i, clause in enumerate(pf.clauses):
+            if clause.id in local_clauses:
+                sink.add("PE107", f"clause {clause.id!r} is carried twice",
+                         source.locate(("clauses", i, "id")))
+            local_clauses.add(clause.id)
+            pset.clauses.setdefault(clause.id, clause)
+        for name, param in pf.params.items():
+            if name in pset.params and pset.params[name] != param:
+                sink.add("PE115", f"parameter {name!r} is declared differently in two files",
+                         source.locate(("params", name), key=True),
+                         f"first at {pset.param_sites[name]}")
+            pset.params.setdefault(name, param)
+            pset.param_sites.setdefault(name, source.locate(("params", name), key=True))
+        for name, etype in pf.events.items():
+            if name in pset.events and pset.events[name] != etype:
+                sink.add("PE115", f"event type {name!r} is declared differently in two files",
+                         source.locate(("events", name), key=True),
+                         f"first at {event_sites[name]}; declare it the same way or once")
+            pset.events.setdefault(name, etype)
+            event_sites.setdefault(name, source.locate(("events", name), key=True))
+        for i, rule in enumerate(pf.rules):
+            site = RuleSite(rule, source, i)
+            if rule.id in rule_sites:
+                sink.add("PE107", f"duplicate rule id {rule.id!r}", site.locate("id"),
+                         f"first at {rule_sites[rule.id].locate('id')}")
+                continue
+            rule_sites[rule.id] = site
+            pset.rules.append(site)
+            for j, cid in enumerate(rule.clauses):
+                if cid not in local_clauses:
+                    path: tuple[str | int, ...] = ("clause",) if isinstance(rule.clause, str) \
+                        else ("clause", j)
+                    sink.add(
+                        "PE108",
+                        f"rule {rule.id!r} cites clause {cid!r}, which this file does not carry",
+                        site.locate(*path),
+                        did_you_mean(cid, local_clauses)
+                        or "add the clause (id, text, reading) under `clauses:`",
+                    )
+    _check_precedence(pset, rule_sites, sink)
+    return pset
+
+
+def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: ProblemSink) -> None:
+    for site in pset.rules:
+        for j, target in enumerate(site.rule.overrides):
+            if target not in sites:
+                sink.add("PE111", f"rule {site.rule.id!r} overrides unknown rule {target!r}",
+                         site.locate("overrides", j), did_you_mean(target, sites))
+            elif target == site.rule.id:
+                sink.add("PE112", f"rule {target!r} overrides itself", site.locate("overrides", j))
+    # cycles: depth-first search over the override graph
+    graph = {s.rule.id: [t for t in s.rule.overrides if t in sites] for s in pset.rules}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1 and nxt != node:
+                cycle = [*stack[stack.index(nxt):], nxt] if nxt in stack else [node, nxt]
+                sink.add("PE112", "precedence cycle: " + " -> ".join(cycle),
+                         sites[node].locate("overrides"), "remove one of the overrides")
+            elif state.get(nxt) is None:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for rid in graph:
+        if rid not in state:
+            visit(rid, [rid])
