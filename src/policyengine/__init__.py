@@ -1,9 +1,9 @@
 """policyengine: customer-management manuals as YAML policies, evaluated over event histories.
 
-    import policyengine as pe
-    policy = pe.load_policy("policies/huixiao/resources.yaml")
-    decision = policy.evaluate(events, as_of="2026-03-05T12:00:00+08:00")
-    decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
+import policyengine as pe
+policy = pe.load_policy("policies/huixiao/resources.yaml")
+decision = policy.evaluate(events, as_of="2026-03-05T12:00:00+08:00")
+decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
 """
 
 from .decision import (

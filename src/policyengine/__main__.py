@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         policy = load_policy(args.policy)
         events = json.loads(Path(args.history).read_text(encoding="utf-8"))
         decision = policy.evaluate(events, as_of=args.as_of)
-        print(json.dumps(decision.model_dump(mode="json", exclude={"trace"}), ensure_ascii=False,
-                         indent=2))
+        print(
+            json.dumps(
+                decision.model_dump(mode="json", exclude={"trace"}), ensure_ascii=False, indent=2
+            )
+        )
         return 0
     except PolicyEngineError as exc:
         print(exc, file=sys.stderr)

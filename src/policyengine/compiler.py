@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from . import model as m
 from .errors import Location, ProblemSink, did_you_mean
 from .times import Duration, parse_duration
@@ -193,8 +195,14 @@ class _Compiler:
         assert self.site is not None
         return self.site.locate(*path, key=key)
 
-    def error(self, code: str, msg: str, path: tuple[str | int, ...], hint: str | None = None,
-              key: bool = False) -> None:
+    def error(
+        self,
+        code: str,
+        msg: str,
+        path: tuple[str | int, ...],
+        hint: str | None = None,
+        key: bool = False,
+    ) -> None:
         self.sink.add(code, msg, self.loc(path, key), hint)
 
     def fields_of(self, types: tuple[str, ...]) -> set[str]:
@@ -207,10 +215,14 @@ class _Compiler:
 
     def check_types(self, types: tuple[str, ...], path: tuple[str | int, ...]) -> None:
         for i, t in enumerate(types):
-            if t not in self.pset.events:
+            if t not in self.pset.events and t not in self.pset.broken:
                 p = path if len(types) == 1 else (*path, i)
-                self.error("PE109", f"unknown event type {t!r}", p,
-                           did_you_mean(t, self.pset.events) or "declare it under `events:`")
+                self.error(
+                    "PE109",
+                    f"unknown event type {t!r}",
+                    p,
+                    did_you_mean(t, self.pset.events) or "declare it under `events:`",
+                )
 
     def duration(self, text: str | None, path: tuple[str | int, ...]) -> Duration | None:
         if text is None:
@@ -235,8 +247,14 @@ class _Compiler:
             self.error("PE117", f"{ref!r} must be a parameter reference like $params.name", path)
             return None
         if parts[1] not in self.params:
-            self.error("PE110", f"unknown parameter {parts[1]!r}", path,
-                       did_you_mean(parts[1], self.params) or "declare it under `params:`")
+            if parts[1] in self.pset.broken:
+                return None
+            self.error(
+                "PE110",
+                f"unknown parameter {parts[1]!r}",
+                path,
+                did_you_mean(parts[1], self.params) or "declare it under `params:`",
+            )
             return None
         return self.params[parts[1]]
 
@@ -266,7 +284,7 @@ class _Compiler:
             return lambda c: sum(1 for _ in c.world.history(plan, c))
         if isinstance(op, list):
             items = [self.operand(x, (*path, i), scope) for i, x in enumerate(op)]
-            if all(not m.is_reference(x) and not isinstance(x, list | m.BaseModel) for x in op):
+            if all(not m.is_reference(x) and not isinstance(x, list | BaseModel) for x in op):
                 frozen = list(op)
                 return lambda c: frozen
             return lambda c: [g(c) for g in items]
@@ -283,9 +301,13 @@ class _Compiler:
 
     def reference(self, ref: str, path: tuple[str | int, ...], scope: _Scope) -> Getter:
         if not m.reference_ok(ref):
-            self.error("PE117", f"bad reference {ref!r}", path,
-                       "references look like $event.field, $trigger.field, $subject.owner, "
-                       "$params.name, $now, $item or $party")
+            self.error(
+                "PE117",
+                f"bad reference {ref!r}",
+                path,
+                "references look like $event.field, $trigger.field, $subject.owner, "
+                "$params.name, $now, $item or $party",
+            )
             return lambda c: None
         parts = ref[1:].split(".")
         root, rest = parts[0], parts[1:]
@@ -296,8 +318,11 @@ class _Compiler:
             return lambda c: c.now
         if root == "party":
             if not scope.party:
-                self.error("PE117", "$party is only defined inside an expectation's "
-                           "where/met/late/missed", path)
+                self.error(
+                    "PE117",
+                    "$party is only defined inside an expectation's where/met/late/missed",
+                    path,
+                )
             return lambda c: c.party
         if root == "item":
             if not scope.item:
@@ -309,8 +334,11 @@ class _Compiler:
         if root in ("event", "trigger"):
             types = scope.event if root == "event" else scope.trigger
             if types is None:
-                hint = "in `missed` there is no event: use $trigger" if root == "event" else \
-                    "$trigger exists only inside an expectation"
+                hint = (
+                    "in `missed` there is no event: use $trigger"
+                    if root == "event"
+                    else "$trigger exists only inside an expectation"
+                )
                 self.error("PE117", f"{ref} is not available here", path, hint)
                 return lambda c: None
             if len(rest) != 1:
@@ -319,8 +347,12 @@ class _Compiler:
             name = rest[0]
             known = self.fields_of(types)
             if name not in known:
-                self.error("PE113", f"event field {name!r} is not declared for "
-                           f"{', '.join(types)}", path, did_you_mean(name, known))
+                self.error(
+                    "PE113",
+                    f"event field {name!r} is not declared for {', '.join(types)}",
+                    path,
+                    did_you_mean(name, known),
+                )
             if root == "event":
                 return lambda c: c.event.get(name) if c.event is not None else None
             return lambda c: c.trigger.get(name) if c.trigger is not None else None
@@ -338,15 +370,21 @@ class _Compiler:
             name = rest[1]
             if head == "flags":
                 return lambda c: c.subj.flags.get(name) if c.subj is not None else None
-            return lambda c: c.subj.counters.get(name, Decimal(0)) if c.subj is not None \
-                else Decimal(0)
-        self.error("PE117", f"unknown subject property in {ref!r}", path,
-                   "use $subject, $subject.owner, $subject.owner_since, $subject.flags.NAME "
-                   "or $subject.counters.NAME")
+            return lambda c: (
+                c.subj.counters.get(name, Decimal(0)) if c.subj is not None else Decimal(0)
+            )
+        self.error(
+            "PE117",
+            f"unknown subject property in {ref!r}",
+            path,
+            "use $subject, $subject.owner, $subject.owner_since, $subject.flags.NAME "
+            "or $subject.counters.NAME",
+        )
         return lambda c: None
 
-    def history_plan(self, q: m.HistoryQuery, path: tuple[str | int, ...],
-                     scope: _Scope) -> HistoryPlan:
+    def history_plan(
+        self, q: m.HistoryQuery, path: tuple[str | int, ...], scope: _Scope
+    ) -> HistoryPlan:
         types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
         self.check_types(types, (*path, "type"))
         match, subject = self.match_fields(q.match, types, (*path, "match"), scope)
@@ -354,7 +392,10 @@ class _Compiler:
         return HistoryPlan(types, subject, match, within)
 
     def match_fields(
-        self, spec: dict[str, Any], types: tuple[str, ...], path: tuple[str | int, ...],
+        self,
+        spec: dict[str, Any],
+        types: tuple[str, ...],
+        path: tuple[str | int, ...],
         scope: _Scope,
     ) -> tuple[tuple[tuple[str, Getter], ...], Getter | None]:
         known = self.fields_of(types)
@@ -362,9 +403,13 @@ class _Compiler:
         subject: Getter | None = None
         for name, value in spec.items():
             if name not in known:
-                self.error("PE113", f"event field {name!r} is not declared for "
-                           f"{', '.join(types)}", (*path, name), did_you_mean(name, known),
-                           key=True)
+                self.error(
+                    "PE113",
+                    f"event field {name!r} is not declared for {', '.join(types)}",
+                    (*path, name),
+                    did_you_mean(name, known),
+                    key=True,
+                )
             getter = self.operand(value, (*path, name), scope)
             if name == self.subject_field:
                 subject = getter
@@ -404,8 +449,9 @@ class _Compiler:
         raise AssertionError(f"unhandled condition {cond!r}")  # pragma: no cover
 
     # -- actions
-    def actions(self, acts: list[Any], path: tuple[str | int, ...],
-                scope: _Scope) -> tuple[CAction, ...]:
+    def actions(
+        self, acts: list[Any], path: tuple[str | int, ...], scope: _Scope
+    ) -> tuple[CAction, ...]:
         return tuple(self.action(a, (*path, i), scope) for i, a in enumerate(acts))
 
     def action(self, act: Any, path: tuple[str | int, ...], scope: _Scope) -> CAction:
@@ -415,7 +461,10 @@ class _Compiler:
             scope = _Scope(scope.event, scope.trigger, item=True, party=scope.party)
         when = self.condition(act.when, (*path, "when"), scope) if act.when is not None else None
         base: dict[str, Any] = {"when": when, "for_each": for_each}
-        op = lambda v, *p: self.operand(v, (*path, *p), scope)  # noqa: E731
+
+        def op(v: Any, *p: str | int) -> Getter:
+            return self.operand(v, (*path, *p), scope)
+
         if isinstance(act, m.ClaimAction):
             return CAction("claim", value=op(act.claim, "claim"), **base)
         if isinstance(act, m.LapseClaimAction):
@@ -424,52 +473,73 @@ class _Compiler:
             return CAction("drop_claims", value=op(act.drop_claims, "drop_claims"), **base)
         if isinstance(act, m.AssignAction):
             if isinstance(act.assign, m.AssignSpec):
-                subj = op(act.assign.subject, "assign", "subject") \
-                    if act.assign.subject is not None else None
-                return CAction("assign", value=op(act.assign.owner, "assign", "owner"),
-                               subject=subj, **base)
+                subj = (
+                    op(act.assign.subject, "assign", "subject")
+                    if act.assign.subject is not None
+                    else None
+                )
+                return CAction(
+                    "assign", value=op(act.assign.owner, "assign", "owner"), subject=subj, **base
+                )
             return CAction("assign", value=op(act.assign, "assign"), **base)
         if isinstance(act, m.ReleaseAction):
             subj = op(act.release, "release") if act.release is not None else None
             return CAction("release", subject=subj, **base)
         if isinstance(act, m.TransferAction):
-            return CAction("transfer", value=op(act.transfer.from_, "transfer", "from"),
-                           target=op(act.transfer.to, "transfer", "to"), **base)
+            return CAction(
+                "transfer",
+                value=op(act.transfer.from_, "transfer", "from"),
+                target=op(act.transfer.to, "transfer", "to"),
+                **base,
+            )
         if isinstance(act, m.PenaltyAction):
-            return CAction("penalty", penalty=self.penalty(act.penalty, (*path, "penalty"), scope),
-                           **base)
+            return CAction(
+                "penalty", penalty=self.penalty(act.penalty, (*path, "penalty"), scope), **base
+            )
         if isinstance(act, m.ExpectAction):
-            return CAction("expect", expect=self.expect(act.expect, (*path, "expect"), scope),
-                           **base)
+            return CAction(
+                "expect", expect=self.expect(act.expect, (*path, "expect"), scope), **base
+            )
         if isinstance(act, m.SetAction):
             subj = op(act.set.subject, "set", "subject") if act.set.subject is not None else None
-            return CAction("set", name=act.set.flag, value=op(act.set.value, "set", "value"),
-                           subject=subj, **base)
+            return CAction(
+                "set",
+                name=act.set.flag,
+                value=op(act.set.value, "set", "value"),
+                subject=subj,
+                **base,
+            )
         if isinstance(act, m.ClearAction):
             return CAction("clear", name=act.clear, **base)
         if isinstance(act, m.AddAction):
             party = op(act.add.party, "add", "party") if act.add.party is not None else None
-            return CAction("add", name=act.add.counter, value=op(act.add.by, "add", "by"),
-                           target=party, **base)
+            return CAction(
+                "add", name=act.add.counter, value=op(act.add.by, "add", "by"), target=party, **base
+            )
         if isinstance(act, m.RejectAction):
             return CAction("reject", text=act.reject, **base)
         raise AssertionError(f"unhandled action {act!r}")  # pragma: no cover
 
-    def penalty(self, spec: m.PenaltySpec, path: tuple[str | int, ...],
-                scope: _Scope) -> CPenalty:
+    def penalty(self, spec: m.PenaltySpec, path: tuple[str | int, ...], scope: _Scope) -> CPenalty:
         def opt(v: Any, *p: str | int) -> Getter | None:
             return None if v is None else self.operand(v, (*path, *p), scope)
 
         if spec.ladder is not None:
             steps = tuple(
-                CStep(s.sanction, opt(s.amount, "ladder", i, "amount"),
-                      opt(s.salary_days, "ladder", i, "salary_days"))
+                CStep(
+                    s.sanction,
+                    opt(s.amount, "ladder", i, "amount"),
+                    opt(s.salary_days, "ladder", i, "salary_days"),
+                )
                 for i, s in enumerate(spec.ladder)
             )
         else:
             assert spec.sanction is not None
-            steps = (CStep(spec.sanction, opt(spec.amount, "amount"),
-                           opt(spec.salary_days, "salary_days")),)
+            steps = (
+                CStep(
+                    spec.sanction, opt(spec.amount, "amount"), opt(spec.salary_days, "salary_days")
+                ),
+            )
         return CPenalty(
             party=self.operand(spec.party, (*path, "party"), scope),
             steps=steps,
@@ -486,21 +556,27 @@ class _Compiler:
         create_scope = _Scope(scope.event, scope.trigger, scope.item)
         match, subject = self.match_fields(ex.match, types, (*path, "match"), create_scope)
         candidate = _Scope(types, creator, party=True)
-        where = self.condition(ex.where, (*path, "where"), candidate) if ex.where is not None \
-            else None
+        where = (
+            self.condition(ex.where, (*path, "where"), candidate) if ex.where is not None else None
+        )
         within = self.duration(ex.within, (*path, "within"))
         after = self.duration(ex.after, (*path, "after"))
         cancel_types: tuple[str, ...] = ()
         cancel_match: tuple[tuple[str, Getter], ...] = ()
         if ex.cancel_on is not None:
-            cancel_types = (ex.cancel_on.event,) if isinstance(ex.cancel_on.event, str) \
+            cancel_types = (
+                (ex.cancel_on.event,)
+                if isinstance(ex.cancel_on.event, str)
                 else tuple(ex.cancel_on.event)
+            )
             self.check_types(cancel_types, (*path, "cancel_on", "event"))
-            cmatch, csubj = self.match_fields(ex.cancel_on.match, cancel_types,
-                                              (*path, "cancel_on", "match"), create_scope)
+            cmatch, csubj = self.match_fields(
+                ex.cancel_on.match, cancel_types, (*path, "cancel_on", "match"), create_scope
+            )
             cancel_match = cmatch if csubj is None else ((self.subject_field, csubj), *cmatch)
-        party = self.operand(ex.party, (*path, "party"), create_scope) \
-            if ex.party is not None else None
+        party = (
+            self.operand(ex.party, (*path, "party"), create_scope) if ex.party is not None else None
+        )
         return CExpect(
             types=types,
             subject=subject,
@@ -564,19 +640,27 @@ def _comparison(op: str, a: Getter, b: Getter) -> Pred:
     return ordered
 
 
-def resolve_params(pset: PolicySet, overrides: Mapping[str, Any] | None,
-                   sink: ProblemSink) -> dict[str, Any]:
+def resolve_params(
+    pset: PolicySet, overrides: Mapping[str, Any] | None, sink: ProblemSink
+) -> dict[str, Any]:
     """Declared defaults, with a company's overrides (validated like the declarations)."""
     values: dict[str, Any] = {name: p.value() for name, p in pset.params.items()}
     for name, raw in (overrides or {}).items():
         declared = pset.params.get(name)
         where = Location("<params>", 1, 1)
         if declared is None:
-            sink.add("PE110", f"parameter override {name!r} is not declared by the policy", where,
-                     did_you_mean(name, pset.params))
+            sink.add(
+                "PE110",
+                f"parameter override {name!r} is not declared by the policy",
+                where,
+                did_you_mean(name, pset.params),
+            )
             continue
-        kind = next(k for k in ("duration", "money", "count", "number", "salary_days", "text")
-                    if getattr(declared, k) is not None)
+        kind = next(
+            k
+            for k in ("duration", "money", "count", "number", "salary_days", "text")
+            if getattr(declared, k) is not None
+        )
         try:
             values[name] = m.Param.model_validate({kind: raw}).value()
         except Exception as exc:  # pydantic ValidationError or ValueError, reported alike
@@ -584,8 +668,9 @@ def resolve_params(pset: PolicySet, overrides: Mapping[str, Any] | None,
     return values
 
 
-def compile_policy(pset: PolicySet, sink: ProblemSink,
-                   params: Mapping[str, Any] | None = None) -> CompiledPolicy:
+def compile_policy(
+    pset: PolicySet, sink: ProblemSink, params: Mapping[str, Any] | None = None
+) -> CompiledPolicy:
     values = resolve_params(pset, params, sink)
     comp = _Compiler(pset, values, sink)
     rules = tuple(comp.rule(site, i) for i, site in enumerate(pset.rules))
@@ -607,8 +692,14 @@ def compile_policy(pset: PolicySet, sink: ProblemSink,
         collect(r.actions)
     events = {
         name: tuple(
-            FieldCheck(fname, f.type, not f.optional and f.default is None,
-                       frozenset(f.enum) if f.enum is not None else None, f.min, f.default)
+            FieldCheck(
+                fname,
+                f.type,
+                not f.optional and f.default is None,
+                frozenset(f.enum) if f.enum is not None else None,
+                f.min,
+                f.default,
+            )
             for fname, f in et.fields.items()
         )
         for name, et in pset.events.items()

@@ -68,8 +68,9 @@ class Pending:
         "trigger",
     )
 
-    def __init__(self, spec: CExpect, rule: CompiledRule, trigger: Mapping[str, Any],
-                 subject_id: str | None) -> None:
+    def __init__(
+        self, spec: CExpect, rule: CompiledRule, trigger: Mapping[str, Any], subject_id: str | None
+    ) -> None:
         self.spec = spec
         self.rule = rule
         self.trigger = trigger
@@ -142,19 +143,29 @@ class World:
             s = self.subjects[sid] = Subject(sid)
         return s
 
-    def _trace(self, kind: str, rule: CompiledRule, causes: list[str], subject: str | None = None,
-               party: str | None = None, **detail: Any) -> None:
+    def _trace(
+        self,
+        kind: str,
+        rule: CompiledRule,
+        causes: list[str],
+        subject: str | None = None,
+        party: str | None = None,
+        **detail: Any,
+    ) -> None:
         self.trace.append((self.now, kind, subject, party, rule, causes, detail))
 
-    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule,
-                  causes: list[str]) -> None:
+    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: list[str]) -> None:
         s = self.subject(sid)
         earlier = self.step_owner.get(sid)
         if earlier is not None and earlier[1] != rule.id and earlier[0] != owner:
-            self.conflicts.append((causes[-1] if causes else "?",
-                                   f"rules {earlier[1]!r} and {rule.id!r} both decided the owner "
-                                   f"of {sid!r} ({earlier[0]!r} vs {owner!r}); the later rule "
-                                   "in the file won: declare `overrides:` between them"))
+            self.conflicts.append(
+                (
+                    causes[-1] if causes else "?",
+                    f"rules {earlier[1]!r} and {rule.id!r} both decided the owner "
+                    f"of {sid!r} ({earlier[0]!r} vs {owner!r}); the later rule "
+                    "in the file won: declare `overrides:` between them",
+                )
+            )
         self.step_owner[sid] = (owner, rule.id)
         if s.owner == owner:
             return
@@ -174,8 +185,9 @@ class World:
         self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
 
     # ------------------------------------------------------------ actions
-    def run(self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule,
-            causes: list[str]) -> None:
+    def run(
+        self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule, causes: list[str]
+    ) -> None:
         for a in actions:
             if a.for_each is not None:
                 items = a.for_each(ctx) or []
@@ -189,10 +201,16 @@ class World:
 
     def _need_subject(self, ctx: Ctx, rule: CompiledRule, what: str) -> str:
         if ctx.subject_id is None:
-            raise EvaluationError([Problem(
-                "PE303", f"rule {rule.id!r} tries to {what} but the event names no "
-                f"{self.sf}", rule.location,
-                hint=f"trigger it on events that carry `{self.sf}`, or name the subject")])
+            raise EvaluationError(
+                [
+                    Problem(
+                        "PE303",
+                        f"rule {rule.id!r} tries to {what} but the event names no {self.sf}",
+                        rule.location,
+                        hint=f"trigger it on events that carry `{self.sf}`, or name the subject",
+                    )
+                ]
+            )
         return ctx.subject_id
 
     def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
@@ -220,8 +238,11 @@ class World:
                     s.claims[emp] = "released"
                     self._trace("claim", rule, causes, subject=sid, party=emp, status="released")
         elif kind == "assign" or kind == "release":
-            sid = a.subject(ctx) if a.subject is not None else \
-                self._need_subject(ctx, rule, "assign an owner")
+            sid = (
+                a.subject(ctx)
+                if a.subject is not None
+                else self._need_subject(ctx, rule, "assign an owner")
+            )
             owner = a.value(ctx) if a.value is not None else None
             if sid is not None:
                 self.set_owner(sid, owner, rule, causes)
@@ -236,8 +257,11 @@ class World:
             assert a.expect is not None
             self.expect(a.expect, ctx, rule)
         elif kind == "set" or kind == "clear":
-            sid = a.subject(ctx) if a.subject is not None else \
-                self._need_subject(ctx, rule, "set a flag")
+            sid = (
+                a.subject(ctx)
+                if a.subject is not None
+                else self._need_subject(ctx, rule, "set a flag")
+            )
             if sid is None:
                 return
             s = self.subject(sid)
@@ -262,8 +286,15 @@ class World:
                 table = self.subject(sid).counters
                 owner_key = sid
             table[a.name] = table.get(a.name, Decimal(0)) + by
-            self._trace("counter", rule, causes, subject=ctx.subject_id, party=owner_key,
-                        counter=a.name, value=str(table[a.name]))
+            self._trace(
+                "counter",
+                rule,
+                causes,
+                subject=ctx.subject_id,
+                party=owner_key,
+                counter=a.name,
+                value=str(table[a.name]),
+            )
         elif kind == "reject":
             self.rejected = True
             ev = ctx.event
@@ -291,11 +322,35 @@ class World:
             low, high = ulow * units, uhigh * units
         days = Decimal(str(step.salary_days(ctx))) if step.salary_days is not None else None
         currency = self.policy.currency if low is not None else None
-        self.penalties.append((str(party), step.sanction, low, high, currency, units, days, n,
-                               ctx.subject_id, self.now, rule, list(causes)))
-        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party),
-                    sanction=step.sanction, amount_min=_s(low), amount_max=_s(high), units=units,
-                    salary_days=_s(days), offence=n)
+        self.penalties.append(
+            (
+                str(party),
+                step.sanction,
+                low,
+                high,
+                currency,
+                units,
+                days,
+                n,
+                ctx.subject_id,
+                self.now,
+                rule,
+                list(causes),
+            )
+        )
+        self._trace(
+            "penalty",
+            rule,
+            causes,
+            subject=ctx.subject_id,
+            party=str(party),
+            sanction=step.sanction,
+            amount_min=_s(low),
+            amount_max=_s(high),
+            units=units,
+            salary_days=_s(days),
+            offence=n,
+        )
 
     def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
         trig = ctx.event if ctx.event is not None else ctx.trigger
@@ -317,11 +372,30 @@ class World:
         self.seq += 1
         heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
         if e.obligation is not None:
-            p.obligation = [rule, e.obligation, p.party, ctx.subject_id, self.now, p.start, p.due,
-                            p.inclusive, OPEN, None, None, [trig["id"]]]
+            p.obligation = [
+                rule,
+                e.obligation,
+                p.party,
+                ctx.subject_id,
+                self.now,
+                p.start,
+                p.due,
+                p.inclusive,
+                OPEN,
+                None,
+                None,
+                [trig["id"]],
+            ]
             self.obligations.append(p.obligation)
-        self._trace("expectation", rule, [trig["id"]], subject=ctx.subject_id,
-                    party=_s(p.party), awaits=list(e.types), due=p.due)
+        self._trace(
+            "expectation",
+            rule,
+            [trig["id"]],
+            subject=ctx.subject_id,
+            party=_s(p.party),
+            awaits=list(e.types),
+            due=p.due,
+        )
 
     # ------------------------------------------------------------ the clock
     def fire_until(self, limit: int) -> None:
@@ -473,8 +547,7 @@ def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.D
     return _decision(policy, world, history, horizon)
 
 
-def _decision(policy: CompiledPolicy, w: World, history: History,
-              as_of: int | None) -> d.Decision:
+def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | None) -> d.Decision:
     tz = policy.timezone
 
     def t(us: int) -> Any:
@@ -485,44 +558,91 @@ def _decision(policy: CompiledPolicy, w: World, history: History,
         if s.spans:
             ownerships[sid] = [
                 d.OwnershipSpan.model_construct(
-                    subject=sid, owner=o, start=t(st), end=t(en) if en is not None else None,
-                    rule=r.id, clause=r.clause_ref, clauses=list(r.clauses), events=ev)
+                    subject=sid,
+                    owner=o,
+                    start=t(st),
+                    end=t(en) if en is not None else None,
+                    rule=r.id,
+                    clause=r.clause_ref,
+                    clauses=list(r.clauses),
+                    events=ev,
+                )
                 for o, st, en, r, ev in s.spans
             ]
     penalties = [
         d.Penalty.model_construct(
-            party=party, sanction=sanction, amount_min=low, amount_max=high, currency=cur,
-            units=units, salary_days=days, offence=n, subject=subject, at=t(at), rule=r.id,
-            clause=r.clause_ref, clauses=list(r.clauses), events=ev)
+            party=party,
+            sanction=sanction,
+            amount_min=low,
+            amount_max=high,
+            currency=cur,
+            units=units,
+            salary_days=days,
+            offence=n,
+            subject=subject,
+            at=t(at),
+            rule=r.id,
+            clause=r.clause_ref,
+            clauses=list(r.clauses),
+            events=ev,
+        )
         for party, sanction, low, high, cur, units, days, n, subject, at, r, ev in w.penalties
     ]
     obligations = [
         d.Obligation.model_construct(
-            rule=r.id, clause=r.clause_ref, clauses=list(r.clauses), what=what,
-            party=None if party is None else str(party), subject=subject, opened=t(opened),
-            window_start=t(start) if start is not None else None, due=t(due),
-            due_inclusive=incl, status=_STATUS[status], met_by=met_by,
-            met_at=t(met_at) if met_at is not None else None, events=ev)
-        for r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev
-        in w.obligations
+            rule=r.id,
+            clause=r.clause_ref,
+            clauses=list(r.clauses),
+            what=what,
+            party=None if party is None else str(party),
+            subject=subject,
+            opened=t(opened),
+            window_start=t(start) if start is not None else None,
+            due=t(due),
+            due_inclusive=incl,
+            status=_STATUS[status],
+            met_by=met_by,
+            met_at=t(met_at) if met_at is not None else None,
+            events=ev,
+        )
+        for (r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev) in (
+            w.obligations
+        )
         if status != CANCELLED
     ]
     rejected = [
-        d.Rejection.model_construct(event=eid, at=t(at), rule=r.id, clause=r.clause_ref,
-                                    clauses=list(r.clauses), reason=reason)
+        d.Rejection.model_construct(
+            event=eid,
+            at=t(at),
+            rule=r.id,
+            clause=r.clause_ref,
+            clauses=list(r.clauses),
+            reason=reason,
+        )
         for eid, at, r, reason in w.rejections
     ]
-    notices = [d.Notice.model_construct(event=e, kind="duplicate", detail=x)
-               for e, x in history.duplicates]
-    notices += [d.Notice.model_construct(event=e, kind="ignored", detail=x)
-                for e, x in history.ignored]
-    notices += [d.Notice.model_construct(event=e, kind="conflict", detail=x)
-                for e, x in w.conflicts]
+    notices = [
+        d.Notice.model_construct(event=e, kind="duplicate", detail=x) for e, x in history.duplicates
+    ]
+    notices += [
+        d.Notice.model_construct(event=e, kind="ignored", detail=x) for e, x in history.ignored
+    ]
+    notices += [
+        d.Notice.model_construct(event=e, kind="conflict", detail=x) for e, x in w.conflicts
+    ]
     trace = [
         d.TraceEntry.model_construct(
-            seq=i, at=t(at), kind=kind, subject=subject, party=party, rule=r.id,
-            clause=r.clause_ref, clauses=list(r.clauses), events=ev,
-            detail={k: (t(v) if k == "due" else v) for k, v in detail.items()})
+            seq=i,
+            at=t(at),
+            kind=kind,
+            subject=subject,
+            party=party,
+            rule=r.id,
+            clause=r.clause_ref,
+            clauses=list(r.clauses),
+            events=ev,
+            detail={k: (t(v) if k == "due" else v) for k, v in detail.items()},
+        )
         for i, (at, kind, subject, party, r, ev, detail) in enumerate(w.trace)
     ]
     counters: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in w.party_counters.items()}
@@ -531,8 +651,16 @@ def _decision(policy: CompiledPolicy, w: World, history: History,
             counters.setdefault(sid, {}).update(s.counters)
     flags = {sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags}
     return d.Decision.model_construct(
-        policy=policy.id, version=policy.version, as_of=t(as_of) if as_of is not None else None,
-        ownerships=ownerships, penalties=penalties, obligations=obligations, rejected=rejected,
-        notices=notices, flags=flags, counters=counters, trace=trace,
+        policy=policy.id,
+        version=policy.version,
+        as_of=t(as_of) if as_of is not None else None,
+        ownerships=ownerships,
+        penalties=penalties,
+        obligations=obligations,
+        rejected=rejected,
+        notices=notices,
+        flags=flags,
+        counters=counters,
+        trace=trace,
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
     )

@@ -91,22 +91,33 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
     history = History([])
     for index, raw in enumerate(raw_events):
         if not isinstance(raw, Mapping):
-            problems.append(Problem("PE207", f"event #{index} is a {type(raw).__name__}, "
-                                    "not a mapping", event_id=f"#{index}"))
+            problems.append(
+                Problem(
+                    "PE207",
+                    f"event #{index} is a {type(raw).__name__}, not a mapping",
+                    event_id=f"#{index}",
+                )
+            )
             continue
-        eid = raw.get("id")
-        if eid is None:
+        raw_id = raw.get("id")
+        if raw_id is None:
             eid = _derived_id(raw, index)
-        elif not isinstance(eid, str | int) or isinstance(eid, bool) or eid == "":
-            problems.append(Problem("PE203", "id must be non-empty text", event_id=f"#{index}",
-                                    field="id"))
+        elif not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or raw_id == "":
+            problems.append(
+                Problem("PE203", "id must be non-empty text", event_id=f"#{index}", field="id")
+            )
             continue
-        eid = str(eid)
+        else:
+            eid = str(raw_id)
         if eid in seen:
             same = dict(seen[eid]) == dict(raw)
             history.duplicates.append(
-                (eid, "repeated event ignored" if same
-                 else "a different event reuses this id; the later one was ignored")
+                (
+                    eid,
+                    "repeated event ignored"
+                    if same
+                    else "a different event reuses this id; the later one was ignored",
+                )
             )
             continue
         seen[eid] = raw
@@ -116,21 +127,31 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             if isinstance(etype, str) and policy.unknown_events == "ignore":
                 history.ignored.append((eid, f"type {etype!r} is not declared by the policy"))
                 continue
-            problems.append(Problem(
-                "PE201" if etype is not None else "PE202",
-                f"unknown event type {etype!r}" if etype is not None else "missing event type",
-                hint=did_you_mean(str(etype), policy.events)
-                or "declare the type in the policy, or set `unknown_events: ignore`",
-                event_id=eid, field="type"))
+            problems.append(
+                Problem(
+                    "PE201" if etype is not None else "PE202",
+                    f"unknown event type {etype!r}" if etype is not None else "missing event type",
+                    hint=did_you_mean(str(etype), policy.events)
+                    or "declare the type in the policy, or set `unknown_events: ignore`",
+                    event_id=eid,
+                    field="type",
+                )
+            )
             continue
         at_raw = raw.get("at")
         at = instant_us(at_raw)
         if at is None:
             code = "PE202" if at_raw is None else "PE204"
-            msg = "missing timestamp `at`" if at_raw is None else \
-                f"timestamp {at_raw!r} has no UTC offset or is not ISO 8601"
-            problems.append(Problem(code, msg, hint="write e.g. 2026-03-01T10:00:00+08:00",
-                                    event_id=eid, field="at"))
+            msg = (
+                "missing timestamp `at`"
+                if at_raw is None
+                else f"timestamp {at_raw!r} has no UTC offset or is not ISO 8601"
+            )
+            problems.append(
+                Problem(
+                    code, msg, hint="write e.g. 2026-03-01T10:00:00+08:00", event_id=eid, field="at"
+                )
+            )
             continue
         event: Event = {"id": eid, "type": etype, "at": at}
         declared = set()
@@ -140,24 +161,37 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             value = raw.get(check.name)
             if value is None:
                 if check.required:
-                    problems.append(Problem("PE202", f"missing field {check.name!r} of "
-                                            f"{etype}", event_id=eid, field=check.name))
+                    problems.append(
+                        Problem(
+                            "PE202",
+                            f"missing field {check.name!r} of {etype}",
+                            event_id=eid,
+                            field=check.name,
+                        )
+                    )
                     bad = True
                 elif check.default is not None:
                     event[check.name] = check.default
                 continue
-            msg = _check_field(check, value)
-            if msg is not None:
-                problems.append(Problem("PE203", f"{check.name} {msg}", event_id=eid,
-                                        field=check.name))
+            complaint = _check_field(check, value)
+            if complaint is not None:
+                problems.append(
+                    Problem("PE203", f"{check.name} {complaint}", event_id=eid, field=check.name)
+                )
                 bad = True
                 continue
             event[check.name] = _normalise(check, value)
         for key in raw:
             if key not in declared and key not in ("id", "type", "at"):
-                problems.append(Problem("PE205", f"field {key!r} is not declared for {etype}",
-                                        hint=did_you_mean(str(key), declared),
-                                        event_id=eid, field=str(key)))
+                problems.append(
+                    Problem(
+                        "PE205",
+                        f"field {key!r} is not declared for {etype}",
+                        hint=did_you_mean(str(key), declared),
+                        event_id=eid,
+                        field=str(key),
+                    )
+                )
                 bad = True
         if not bad:
             out.append((at, index, event))

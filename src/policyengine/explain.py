@@ -26,14 +26,16 @@ def explain_subject(decision: Decision, subject: str) -> str:
         if p.subject == subject:
             amount = ""
             if p.amount_min is not None:
-                amount = f" {p.amount_min}" if p.amount_min == p.amount_max else \
-                    f" {p.amount_min}-{p.amount_max}"
+                amount = (
+                    f" {p.amount_min}"
+                    if p.amount_min == p.amount_max
+                    else f" {p.amount_min}-{p.amount_max}"
+                )
                 amount += f" {p.currency}"
             if p.salary_days is not None:
                 amount += f" {p.salary_days} days of salary"
             units = f" ({p.units} units)" if p.units else ""
-            lines.append(f"  penalty: {p.party} {p.sanction}{amount}{units}, "
-                         f"offence #{p.offence}")
+            lines.append(f"  penalty: {p.party} {p.sanction}{amount}{units}, offence #{p.offence}")
             lines.extend(_why(decision, p.rule, p.clauses, p.events))
     for o in decision.obligations:
         if o.subject == subject:

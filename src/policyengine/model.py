@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from typing_extensions import TypeAliasType
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 from .times import Duration, parse_duration
 
@@ -34,7 +34,9 @@ class _Strict(BaseModel):
 # ---------------------------------------------------------------- operands (values)
 
 REF_ROOTS = ("event", "trigger", "subject", "params", "now", "item", "party")
-_REF_RE = re.compile(r"^\$(event|trigger|subject|params|now|item|party)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_REF_RE = re.compile(
+    r"^\$(event|trigger|subject|params|now|item|party)(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
 
 
 class OwnerOf(_Strict):
@@ -78,26 +80,27 @@ def _operand_tag(value: Any) -> str | None:
     return "literal"
 
 
-Operand = TypeAliasType(
-    "Operand",
-    Annotated[
-    Union[
-        Annotated[Literal_, Tag("literal")],
-        Annotated[list["Operand"], Tag("list")],
-        Annotated[OwnerOf, Tag("owner_of")],
-        Annotated[Claims, Tag("claims")],
-        Annotated[Len, Tag("len")],
-        Annotated[Count, Tag("count")],
-        Annotated[Ago, Tag("ago")],
-    ],
-    Discriminator(
-        _operand_tag,
-        custom_error_type="unknown_operand",
-        custom_error_message="unknown value form; use a literal, a $reference, a list, "
-        "or one of owner_of, claims, len, count, ago",
-    ),
-    ],
-)
+if TYPE_CHECKING:  # mypy cannot follow a recursive alias through pydantic's Annotated union
+    Operand = Any
+else:
+    Operand = TypeAliasType(
+        "Operand",
+        Annotated[
+            Annotated[Literal_, Tag("literal")]
+            | Annotated[list["Operand"], Tag("list")]
+            | Annotated[OwnerOf, Tag("owner_of")]
+            | Annotated[Claims, Tag("claims")]
+            | Annotated[Len, Tag("len")]
+            | Annotated[Count, Tag("count")]
+            | Annotated[Ago, Tag("ago")],
+            Discriminator(
+                _operand_tag,
+                custom_error_type="unknown_operand",
+                custom_error_message="unknown value form; use a literal, a $reference, a list, "
+                "or one of owner_of, claims, len, count, ago",
+            ),
+        ],
+    )
 
 
 # ---------------------------------------------------------------- history queries
@@ -194,7 +197,20 @@ class History(_Strict):
     history: HistoryQuery
 
 
-CONDITION_KEYS = ("all", "any", "not", "eq", "ne", "lt", "le", "gt", "ge", "in", "exists", "history")
+CONDITION_KEYS = (
+    "all",
+    "any",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "exists",
+    "history",
+)
 
 
 def _condition_tag(value: Any) -> str | None:
@@ -210,21 +226,19 @@ def _condition_tag(value: Any) -> str | None:
 
 
 Condition = Annotated[
-    Union[
-        Annotated[bool, Tag("bool")],
-        Annotated[All, Tag("all")],
-        Annotated[AnyOf, Tag("any")],
-        Annotated[Not, Tag("not")],
-        Annotated[Eq, Tag("eq")],
-        Annotated[Ne, Tag("ne")],
-        Annotated[Lt, Tag("lt")],
-        Annotated[Le, Tag("le")],
-        Annotated[Gt, Tag("gt")],
-        Annotated[Ge, Tag("ge")],
-        Annotated[In, Tag("in")],
-        Annotated[Exists, Tag("exists")],
-        Annotated[History, Tag("history")],
-    ],
+    Annotated[bool, Tag("bool")]
+    | Annotated[All, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")]
+    | Annotated[Eq, Tag("eq")]
+    | Annotated[Ne, Tag("ne")]
+    | Annotated[Lt, Tag("lt")]
+    | Annotated[Le, Tag("le")]
+    | Annotated[Gt, Tag("gt")]
+    | Annotated[Ge, Tag("ge")]
+    | Annotated[In, Tag("in")]
+    | Annotated[Exists, Tag("exists")]
+    | Annotated[History, Tag("history")],
     Discriminator(
         _condition_tag,
         custom_error_type="unknown_condition",
@@ -238,7 +252,9 @@ Condition = Annotated[
 
 
 class LadderStep(_Strict):
-    sanction: Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
+    sanction: Literal[
+        "fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"
+    ]
     amount: Operand = None
     salary_days: Operand = None
 
@@ -403,34 +419,34 @@ _ACTION_MODELS: dict[type[BaseModel], str] = {}
 
 def _action_tag(value: Any) -> str | None:
     if isinstance(value, dict):
-        found = [k for k in value if k in ACTION_KEYS]
+        found = [str(k) for k in value if k in ACTION_KEYS]
         if len(found) == 1:
             return found[0]
         return "?"
     if isinstance(value, BaseModel):
-        return _ACTION_MODELS.get(type(value))
+        tag: str | None = _ACTION_MODELS.get(type(value))
+        return tag
     return None
 
 
 Action = Annotated[
-    Union[
-        Annotated[ClaimAction, Tag("claim")],
-        Annotated[LapseClaimAction, Tag("lapse_claim")],
-        Annotated[DropClaimsAction, Tag("drop_claims")],
-        Annotated[AssignAction, Tag("assign")],
-        Annotated[ReleaseAction, Tag("release")],
-        Annotated[TransferAction, Tag("transfer")],
-        Annotated[PenaltyAction, Tag("penalty")],
-        Annotated[ExpectAction, Tag("expect")],
-        Annotated[SetAction, Tag("set")],
-        Annotated[ClearAction, Tag("clear")],
-        Annotated[AddAction, Tag("add")],
-        Annotated[RejectAction, Tag("reject")],
-    ],
+    Annotated[ClaimAction, Tag("claim")]
+    | Annotated[LapseClaimAction, Tag("lapse_claim")]
+    | Annotated[DropClaimsAction, Tag("drop_claims")]
+    | Annotated[AssignAction, Tag("assign")]
+    | Annotated[ReleaseAction, Tag("release")]
+    | Annotated[TransferAction, Tag("transfer")]
+    | Annotated[PenaltyAction, Tag("penalty")]
+    | Annotated[ExpectAction, Tag("expect")]
+    | Annotated[SetAction, Tag("set")]
+    | Annotated[ClearAction, Tag("clear")]
+    | Annotated[AddAction, Tag("add")]
+    | Annotated[RejectAction, Tag("reject")],
     Discriminator(
         _action_tag,
         custom_error_type="unknown_action",
-        custom_error_message="an action is a mapping with exactly one of: " + ", ".join(ACTION_KEYS),
+        custom_error_message="an action is a mapping with exactly one of: "
+        + ", ".join(ACTION_KEYS),
     ),
 ]
 _ACTION_MODELS.update(
@@ -476,7 +492,9 @@ class Meta(_Strict):
         try:
             pendulum.timezone(v)
         except Exception as exc:  # pendulum raises its own InvalidTimezone
-            raise ValueError(f"unknown timezone {v!r}; use an IANA name like Asia/Shanghai") from exc
+            raise ValueError(
+                f"unknown timezone {v!r}; use an IANA name like Asia/Shanghai"
+            ) from exc
         return v
 
 
@@ -526,8 +544,11 @@ class Param(_Strict):
 
     @model_validator(mode="after")
     def _one(self) -> Param:
-        given = [k for k in ("duration", "money", "count", "number", "salary_days", "text")
-                 if getattr(self, k) is not None]
+        given = [
+            k
+            for k in ("duration", "money", "count", "number", "salary_days", "text")
+            if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 "a parameter has exactly one of: duration, money, count, number, salary_days, text"

@@ -76,8 +76,9 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     sink = ProblemSink()
     source = load_source(Path(path), sink)
     if source is not None and not isinstance(source.data, dict):
-        sink.add("PE102", "a params file is a mapping of parameter name to value",
-                 source.locate(()))
+        sink.add(
+            "PE102", "a params file is a mapping of parameter name to value", source.locate(())
+        )
     sink.raise_if_any()
     assert source is not None
     data = source.data
@@ -111,16 +112,18 @@ def load_policy(
     return _build(sources, sink, overrides, [str(f) for f in files])
 
 
-def load_policy_text(text: str, name: str = "<policy>",
-                     params: Mapping[str, Any] | None = None) -> Policy:
+def load_policy_text(
+    text: str, name: str = "<policy>", params: Mapping[str, Any] | None = None
+) -> Policy:
     """A policy from a string (tests, documentation examples, editors)."""
     sink = ProblemSink()
     source = load_text(text, name, sink)
     return _build([source] if source is not None else [], sink, dict(params or {}), [name])
 
 
-def _build(sources: list[Source], sink: ProblemSink, params: dict[str, Any],
-           files: list[str]) -> Policy:
+def _build(
+    sources: list[Source], sink: ProblemSink, params: dict[str, Any], files: list[str]
+) -> Policy:
     from .validate import validate_sources
 
     pset = validate_sources(sources, sink) if sources else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Final, Literal
 
@@ -19,7 +19,7 @@ import pendulum
 
 from .errors import EvaluationError, EventError, Problem
 
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 US: Final = 1_000_000
 _FIXED_US: Final[dict[str, int]] = {
     "second": US,
@@ -42,21 +42,58 @@ Unit = Literal[
 ]
 
 _UNIT_WORDS: Final[dict[str, Unit]] = {
-    "s": "second", "sec": "second", "second": "second", "seconds": "second", "秒": "second",
-    "min": "minute", "minute": "minute", "minutes": "minute", "分钟": "minute", "分鐘": "minute",
-    "h": "hour", "hour": "hour", "hours": "hour", "小时": "hour", "小時": "hour",
-    "d": "day", "day": "day", "days": "day", "天": "day", "日": "day",
-    "week": "week", "weeks": "week", "周": "week", "週": "week",
-    "month": "month", "months": "month", "个月": "month", "個月": "month", "月": "month",
-    "year": "year", "years": "year", "年": "year",
-    "working day": "working_day", "working days": "working_day", "workday": "working_day",
-    "workdays": "working_day", "个工作日": "working_day", "個工作日": "working_day",
+    "s": "second",
+    "sec": "second",
+    "second": "second",
+    "seconds": "second",
+    "秒": "second",
+    "min": "minute",
+    "minute": "minute",
+    "minutes": "minute",
+    "分钟": "minute",
+    "分鐘": "minute",
+    "h": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "小时": "hour",
+    "小時": "hour",
+    "d": "day",
+    "day": "day",
+    "days": "day",
+    "天": "day",
+    "日": "day",
+    "week": "week",
+    "weeks": "week",
+    "周": "week",
+    "週": "week",
+    "month": "month",
+    "months": "month",
+    "个月": "month",
+    "個月": "month",
+    "月": "month",
+    "year": "year",
+    "years": "year",
+    "年": "year",
+    "working day": "working_day",
+    "working days": "working_day",
+    "workday": "working_day",
+    "workdays": "working_day",
+    "个工作日": "working_day",
+    "個工作日": "working_day",
     "工作日": "working_day",
 }
 _ANCHORS: Final[dict[str, Unit]] = {
-    "same day": "same_day", "the same day": "same_day", "当日": "same_day", "當日": "same_day",
-    "当天": "same_day", "next day": "next_day", "the next day": "next_day", "次日": "next_day",
-    "end of month": "month_end", "month end": "month_end", "月底": "month_end",
+    "same day": "same_day",
+    "the same day": "same_day",
+    "当日": "same_day",
+    "當日": "same_day",
+    "当天": "same_day",
+    "next day": "next_day",
+    "the next day": "next_day",
+    "次日": "next_day",
+    "end of month": "month_end",
+    "month end": "month_end",
+    "月底": "month_end",
 }
 _DURATION_RE: Final = re.compile(r"^\s*(\d+)\s*([A-Za-z\u4e00-\u9fff][A-Za-z \u4e00-\u9fff]*?)\s*$")
 

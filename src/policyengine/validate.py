@@ -42,6 +42,7 @@ class PolicySet:
     events: dict[str, m.EventType] = field(default_factory=dict)
     rules: list[RuleSite] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names whose declaration had errors
 
     @property
     def id(self) -> str:
@@ -104,38 +105,94 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
             if unknown:
                 hint = did_you_mean(unknown[0], choices)
                 msg = f"unknown operator {unknown[0]!r}; " + msg
-        sink.add("PE101" if hint or "unknown operator" in msg else "PE102", msg,
-                 source.locate(loc), hint)
+        sink.add(
+            "PE101" if hint or "unknown operator" in msg else "PE102", msg, source.locate(loc), hint
+        )
     else:
         text = msg.removeprefix("Value error, ")
         code = "PE106" if any(w in text for w in ("duration", "money", "time unit")) else "PE102"
-        sink.add(code, f"{text} (got {value!r})" if code == "PE102" and not isinstance(
-            value, dict | list) else text, source.locate(loc))
+        sink.add(
+            code,
+            f"{text} (got {value!r})"
+            if code == "PE102" and not isinstance(value, dict | list)
+            else text,
+            source.locate(loc),
+        )
+
+
+_SECTIONS = ("rules", "params", "events", "clauses")
+
+
+def _salvage(
+    data: dict[str, Any], errors: list[Any], broken: set[str]
+) -> tuple[dict[str, Any], list[int]] | None:
+    """Drop the entries that have errors, so the rest can still be checked in this pass.
+
+    Returns the reduced document and the original index of every kept rule, or None when
+    an error lies outside the four sections (the header itself is broken).
+    """
+    bad: dict[str, set[Any]] = {s: set() for s in _SECTIONS}
+    for err in errors:
+        loc = err["loc"]
+        if len(loc) < 2 or loc[0] not in _SECTIONS:
+            return None
+        bad[loc[0]].add(loc[1])
+    out = dict(data)
+    kept: list[int] = list(range(len(data.get("rules") or [])))
+    for section in ("params", "events"):
+        if isinstance(data.get(section), dict):
+            broken.update(str(k) for k in bad[section])
+            out[section] = {k: v for k, v in data[section].items() if k not in bad[section]}
+    for section in ("rules", "clauses"):
+        items = data.get(section)
+        if isinstance(items, list):
+            for i in bad[section]:
+                if isinstance(i, int) and isinstance(items[i], dict) and "id" in items[i]:
+                    broken.add(str(items[i]["id"]))
+            keep = [i for i in range(len(items)) if i not in bad[section]]
+            out[section] = [items[i] for i in keep]
+            if section == "rules":
+                kept = keep
+    return out, kept
 
 
 def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | None:
-    files: list[tuple[Source, m.PolicyFile]] = []
+    files: list[tuple[Source, m.PolicyFile, list[int]]] = []
+    broken: set[str] = set()
     for source in sources:
         if not isinstance(source.data, dict):
-            sink.add("PE102", "a policy file is a mapping with `policy:` and `rules:`",
-                     source.locate(()))
+            sink.add(
+                "PE102", "a policy file is a mapping with `policy:` and `rules:`", source.locate(())
+            )
             continue
         try:
-            files.append((source, m.PolicyFile.model_validate(source.data)))
+            pf = m.PolicyFile.model_validate(source.data)
+            files.append((source, pf, list(range(len(pf.rules)))))
         except ValidationError as exc:
-            for err in exc.errors():
+            errors = exc.errors()
+            for err in errors:
                 _problem_from_error(err, source, sink)
+            salvaged = _salvage(source.data, errors, broken)
+            if salvaged is None:
+                continue
+            try:
+                files.append((source, m.PolicyFile.model_validate(salvaged[0]), salvaged[1]))
+            except ValidationError:
+                continue  # already reported; nothing more can be checked in this file
     if not files:
         return None
-    return _merge(files, sink)
+    pset = _merge(files, sink, broken)
+    return pset
 
 
-def _merge(files: list[tuple[Source, m.PolicyFile]], sink: ProblemSink) -> PolicySet:
+def _merge(
+    files: list[tuple[Source, m.PolicyFile, list[int]]], sink: ProblemSink, broken: set[str]
+) -> PolicySet:
     first = files[0][1].policy
-    pset = PolicySet(ids=[], versions=[], meta=first)
+    pset = PolicySet(ids=[], versions=[], meta=first, broken=broken)
     rule_sites: dict[str, RuleSite] = {}
     event_sites: dict[str, Location] = {}
-    for source, pf in files:
+    for source, pf, rule_index in files:
         pset.files.append(source.file)
         pset.ids.append(pf.policy.id)
         pset.versions.append(pf.policy.version)
@@ -151,36 +208,50 @@ def _merge(files: list[tuple[Source, m.PolicyFile]], sink: ProblemSink) -> Polic
         local_clauses: set[str] = set()
         for i, clause in enumerate(pf.clauses):
             if clause.id in local_clauses:
-                sink.add("PE107", f"clause {clause.id!r} is carried twice",
-                         source.locate(("clauses", i, "id")))
+                sink.add(
+                    "PE107",
+                    f"clause {clause.id!r} is carried twice",
+                    source.locate(("clauses", i, "id")),
+                )
             local_clauses.add(clause.id)
             pset.clauses.setdefault(clause.id, clause)
         for name, param in pf.params.items():
             if name in pset.params and pset.params[name] != param:
-                sink.add("PE115", f"parameter {name!r} is declared differently in two files",
-                         source.locate(("params", name), key=True),
-                         f"first at {pset.param_sites[name]}")
+                sink.add(
+                    "PE115",
+                    f"parameter {name!r} is declared differently in two files",
+                    source.locate(("params", name), key=True),
+                    f"first at {pset.param_sites[name]}",
+                )
             pset.params.setdefault(name, param)
             pset.param_sites.setdefault(name, source.locate(("params", name), key=True))
         for name, etype in pf.events.items():
             if name in pset.events and pset.events[name] != etype:
-                sink.add("PE115", f"event type {name!r} is declared differently in two files",
-                         source.locate(("events", name), key=True),
-                         f"first at {event_sites[name]}; declare it the same way or once")
+                sink.add(
+                    "PE115",
+                    f"event type {name!r} is declared differently in two files",
+                    source.locate(("events", name), key=True),
+                    f"first at {event_sites[name]}; declare it the same way or once",
+                )
             pset.events.setdefault(name, etype)
             event_sites.setdefault(name, source.locate(("events", name), key=True))
         for i, rule in enumerate(pf.rules):
-            site = RuleSite(rule, source, i)
+            site = RuleSite(rule, source, rule_index[i])
             if rule.id in rule_sites:
-                sink.add("PE107", f"duplicate rule id {rule.id!r}", site.locate("id"),
-                         f"first at {rule_sites[rule.id].locate('id')}")
+                sink.add(
+                    "PE107",
+                    f"duplicate rule id {rule.id!r}",
+                    site.locate("id"),
+                    f"first at {rule_sites[rule.id].locate('id')}",
+                )
                 continue
             rule_sites[rule.id] = site
             pset.rules.append(site)
             for j, cid in enumerate(rule.clauses):
-                if cid not in local_clauses:
-                    path: tuple[str | int, ...] = ("clause",) if isinstance(rule.clause, str) \
-                        else ("clause", j)
+                if cid not in local_clauses and cid not in broken:
+                    path: tuple[str | int, ...] = (
+                        ("clause",) if isinstance(rule.clause, str) else ("clause", j)
+                    )
                     sink.add(
                         "PE108",
                         f"rule {rule.id!r} cites clause {cid!r}, which this file does not carry",
@@ -195,9 +266,13 @@ def _merge(files: list[tuple[Source, m.PolicyFile]], sink: ProblemSink) -> Polic
 def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: ProblemSink) -> None:
     for site in pset.rules:
         for j, target in enumerate(site.rule.overrides):
-            if target not in sites:
-                sink.add("PE111", f"rule {site.rule.id!r} overrides unknown rule {target!r}",
-                         site.locate("overrides", j), did_you_mean(target, sites))
+            if target not in sites and target not in pset.broken:
+                sink.add(
+                    "PE111",
+                    f"rule {site.rule.id!r} overrides unknown rule {target!r}",
+                    site.locate("overrides", j),
+                    did_you_mean(target, sites),
+                )
             elif target == site.rule.id:
                 sink.add("PE112", f"rule {target!r} overrides itself", site.locate("overrides", j))
     # cycles: depth-first search over the override graph
@@ -208,9 +283,13 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
         state[node] = 1
         for nxt in graph.get(node, []):
             if state.get(nxt) == 1 and nxt != node:
-                cycle = [*stack[stack.index(nxt):], nxt] if nxt in stack else [node, nxt]
-                sink.add("PE112", "precedence cycle: " + " -> ".join(cycle),
-                         sites[node].locate("overrides"), "remove one of the overrides")
+                cycle = [*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt]
+                sink.add(
+                    "PE112",
+                    "precedence cycle: " + " -> ".join(cycle),
+                    sites[node].locate("overrides"),
+                    "remove one of the overrides",
+                )
             elif state.get(nxt) is None:
                 visit(nxt, [*stack, nxt])
         state[node] = 2

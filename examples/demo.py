@@ -1,0 +1,67 @@
+"""The main job: evaluate the example histories against the shipped policies and print them.
+
+Run with ``make demo``. Owners come with the rule and clause that made them, penalties with
+their clause; obligations with their status as of the evaluation instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import policyengine as pe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _money(p: pe.Penalty) -> str:
+    if p.salary_days is not None:
+        return f"{p.salary_days} days of salary"
+    if p.amount_min is None:
+        return "-"
+    text = str(p.amount_min) if p.amount_min == p.amount_max else f"{p.amount_min}-{p.amount_max}"
+    units = f" ({p.units} units)" if p.units else ""
+    return f"{text} {p.currency}{units}"
+
+
+def show(policy_path: Path, history_path: Path, as_of: str | None) -> None:
+    policy = pe.load_policy(policy_path)
+    events = json.loads(history_path.read_text(encoding="utf-8"))
+    decision = policy.evaluate(events, as_of=as_of)
+    rel = history_path.relative_to(ROOT)
+    print(f"== {policy.id} v{policy.version} on {rel} as of {decision.as_of}")
+    print("\nOwners")
+    for subject in sorted(decision.ownerships):
+        for span in decision.ownership(subject):
+            end = span.end.isoformat() if span.end else "now"
+            print(f"  {subject:8} {span.owner:8} {span.start.isoformat()} -> {end:25} "
+                  f"{span.clause!s:18} {span.rule} {span.events}")
+    print("\nPenalties")
+    for p in decision.penalties:
+        print(f"  {p.party:8} {p.sanction:17} {_money(p):22} #{p.offence} {p.clause!s:10} "
+              f"{p.rule} {p.events}")
+    print("\nObligations")
+    for o in decision.obligations:
+        met = f" by {o.met_by}" if o.met_by else ""
+        print(f"  {o.status:8} {o.party!s:6} {o.subject!s:8} due {o.due.isoformat()} "
+              f"{o.clause!s:9} {o.what}{met}")
+    for r in decision.rejected:
+        print(f"\nRejected {r.event} ({r.clause}): {r.reason}")
+    print("\nWhy does C-liu belong to whom it does?")
+    print(decision.explain("C-liu"))
+    print()
+
+
+def main() -> int:
+    try:
+        show(ROOT / "policies/huixiao/resources.yaml", ROOT / "examples/huixiao_march.json",
+             as_of="2026-03-31T23:59:59+08:00")
+    except pe.PolicyEngineError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
