@@ -657,3 +657,10 @@ def is_reference(value: object) -> bool:
 
 def reference_ok(value: str) -> bool:
     return bool(_REF_RE.match(value))
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The language as JSON Schema, for editors (YAML language server) and other tools."""
+    schema = PolicyFile.model_json_schema(by_alias=True)
+    schema["title"] = "policyengine policy file"
+    return schema
