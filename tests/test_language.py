@@ -297,3 +297,34 @@ def test_params_override_without_editing_rules() -> None:
     )
     assert d.obligations[0].status == "open"
     assert d.obligations[0].due.isoformat() == "2026-03-04T10:00:00+08:00"
+
+
+def test_history_lookback_agrees_with_windows_at_month_end() -> None:
+    """A touch on 31 Jan is "within the last month" until 28 Feb 10:00 (31 Jan + 1 month),
+    exactly as a 1-month window opened on 31 Jan would still be open then."""
+    p = policy("""\
+  - id: recent
+    clause: C-1
+    on: claim
+    when:
+      history: {type: touch, match: {customer: $event.customer}, within: 1 month}
+    then: [{penalty: {party: $event.employee, sanction: warning}}]
+  - id: over-a-month
+    clause: C-2
+    on: claim
+    when: {lt: [{plus: [$subject.owner_since, 1 month]}, $now]}
+    then: [{penalty: {party: $event.employee, sanction: fine, amount: 1}}]
+  - id: own
+    clause: C-1
+    on: touch
+    then: [{assign: $event.employee}]
+""")
+    base = [ev("t", "touch", "2026-01-31T10:00:00+08:00", customer="C", employee="A")]
+    in_time = p.evaluate(
+        [*base, ev("c", "claim", "2026-02-28T10:00:00+08:00", customer="C", employee="B")]
+    )
+    after = p.evaluate(
+        [*base, ev("c", "claim", "2026-02-28T10:00:01+08:00", customer="C", employee="B")]
+    )
+    assert [x.sanction for x in in_time.penalties] == ["warning"]
+    assert [x.sanction for x in after.penalties] == ["fine"]

@@ -276,6 +276,18 @@ class _Compiler:
                 return lambda c: None
             tz = self.pset.meta.timezone
             return lambda c: dur.back(c.now, tz)
+        if isinstance(op, m.Plus):
+            base = self.operand(op.plus[0], (*path, "plus", 0), scope)
+            span = self.duration(op.plus[1], (*path, "plus", 1))
+            if span is None:
+                return lambda c: None
+            zone_name = self.pset.meta.timezone
+
+            def plus(c: Ctx) -> Any:
+                start = base(c)
+                return span.due(start, zone_name)[0] if isinstance(start, int) else None
+
+            return plus
         if isinstance(op, m.Len):
             inner = self.operand(op.len, (*path, "len"), scope)
             return lambda c: len(inner(c) or ())

@@ -7,13 +7,15 @@ clause that produced it and the event ids that prove it, so a decision can be ar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from .times import parse_instant
+from .times import parse_instant, to_pendulum
 
 ObligationStatus = Literal["met", "late", "open", "overdue"]
 Sanction = Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
@@ -117,16 +119,32 @@ def _instant(value: str | datetime, what: str) -> datetime:
     return parse_instant(value, what)
 
 
+@dataclass(frozen=True, slots=True)
+class RawDecision:
+    """The engine's findings as plain tuples; rules are given as ``(id, clauses)``.
+
+    Turning them into pydantic models costs as much as evaluating, and many callers read only
+    an owner or two, so the models are built on first access (and then cached).
+    """
+
+    spans: dict[str, list[tuple[Any, ...]]]  # subject -> (owner, start, end, rule, events)
+    penalties: list[tuple[Any, ...]]
+    obligations: list[tuple[Any, ...]]
+    rejections: list[tuple[Any, ...]]
+    trace: list[tuple[Any, ...]]
+
+
+def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
+    return clauses[0] if len(clauses) == 1 else list(clauses)
+
+
 class Decision(_Frozen):
-    """Everything decided, as of ``as_of``."""
+    """Everything decided, as of ``as_of``; lists are built from the engine's record on use."""
 
     policy: str
     version: str
+    timezone: str = "Asia/Shanghai"
     as_of: datetime | None
-    ownerships: dict[str, list[OwnershipSpan]] = Field(default_factory=dict)
-    penalties: list[Penalty] = Field(default_factory=list)
-    obligations: list[Obligation] = Field(default_factory=list)
-    rejected: list[Rejection] = Field(default_factory=list)
     notices: list[Notice] = Field(default_factory=list)
     flags: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per subject, the flags set at as_of"
@@ -134,10 +152,142 @@ class Decision(_Frozen):
     counters: dict[str, dict[str, Decimal]] = Field(
         default_factory=dict, description="per party (or subject), the counters at as_of"
     )
-    trace: list[TraceEntry] = Field(default_factory=list)
     clauses: dict[str, str] = Field(
         default_factory=dict, description="clause id -> reading, for explanations"
     )
+    raw: RawDecision | None = Field(default=None, exclude=True, repr=False)
+
+    def _t(self, us: int | None) -> datetime | None:
+        return None if us is None else to_pendulum(us, self.timezone)
+
+    def _at(self, us: int) -> datetime:
+        return to_pendulum(us, self.timezone)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def ownerships(self) -> dict[str, list[OwnershipSpan]]:
+        if self.raw is None:
+            return {}
+        return {
+            sid: [
+                OwnershipSpan(
+                    subject=sid,
+                    owner=owner,
+                    start=self._at(start),
+                    end=self._t(end),
+                    rule=rule[0],
+                    clause=_clause_ref(rule[1]),
+                    clauses=list(rule[1]),
+                    events=list(events),
+                )
+                for owner, start, end, rule, events in spans
+            ]
+            for sid, spans in self.raw.spans.items()
+        }
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def penalties(self) -> list[Penalty]:
+        if self.raw is None:
+            return []
+        return [
+            Penalty(
+                party=party,
+                sanction=sanction,
+                amount_min=low,
+                amount_max=high,
+                currency=cur,
+                units=units,
+                salary_days=days,
+                offence=n,
+                subject=subject,
+                at=self._at(at),
+                rule=rule[0],
+                clause=_clause_ref(rule[1]),
+                clauses=list(rule[1]),
+                events=list(events),
+            )
+            for (party, sanction, low, high, cur, units, days, n, subject, at, rule, events) in (
+                self.raw.penalties
+            )
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def obligations(self) -> list[Obligation]:
+        if self.raw is None:
+            return []
+        return [
+            Obligation(
+                rule=rule[0],
+                clause=_clause_ref(rule[1]),
+                clauses=list(rule[1]),
+                what=what,
+                party=party,
+                subject=subject,
+                opened=self._at(opened),
+                window_start=self._t(start),
+                due=self._at(due),
+                due_inclusive=inclusive,
+                status=status,
+                met_by=met_by,
+                met_at=self._t(met_at),
+                events=list(events),
+            )
+            for (
+                rule,
+                what,
+                party,
+                subject,
+                opened,
+                start,
+                due,
+                inclusive,
+                status,
+                met_by,
+                met_at,
+                events,
+            ) in self.raw.obligations
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def rejected(self) -> list[Rejection]:
+        if self.raw is None:
+            return []
+        return [
+            Rejection(
+                event=eid,
+                at=self._at(at),
+                rule=rule[0],
+                clause=_clause_ref(rule[1]),
+                clauses=list(rule[1]),
+                reason=reason,
+            )
+            for eid, at, rule, reason in self.raw.rejections
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def trace(self) -> list[TraceEntry]:
+        """Every state change, penalty, duty and rejection, in order."""
+        if self.raw is None:
+            return []
+        return [
+            TraceEntry(
+                seq=i,
+                at=self._at(at),
+                kind=kind,
+                subject=subject,
+                party=party,
+                rule=rule[0],
+                clause=_clause_ref(rule[1]),
+                clauses=list(rule[1]),
+                events=list(events),
+                detail={k: (self._at(v) if k == "due" else v) for k, v in detail.items()},
+            )
+            for i, (at, kind, subject, party, rule, events, detail) in enumerate(self.raw.trace)
+        ]
 
     def owner(self, subject: str, at: str | datetime | None = None) -> str | None:
         """The owner at ``at`` (default: as_of); None before the first ownership."""

@@ -120,7 +120,13 @@ class World:
         return s.owner if s is not None else None
 
     def history(self, plan: HistoryPlan, ctx: Ctx) -> Iterator[Event]:
-        lower = plan.within.back(ctx.now, self.tz) if plan.within is not None else None
+        within = plan.within
+        now = ctx.now
+        lower = exact_from = -(2**62)
+        if within is not None:
+            bound = within.back(now, self.tz)
+            slack = within.calendar_slack
+            lower, exact_from = bound - slack, bound + slack
         if plan.subject is not None:
             sv = plan.subject(ctx)
             lists = [self.hist_subj.get((sv, t)) for t in plan.types]
@@ -131,8 +137,11 @@ class World:
             if not lst:
                 continue
             for ev in reversed(lst):
-                if lower is not None and ev["at"] < lower:
+                at = ev["at"]
+                if at < lower:
                     break
+                if at < exact_from and within is not None and not within.covers(at, now, self.tz):
+                    continue
                 if all(ev.get(f) == v for f, v in match):
                     yield ev
 
@@ -548,119 +557,57 @@ def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.D
 
 
 def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | None) -> d.Decision:
-    tz = policy.timezone
+    def rule(r: CompiledRule) -> tuple[str, tuple[str, ...]]:
+        return (r.id, r.clauses)
 
-    def t(us: int) -> Any:
-        return to_pendulum(us, tz)
-
-    ownerships: dict[str, list[d.OwnershipSpan]] = {}
-    for sid, s in w.subjects.items():
-        if s.spans:
-            ownerships[sid] = [
-                d.OwnershipSpan.model_construct(
-                    subject=sid,
-                    owner=o,
-                    start=t(st),
-                    end=t(en) if en is not None else None,
-                    rule=r.id,
-                    clause=r.clause_ref,
-                    clauses=list(r.clauses),
-                    events=ev,
-                )
-                for o, st, en, r, ev in s.spans
-            ]
-    penalties = [
-        d.Penalty.model_construct(
-            party=party,
-            sanction=sanction,
-            amount_min=low,
-            amount_max=high,
-            currency=cur,
-            units=units,
-            salary_days=days,
-            offence=n,
-            subject=subject,
-            at=t(at),
-            rule=r.id,
-            clause=r.clause_ref,
-            clauses=list(r.clauses),
-            events=ev,
-        )
-        for party, sanction, low, high, cur, units, days, n, subject, at, r, ev in w.penalties
-    ]
-    obligations = [
-        d.Obligation.model_construct(
-            rule=r.id,
-            clause=r.clause_ref,
-            clauses=list(r.clauses),
-            what=what,
-            party=None if party is None else str(party),
-            subject=subject,
-            opened=t(opened),
-            window_start=t(start) if start is not None else None,
-            due=t(due),
-            due_inclusive=incl,
-            status=_STATUS[status],
-            met_by=met_by,
-            met_at=t(met_at) if met_at is not None else None,
-            events=ev,
-        )
-        for (r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev) in (
-            w.obligations
-        )
-        if status != CANCELLED
-    ]
-    rejected = [
-        d.Rejection.model_construct(
-            event=eid,
-            at=t(at),
-            rule=r.id,
-            clause=r.clause_ref,
-            clauses=list(r.clauses),
-            reason=reason,
-        )
-        for eid, at, r, reason in w.rejections
-    ]
-    notices = [
-        d.Notice.model_construct(event=e, kind="duplicate", detail=x) for e, x in history.duplicates
-    ]
-    notices += [
-        d.Notice.model_construct(event=e, kind="ignored", detail=x) for e, x in history.ignored
-    ]
-    notices += [
-        d.Notice.model_construct(event=e, kind="conflict", detail=x) for e, x in w.conflicts
-    ]
-    trace = [
-        d.TraceEntry.model_construct(
-            seq=i,
-            at=t(at),
-            kind=kind,
-            subject=subject,
-            party=party,
-            rule=r.id,
-            clause=r.clause_ref,
-            clauses=list(r.clauses),
-            events=ev,
-            detail={k: (t(v) if k == "due" else v) for k, v in detail.items()},
-        )
-        for i, (at, kind, subject, party, r, ev, detail) in enumerate(w.trace)
-    ]
+    raw = d.RawDecision(
+        spans={
+            sid: [(o, st, en, rule(r), ev) for o, st, en, r, ev in s.spans]
+            for sid, s in w.subjects.items()
+            if s.spans
+        },
+        penalties=[(*x[:10], rule(x[10]), x[11]) for x in w.penalties],
+        obligations=[
+            (
+                rule(r),
+                what,
+                None if party is None else str(party),
+                subject,
+                opened,
+                start,
+                due,
+                incl,
+                _STATUS[status],
+                met_by,
+                met_at,
+                ev,
+            )
+            for (r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev) in (
+                w.obligations
+            )
+            if status != CANCELLED
+        ],
+        rejections=[(eid, at, rule(r), reason) for eid, at, r, reason in w.rejections],
+        trace=[
+            (at, kind, subject, party, rule(r), ev, detail)
+            for at, kind, subject, party, r, ev, detail in w.trace
+        ],
+    )
+    notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
+    notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
+    notices += [d.Notice(event=e, kind="conflict", detail=x) for e, x in w.conflicts]
     counters: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in w.party_counters.items()}
     for sid, s in w.subjects.items():
         if s.counters:
             counters.setdefault(sid, {}).update(s.counters)
-    flags = {sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags}
-    return d.Decision.model_construct(
+    return d.Decision(
         policy=policy.id,
         version=policy.version,
-        as_of=t(as_of) if as_of is not None else None,
-        ownerships=ownerships,
-        penalties=penalties,
-        obligations=obligations,
-        rejected=rejected,
+        timezone=policy.timezone,
+        as_of=to_pendulum(as_of, policy.timezone) if as_of is not None else None,
         notices=notices,
-        flags=flags,
+        flags={sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags},
         counters=counters,
-        trace=trace,
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
+        raw=raw,
     )

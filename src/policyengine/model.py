@@ -57,6 +57,20 @@ class Ago(_Strict):
     ago: str
 
 
+class Plus(_Strict):
+    """An instant plus a duration, forward on the calendar (``{plus: [$subject.owner_since,
+    1 month]}``): the exact inverse of a window, so month ends clamp as windows do."""
+
+    plus: list[Operand]
+
+    @field_validator("plus")
+    @classmethod
+    def _two(cls, v: list[Any]) -> list[Any]:
+        if len(v) != 2 or not isinstance(v[1], str):
+            raise ValueError("plus takes [instant, duration], e.g. [$event.at, 2 days]")
+        return v
+
+
 class Len(_Strict):
     len: Operand
 
@@ -92,12 +106,13 @@ else:
             | Annotated[Claims, Tag("claims")]
             | Annotated[Len, Tag("len")]
             | Annotated[Count, Tag("count")]
-            | Annotated[Ago, Tag("ago")],
+            | Annotated[Ago, Tag("ago")]
+            | Annotated[Plus, Tag("plus")],
             Discriminator(
                 _operand_tag,
                 custom_error_type="unknown_operand",
                 custom_error_message="unknown value form; use a literal, a $reference, a list, "
-                "or one of owner_of, claims, len, count, ago",
+                "or one of owner_of, claims, len, count, ago, plus",
             ),
         ],
     )
@@ -647,7 +662,7 @@ class PolicyFile(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-for _m in (OwnerOf, Len, Count, HistoryQuery, All, AnyOf, Not, Expect, PolicyFile):
+for _m in (OwnerOf, Len, Count, Plus, HistoryQuery, All, AnyOf, Not, Expect, PolicyFile):
     _m.model_rebuild()
 
 

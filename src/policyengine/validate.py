@@ -97,7 +97,7 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         choices = {
             "unknown_condition": m.CONDITION_KEYS,
             "unknown_action": m.ACTION_KEYS,
-            "unknown_operand": ("owner_of", "claims", "len", "count", "ago"),
+            "unknown_operand": ("owner_of", "claims", "len", "count", "ago", "plus"),
         }[kind]
         hint = None
         if isinstance(value, dict):
