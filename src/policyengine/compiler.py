@@ -137,6 +137,7 @@ class CompiledRule:
     rejects: bool
     location: Location
     rank: int = 0  # topological: overriders before the rules they override
+    ref: tuple[str, tuple[str, ...]] = ("", ())  # (id, clauses): what decisions record
 
     @property
     def clause_ref(self) -> str | list[str]:
@@ -435,10 +436,10 @@ class _Compiler:
             return (lambda c: True) if cond else (lambda c: False)
         if isinstance(cond, m.All):
             parts = [self.condition(x, (*path, "all", i), scope) for i, x in enumerate(cond.all)]
-            return lambda c: all(p(c) for p in parts)
+            return _conjunction(parts)
         if isinstance(cond, m.AnyOf):
             parts = [self.condition(x, (*path, "any", i), scope) for i, x in enumerate(cond.any)]
-            return lambda c: any(p(c) for p in parts)
+            return _disjunction(parts)
         if isinstance(cond, m.Not):
             inner = self.condition(cond.not_, (*path, "not"), scope)
             return lambda c: not inner(c)
@@ -628,6 +629,27 @@ class _Compiler:
         )
 
 
+def _conjunction(parts: list[Pred]) -> Pred:
+    """``all``, folded into nested closures: no generator per call in the inner loop."""
+    if not parts:
+        return lambda c: True
+    head, *rest = parts
+    if not rest:
+        return head
+    tail = _conjunction(rest)
+    return lambda c: head(c) and tail(c)
+
+
+def _disjunction(parts: list[Pred]) -> Pred:
+    if not parts:
+        return lambda c: False
+    head, *rest = parts
+    if not rest:
+        return head
+    tail = _disjunction(rest)
+    return lambda c: head(c) or tail(c)
+
+
 def _comparison(op: str, a: Getter, b: Getter) -> Pred:
     if op == "eq":
         return lambda c: a(c) == b(c)
@@ -687,6 +709,8 @@ def compile_policy(
     comp = _Compiler(pset, values, sink)
     rules = tuple(comp.rule(site, i) for i, site in enumerate(pset.rules))
     _rank(rules)
+    for r in rules:
+        r.ref = (r.id, r.clauses)
     by_trigger: dict[str, list[CompiledRule]] = {}
     for r in rules:
         for t in r.triggers:

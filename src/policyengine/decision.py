@@ -127,7 +127,7 @@ class RawDecision:
     an owner or two, so the models are built on first access (and then cached).
     """
 
-    spans: dict[str, list[tuple[Any, ...]]]  # subject -> (owner, start, end, rule, events)
+    spans: dict[str, list[list[Any]]]  # subject -> [owner, start, end, rule, events]
     penalties: list[tuple[Any, ...]]
     obligations: list[tuple[Any, ...]]
     rejections: list[tuple[Any, ...]]

@@ -161,7 +161,7 @@ class World:
         party: str | None = None,
         **detail: Any,
     ) -> None:
-        self.trace.append((self.now, kind, subject, party, rule, causes, detail))
+        self.trace.append((self.now, kind, subject, party, rule.ref, causes, detail))
 
     def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: list[str]) -> None:
         s = self.subject(sid)
@@ -189,7 +189,7 @@ class World:
         s.owner = owner
         s.owner_since = self.now if owner is not None else None
         if owner is not None:
-            s.spans.append([owner, self.now, None, rule, list(causes)])
+            s.spans.append([owner, self.now, None, rule.ref, list(causes)])
             self.owned_by.setdefault(owner, set()).add(sid)
         self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
 
@@ -308,7 +308,7 @@ class World:
             self.rejected = True
             ev = ctx.event
             eid = ev["id"] if ev is not None else "?"
-            self.rejections.append((eid, self.now, rule, a.text or "rejected"))
+            self.rejections.append((eid, self.now, rule.ref, a.text or "rejected"))
             self._trace("reject", rule, causes, subject=ctx.subject_id, reason=a.text)
 
     def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
@@ -343,7 +343,7 @@ class World:
                 n,
                 ctx.subject_id,
                 self.now,
-                rule,
+                rule.ref,
                 list(causes),
             )
         )
@@ -382,7 +382,7 @@ class World:
         heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
         if e.obligation is not None:
             p.obligation = [
-                rule,
+                rule.ref,
                 e.obligation,
                 p.party,
                 ctx.subject_id,
@@ -557,41 +557,16 @@ def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.D
 
 
 def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | None) -> d.Decision:
-    def rule(r: CompiledRule) -> tuple[str, tuple[str, ...]]:
-        return (r.id, r.clauses)
-
     raw = d.RawDecision(
-        spans={
-            sid: [(o, st, en, rule(r), ev) for o, st, en, r, ev in s.spans]
-            for sid, s in w.subjects.items()
-            if s.spans
-        },
-        penalties=[(*x[:10], rule(x[10]), x[11]) for x in w.penalties],
+        spans={sid: s.spans for sid, s in w.subjects.items() if s.spans},
+        penalties=w.penalties,
         obligations=[
-            (
-                rule(r),
-                what,
-                None if party is None else str(party),
-                subject,
-                opened,
-                start,
-                due,
-                incl,
-                _STATUS[status],
-                met_by,
-                met_at,
-                ev,
-            )
-            for (r, what, party, subject, opened, start, due, incl, status, met_by, met_at, ev) in (
-                w.obligations
-            )
-            if status != CANCELLED
+            (*o[:2], None if o[2] is None else str(o[2]), *o[3:8], _STATUS[o[8]], *o[9:])
+            for o in w.obligations
+            if o[8] != CANCELLED
         ],
-        rejections=[(eid, at, rule(r), reason) for eid, at, r, reason in w.rejections],
-        trace=[
-            (at, kind, subject, party, rule(r), ev, detail)
-            for at, kind, subject, party, r, ev, detail in w.trace
-        ],
+        rejections=w.rejections,
+        trace=w.trace,
     )
     notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
     notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
