@@ -67,12 +67,16 @@ def next_midnight(t: datetime) -> datetime:
 class _Builder:
     """Collects events as (instant, sequence, event) and hands them out sorted and stamped."""
 
-    def __init__(self, seed: int, prefix: str = "ev") -> None:
+    def __init__(self, seed: int, prefix: str = "ev", end: datetime | None = None) -> None:
         self.rnd = random.Random(seed)
         self.prefix = prefix
+        self.end = end
         self.rows: list[tuple[datetime, int, Event]] = []
 
     def emit(self, etype: str, at: datetime, **fields: Any) -> datetime:
+        """Record an event (unless it falls after the observed period); returns ``at``."""
+        if self.end is not None and at > self.end:
+            return at
         n = len(self.rows)
         event: Event = {"id": f"{self.prefix}{n}", "type": etype}
         event.update({k: v for k, v in fields.items() if v is not None})
@@ -101,9 +105,7 @@ class _Builder:
         )
 
     def later(self, t: datetime, low_hours: float, high_hours: float) -> datetime:
-        return (t + timedelta(hours=self.rnd.uniform(low_hours, high_hours))).replace(
-            microsecond=0
-        )
+        return (t + timedelta(hours=self.rnd.uniform(low_hours, high_hours))).replace(microsecond=0)
 
     def around_edge(self, t: datetime, edge: datetime, spread_hours: float) -> datetime:
         """Mostly well inside the window ending at ``edge``, often exactly on it or 1 s
@@ -144,7 +146,7 @@ def _customer(
 ) -> None:
     """The life of one customer lead."""
     rnd = b.rnd
-    n_regs = 1 + (rnd.random() < 0.55) + (rnd.random() < 0.25)
+    n_regs = 1 + (rnd.random() < 0.6) + (rnd.random() < 0.3) + (rnd.random() < 0.1)
     registrants: list[str] = []
     regs: list[tuple[datetime, str, str]] = []
     t = start
@@ -175,20 +177,29 @@ def _customer(
         r = rnd.random()
         midnight = next_midnight(t)
         if r < 0.78:
-            b.emit("resource_reported", min(b.later(t, 0.1, 6), midnight - SECOND),
-                   customer=cid, employee=emp)
+            b.emit(
+                "resource_reported",
+                min(b.later(t, 0.1, 6), midnight - SECOND),
+                customer=cid,
+                employee=emp,
+            )
         elif r < 0.84:
             b.emit("resource_reported", midnight - SECOND, customer=cid, employee=emp)
         elif r < 0.90:
             b.emit("resource_reported", midnight, customer=cid, employee=emp)
         if channel == "store" and b.chance(0.7):
-            b.emit("manager_assigned", b.later(t, 2, 96), customer=cid,
-                   employee=b.employee(employees), manager=b.employee(employees))
+            b.emit(
+                "manager_assigned",
+                b.later(t, 2, 96),
+                customer=cid,
+                employee=b.employee(employees),
+                manager=b.employee(employees),
+            )
 
     # pre-heats: each registrant may pre-heat, around its window's edge
     preheats: list[tuple[datetime, str]] = []
     for t_reg, emp, channel in regs:
-        if not b.chance(0.72):
+        if not b.chance(0.8):
             continue
         days = 3 if channel in ("feedback", "scattered", "referral") else 2
         at = b.around_edge(t_reg, t_reg + days * DAY, 96)
@@ -200,41 +211,66 @@ def _customer(
             t_reg, emp, _ = rnd.choice(regs)
             b.emit("invited", b.later(t_reg, 12, 120), customer=cid, employee=emp)
         if b.chance(0.3):
-            b.emit("manager_assigned", b.later(regs[-1][0], 48, 240), customer=cid,
-                   employee=b.employee(employees))
+            b.emit(
+                "manager_assigned",
+                b.later(regs[-1][0], 48, 240),
+                customer=cid,
+                employee=b.employee(employees),
+            )
         return
     preheats.sort()
     t_pre, owner = preheats[0]
 
     # follow-up within a month of the pre-heat (HX-RM-7)
     follow = b.around_edge(t_pre, add_months(t_pre, 1), 240)
-    last = b.emit(rnd.choice(("invited", "invited", "home_visit")), follow,
-                  customer=cid, employee=owner)
-    for _ in range(rnd.randint(0, 2)):
+    last = b.emit(
+        rnd.choice(("invited", "invited", "home_visit")), follow, customer=cid, employee=owner
+    )
+    for _ in range(rnd.randint(0, 3)):
         last = b.emit("invited", b.later(last, 24, 24 * 20), customer=cid, employee=owner)
-    for _ in range(rnd.randint(1, 3)):
+    for _ in range(rnd.randint(1, 5)):
         role = rnd.choice(("expert", "manager")) if b.chance(0.15) else None
-        b.emit("phone_visit", b.later(t_pre, 24, 24 * 60), customer=cid,
-               employee=owner if role is None else b.employee(employees), role=role)
-    if b.chance(0.5):
+        b.emit(
+            "phone_visit",
+            b.later(t_pre, 24, 24 * 60),
+            customer=cid,
+            employee=owner if role is None else b.employee(employees),
+            role=role,
+        )
+    if b.chance(0.75):
         b.emit("home_visit", b.later(t_pre, 24, 24 * 45), customer=cid, employee=owner)
 
     # meetings, the visit after them (HX-RM-8), purchases
     meeting = b.later(t_pre, 24 * 3, 24 * 40)
-    for _ in range(rnd.randint(0, 2) if b.chance(0.75) else 0):
+    for _ in range(rnd.randint(1, 3) if b.chance(0.8) else 0):
         b.emit("meeting_attended", meeting, customer=cid, meeting=f"M{meeting:%m%d}")
         r = rnd.random()
-        if r < 0.45:
-            b.emit("purchased", b.later(meeting, 0.5, 24 * 20), customer=cid, employee=owner,
-                   boxes=rnd.randint(1, 6), venue=b.chance(0.4) or None,
-                   manager=b.employee(employees) if b.chance(0.3) else None,
-                   expert=b.employee(employees) if b.chance(0.2) else None)
+        if r < 0.55:
+            b.emit(
+                "purchased",
+                b.later(meeting, 0.5, 24 * 20),
+                customer=cid,
+                employee=owner,
+                boxes=rnd.randint(1, 6),
+                venue=b.chance(0.4) or None,
+                manager=b.employee(employees) if b.chance(0.3) else None,
+                expert=b.employee(employees) if b.chance(0.2) else None,
+            )
             if b.chance(0.35):
-                b.emit("purchased", b.later(meeting, 24 * 25, 24 * 90), customer=cid,
-                       employee=owner, boxes=rnd.randint(1, 6))
+                b.emit(
+                    "purchased",
+                    b.later(meeting, 24 * 25, 24 * 90),
+                    customer=cid,
+                    employee=owner,
+                    boxes=rnd.randint(1, 6),
+                )
         if r < 0.85:
-            b.emit("home_visit", b.around_edge(meeting, add_months(meeting, 1), 24 * 10),
-                   customer=cid, employee=owner)
+            b.emit(
+                "home_visit",
+                b.around_edge(meeting, add_months(meeting, 1), 24 * 10),
+                customer=cid,
+                employee=owner,
+            )
         meeting = b.later(meeting, 24 * 7, 24 * 45)
 
     # other employees move in after the owner went quiet (HX-RM-7/8, HX-RS-1)
@@ -247,21 +283,34 @@ def _customer(
         other = b.employee(employees, [owner])
         edge = add_months(t_pre, 1)
         at = rnd.choice((edge, edge + SECOND, b.later(edge, 1, 24 * 40)))
-        b.emit("registered", at, customer=cid, employee=other,
-               channel=rnd.choice(SECOND_CHANNELS))
+        b.emit("registered", at, customer=cid, employee=other, channel=rnd.choice(SECOND_CHANNELS))
         b.emit("resource_reported", b.later(at, 0.1, 3), customer=cid, employee=other)
         by_employee.setdefault(other, []).append(cid)
 
     # frictions
     if len(registrants) > 1 and b.chance(0.08):
-        b.emit("dispute", b.later(t_pre, 1, 24 * 10), customer=cid,
-               employees=registrants[:2], severe=True if b.chance(0.1) else None)
+        b.emit(
+            "dispute",
+            b.later(t_pre, 1, 24 * 10),
+            customer=cid,
+            employees=registrants[:2],
+            severe=True if b.chance(0.1) else None,
+        )
     if b.chance(0.01):
-        b.emit("resource_embezzled", b.later(t_pre, 24, 24 * 60), customer=cid,
-               employee=b.employee(employees, [owner]), victim=owner)
+        b.emit(
+            "resource_embezzled",
+            b.later(t_pre, 24, 24 * 60),
+            customer=cid,
+            employee=b.employee(employees, [owner]),
+            victim=owner,
+        )
     if b.chance(0.02):
-        b.emit("manager_assigned", b.later(t_pre, 24, 24 * 90), customer=cid,
-               employee=b.employee(employees))
+        b.emit(
+            "manager_assigned",
+            b.later(t_pre, 24, 24 * 90),
+            customer=cid,
+            employee=b.employee(employees),
+        )
 
 
 def _employees(
@@ -283,35 +332,46 @@ def _employees(
             b.emit("resources_handed_over", next_midnight(at), employee=emp)
         mine = by_employee.get(emp, [])
         for cid in rnd.sample(mine, k=min(len(mine), rnd.randint(0, 3))):
-            b.emit("resource_taken_over", b.later(at, 2, 24 * 14), customer=cid,
-                   employee=b.employee(employees, leavers), approved=b.chance(0.5) or None,
-                   **{"from": emp})
+            b.emit(
+                "resource_taken_over",
+                b.later(at, 2, 24 * 14),
+                customer=cid,
+                employee=b.employee(employees, leavers),
+                approved=b.chance(0.5) or None,
+                **{"from": emp},
+            )
     for _ in range(max(1, n_customers // 100)):
         emp, to = rnd.sample(list(employees), k=2)
         day = START + timedelta(days=rnd.randint(0, PERIOD_DAYS))
-        b.emit("sale_transferred", b.working_time(day), employee=emp, to=to,
-               boxes=rnd.randint(1, 8))
+        b.emit(
+            "sale_transferred", b.working_time(day), employee=emp, to=to, boxes=rnd.randint(1, 8)
+        )
     for _ in range(max(1, n_customers // 20)):
         day = START + timedelta(days=rnd.randint(0, PERIOD_DAYS))
-        b.emit("record_filed", b.working_time(day), employee=rnd.choice(employees),
-               record=rnd.choice(RECORDS), stamped=b.chance(0.92), dated=b.chance(0.95))
+        b.emit(
+            "record_filed",
+            b.working_time(day),
+            employee=rnd.choice(employees),
+            record=rnd.choice(RECORDS),
+            stamped=b.chance(0.92),
+            dated=b.chance(0.95),
+        )
 
 
 def generate(n_customers: int, seed: int = 1, n_employees: int = N_EMPLOYEES) -> list[Event]:
     """About 15 valid HX events per customer over ~6 months, sorted by time."""
-    b = _Builder(seed)
+    b = _Builder(seed, end=START + timedelta(days=PERIOD_DAYS))  # the export ends here
     employees = [f"E{i:03d}" for i in range(1, n_employees + 1)]
     # customers arrive over the first five months, in order, so referrals name older ones
-    starts = sorted(
-        b.rnd.randint(0, PERIOD_DAYS - 35) for _ in range(n_customers)
-    )
+    starts = sorted(b.rnd.randint(0, PERIOD_DAYS - 35) for _ in range(n_customers))
     by_employee: dict[str, list[str]] = {}
     older: list[str] = []
     width = max(5, len(str(n_customers)))
     for i, day in enumerate(starts):
         cid = f"C{i:0{width}d}"
-        _customer(b, cid, b.working_time(START + timedelta(days=day)), older, employees,
-                  by_employee)
+        _customer(
+            b, cid, b.working_time(START + timedelta(days=day)), older, employees, by_employee
+        )
         older.append(cid)
     _employees(b, n_customers, employees, by_employee)
     return b.events()
@@ -362,8 +422,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     events = generate(args.customers, args.seed)
     kinds = Counter(e["type"] for e in events)
-    print(f"{len(events)} events, {len(events) / args.customers:.1f} per customer, "
-          f"{events[0]['at']} .. {events[-1]['at']}")
+    print(
+        f"{len(events)} events, {len(events) / args.customers:.1f} per customer, "
+        f"{events[0]['at']} .. {events[-1]['at']}"
+    )
     for kind, n in kinds.most_common():
         print(f"  {kind:24s} {n}")
 
