@@ -328,3 +328,64 @@ def test_history_lookback_agrees_with_windows_at_month_end() -> None:
     )
     assert [x.sanction for x in in_time.penalties] == ["warning"]
     assert [x.sanction for x in after.penalties] == ["fine"]
+
+
+MONTHLY = """\
+  - id: own
+    clause: C-1
+    on: touch
+    when: {eq: [$subject.owner, null]}
+    then: [{assign: $event.employee}]
+  - id: monthly-visit
+    clause: C-2
+    every: month
+    then:
+      - for_each_subject: {subjects: owned_by_employee}
+        expect:
+          event: touch
+          match: {customer: $subject, employee: $subject.owner}
+          within: end of month
+          obligation: touch each owned customer every calendar month
+          party: $subject.owner
+          missed:
+            - penalty: {party: $party, sanction: fine, amount: 10}
+"""
+
+
+def test_every_month_owes_a_duty_per_owned_subject() -> None:
+    """Recurring duties: at each local month start, every customer an employee owns owes a
+    touch by the owner before the next month starts (the 1st 00:00 is already late)."""
+    p = policy(MONTHLY)
+    history = [
+        ev("t0", "touch", "2026-02-20T10:00:00+08:00", customer="C", employee="A"),
+        ev("t1", "touch", "2026-03-31T23:59:59+08:00", customer="C", employee="A"),  # in time
+        ev("t2", "touch", "2026-05-01T00:00:00+08:00", customer="C", employee="A"),  # late (Apr)
+    ]
+    d = p.evaluate(history, as_of="2026-05-15T00:00:00+08:00")
+    by_month = {o.opened.strftime("%Y-%m"): o for o in d.obligations}
+    assert sorted(by_month) == ["2026-03", "2026-04", "2026-05"]  # February: nobody owned yet
+    assert (by_month["2026-03"].status, by_month["2026-03"].met_by) == ("met", "t1")
+    assert by_month["2026-03"].due.isoformat() == "2026-04-01T00:00:00+08:00"
+    assert by_month["2026-03"].due_inclusive is False
+    assert (by_month["2026-04"].status, by_month["2026-04"].met_by) == ("late", "t2")
+    # the same touch is inside May: it meets May's duty too (an event answers every
+    # expectation it matches; "one visit meets one duty" is not this pack's reading)
+    assert (by_month["2026-05"].status, by_month["2026-05"].met_by) == ("met", "t2")
+    assert [(x.party, x.at.isoformat()) for x in d.penalties] == [
+        ("A", "2026-05-01T00:00:00+08:00")
+    ]
+    assert {o.party for o in d.obligations} == {"A"}
+
+
+def test_every_month_ticks_stop_at_as_of() -> None:
+    p = policy(MONTHLY)
+    history = [ev("t0", "touch", "2026-02-20T10:00:00+08:00", customer="C", employee="A")]
+    assert p.evaluate(history, as_of="2026-02-28T23:59:59+08:00").obligations == []
+    [o] = p.evaluate(history, as_of="2026-03-01T00:00:00+08:00").obligations
+    assert o.status == "open"
+
+
+def test_a_rule_has_exactly_one_trigger() -> None:
+    with pytest.raises(pe.PolicyError) as info:
+        policy("  - {id: r, clause: C-1, on: touch, every: month, then: [{claim: a}]}\n")
+    assert "exactly one trigger" in str(info.value)

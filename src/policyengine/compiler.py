@@ -40,6 +40,8 @@ class WorldView(Protocol):
 
     def history(self, plan: HistoryPlan, ctx: Ctx) -> Any: ...
 
+    def subjects_with(self, kind: str) -> list[str]: ...
+
 
 class Ctx:
     """What a compiled closure can see; the engine fills it in for each step."""
@@ -116,6 +118,7 @@ class CAction:
     kind: str
     when: Pred | None = None
     for_each: Getter | None = None
+    for_each_subject: Getter | None = None
     value: Getter | None = None
     subject: Getter | None = None
     target: Getter | None = None
@@ -136,6 +139,7 @@ class CompiledRule:
     actions: tuple[CAction, ...]
     rejects: bool
     location: Location
+    every: str | None = None  # "day" | "week" | "month": fires at each local period start
     rank: int = 0  # topological: overriders before the rules they override
     ref: tuple[str, tuple[str, ...]] = ("", ())  # (id, clauses): what decisions record
 
@@ -168,6 +172,7 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     by_trigger: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     awaited: frozenset[str] = frozenset()  # event types some expectation waits for
+    periodic: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the compiler
@@ -209,6 +214,10 @@ class _Compiler:
     def fields_of(self, types: tuple[str, ...]) -> set[str]:
         common: set[str] | None = None
         for t in types:
+            if t.startswith("@"):  # a calendar tick (`every:`) carries its period
+                names = {"period", "start", "end"}
+                common = names if common is None else common & names
+                continue
             et = self.pset.events.get(t)
             names = set(et.fields) if et else set()
             common = names if common is None else common & names
@@ -271,6 +280,9 @@ class _Compiler:
             return lambda c: (
                 [e for e, s in c.subj.claims.items() if s == status] if c.subj is not None else []
             )
+        if isinstance(op, m.Subjects):
+            kind = op.subjects
+            return lambda c: c.world.subjects_with(kind)
         if isinstance(op, m.Ago):
             dur = self.duration(op.ago, (*path, "ago"))
             if dur is None:
@@ -468,12 +480,19 @@ class _Compiler:
         return tuple(self.action(a, (*path, i), scope) for i, a in enumerate(acts))
 
     def action(self, act: Any, path: tuple[str | int, ...], scope: _Scope) -> CAction:
+        each_subject = None
+        if act.for_each_subject is not None:
+            each_subject = self.operand(act.for_each_subject, (*path, "for_each_subject"), scope)
         for_each = None
         if act.for_each is not None:
             for_each = self.operand(act.for_each, (*path, "for_each"), scope)
             scope = _Scope(scope.event, scope.trigger, item=True, party=scope.party)
         when = self.condition(act.when, (*path, "when"), scope) if act.when is not None else None
-        base: dict[str, Any] = {"when": when, "for_each": for_each}
+        base: dict[str, Any] = {
+            "when": when,
+            "for_each": for_each,
+            "for_each_subject": each_subject,
+        }
 
         def op(v: Any, *p: str | int) -> Getter:
             return self.operand(v, (*path, *p), scope)
@@ -611,7 +630,7 @@ class _Compiler:
         rule = site.rule
         triggers = tuple(rule.triggers)
         self.check_types(triggers, ("on",))
-        scope = _Scope(triggers, None)
+        scope = _Scope(triggers if rule.every is None else ("@" + rule.every,), None)
         when = self.condition(rule.when, ("when",), scope) if rule.when is not None else None
         actions = list(self.actions(rule.then, ("then",), scope))
         if rule.expect is not None:
@@ -626,6 +645,7 @@ class _Compiler:
             actions=tuple(actions),
             rejects=any(a.kind == "reject" for a in actions),
             location=site.locate("id"),
+            every=rule.every,
         )
 
 
@@ -712,7 +732,10 @@ def compile_policy(
     for r in rules:
         r.ref = (r.id, r.clauses)
     by_trigger: dict[str, list[CompiledRule]] = {}
+    periodic: dict[str, list[CompiledRule]] = {}
     for r in rules:
+        if r.every is not None:
+            periodic.setdefault(r.every, []).append(r)
         for t in r.triggers:
             by_trigger.setdefault(t, []).append(r)
     awaited: set[str] = set()
@@ -753,6 +776,7 @@ def compile_policy(
         rules=rules,
         by_trigger={t: tuple(rs) for t, rs in by_trigger.items()},
         awaited=frozenset(awaited),
+        periodic={unit: tuple(rs) for unit, rs in periodic.items()},
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +29,7 @@ from .compiler import CAction, CExpect, CompiledPolicy, CompiledRule, Ctx, Histo
 from .errors import EvaluationError, Problem
 from .events import Event, History
 from .model import Money
-from .times import to_pendulum
+from .times import add_months, from_dt, to_local, to_pendulum
 
 OPEN, MET, MISSED, LATE, CANCELLED = range(5)
 _STATUS = {OPEN: "open", MET: "met", MISSED: "overdue", LATE: "late"}
@@ -86,6 +87,39 @@ class Pending:
         self.sv: Any = None  # the subject value it is indexed under (None: matched on no subject)
 
 
+class Tick:
+    """The start of a calendar period, for rules declared with ``every:``."""
+
+    __slots__ = ("end", "label", "start", "unit")
+
+    def __init__(self, unit: str, start: int, end: int, label: str) -> None:
+        self.unit = unit
+        self.start = start
+        self.end = end
+        self.label = label
+
+
+def period_of(unit: str, us: int, tz: str) -> Tick:
+    """The local calendar period (day, ISO week from Monday, month) that contains ``us``."""
+    local = to_local(us, tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == "day":
+        return Tick(
+            unit,
+            from_dt(midnight),
+            from_dt(midnight + timedelta(days=1)),
+            midnight.date().isoformat(),
+        )
+    if unit == "week":
+        start = midnight - timedelta(days=midnight.weekday())
+        year, week, _ = start.isocalendar()
+        return Tick(
+            unit, from_dt(start), from_dt(start + timedelta(weeks=1)), f"{year}-W{week:02d}"
+        )
+    start = midnight.replace(day=1)
+    return Tick(unit, from_dt(start), from_dt(add_months(start, 1)), f"{start:%Y-%m}")
+
+
 class World:
     """All state of one evaluation; discarded afterwards (no global state)."""
 
@@ -103,7 +137,8 @@ class World:
         self.waiting: dict[tuple[str, Any], list[Pending]] = {}
         self.overdue: dict[tuple[str, Any], list[Pending]] = {}
         self.cancels: dict[tuple[str, Any], list[Pending]] = {}
-        self.timers: list[tuple[int, int, Pending]] = []
+        self.timers: list[tuple[int, int, Pending | Tick]] = []
+        self.horizon: int | None = None
         self.seq = 0
         self.penalties: list[tuple[Any, ...]] = []
         self.obligations: list[list[Any]] = []
@@ -144,6 +179,16 @@ class World:
                     continue
                 if all(ev.get(f) == v for f, v in match):
                     yield ev
+
+    def subjects_with(self, kind: str) -> list[str]:
+        subjects = self.subjects.values()
+        if kind == "any":
+            return sorted(s.id for s in subjects)
+        if kind == "owned":
+            return sorted(s.id for s in subjects if s.owner is not None)
+        if kind == "company":
+            return sorted(s.id for s in subjects if s.owner == "company")
+        return sorted(s.id for s in subjects if s.owner not in (None, "company"))
 
     # ------------------------------------------------------------ state
     def subject(self, sid: str) -> Subject:
@@ -198,15 +243,25 @@ class World:
         self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule, causes: list[str]
     ) -> None:
         for a in actions:
-            if a.for_each is not None:
-                items = a.for_each(ctx) or []
-                for item in items if isinstance(items, list | tuple) else [items]:
-                    ctx.item = item
-                    if a.when is None or a.when(ctx):
-                        self.do(a, ctx, rule, causes)
-                ctx.item = None
-            elif a.when is None or a.when(ctx):
-                self.do(a, ctx, rule, causes)
+            if a.for_each_subject is None:
+                self._run_one(a, ctx, rule, causes)
+                continue
+            ids = a.for_each_subject(ctx) or []
+            for sid in ids if isinstance(ids, list | tuple) else [ids]:
+                sub = Ctx(self, ctx.now, ctx.event, ctx.trigger, str(sid), self.subject(str(sid)))
+                sub.party, sub.item = ctx.party, ctx.item
+                self._run_one(a, sub, rule, causes)
+
+    def _run_one(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+        if a.for_each is not None:
+            items = a.for_each(ctx) or []
+            for item in items if isinstance(items, list | tuple) else [items]:
+                ctx.item = item
+                if a.when is None or a.when(ctx):
+                    self.do(a, ctx, rule, causes)
+            ctx.item = None
+        elif a.when is None or a.when(ctx):
+            self.do(a, ctx, rule, causes)
 
     def _need_subject(self, ctx: Ctx, rule: CompiledRule, what: str) -> str:
         if ctx.subject_id is None:
@@ -412,6 +467,9 @@ class World:
         timers = self.timers
         while timers and timers[0][0] < limit:
             _, _, p = heapq.heappop(timers)
+            if isinstance(p, Tick):
+                self.tick(p)
+                continue
             if p.state != OPEN:
                 continue
             p.state = MISSED
@@ -491,6 +549,46 @@ class World:
             ctx.party = p.party
             self.run(branch, ctx, p.rule, [p.trigger["id"], ev["id"]])
 
+    def schedule_ticks(self, first: int, horizon: int) -> None:
+        """Queue the first period start of every `every:` unit; each tick queues the next."""
+        self.horizon = horizon
+        for unit in self.policy.periodic:
+            self._push_tick(period_of(unit, first, self.tz))
+
+    def _push_tick(self, tick: Tick) -> None:
+        if self.horizon is not None and tick.start <= self.horizon:
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * tick.start, self.seq, tick))
+
+    def tick(self, tick: Tick) -> None:
+        self.now = tick.start
+        self.step_owner = {}
+        ev: Event = {
+            "id": f"{tick.unit}:{tick.label}",
+            "type": "@" + tick.unit,
+            "at": tick.start,
+            "period": tick.label,
+            "start": tick.start,
+            "end": tick.end,
+        }
+        ctx = Ctx(self, tick.start, ev, None, None, None)
+        causes = [ev["id"]]
+        for r in self.resolve(self.policy.periodic.get(tick.unit, ()), ctx):
+            self.run(r.actions, ctx, r, causes)
+        self._push_tick(period_of(tick.unit, tick.end, self.tz))
+
+    @staticmethod
+    def resolve(rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
+        """Match on the current state, then drop rules a matched rule overrides."""
+        matched = [r for r in rules if r.when is None or r.when(ctx)]
+        if len(matched) > 1 and any(r.overrides for r in matched):
+            suppressed: set[str] = set()
+            for r in sorted(matched, key=lambda r: -r.rank):
+                if r.id not in suppressed:
+                    suppressed |= r.overrides
+            matched = [r for r in matched if r.id not in suppressed]
+        return matched
+
     # ------------------------------------------------------------ one event
     def apply(self, ev: Event) -> None:
         self.now = ev["at"]
@@ -499,14 +597,7 @@ class World:
         sid = ev.get(self.sf)
         subj = self.subject(sid) if isinstance(sid, str) else None
         ctx = Ctx(self, self.now, ev, None, sid if isinstance(sid, str) else None, subj)
-        rules = self.policy.by_trigger.get(ev["type"], ())
-        matched = [r for r in rules if r.when is None or r.when(ctx)]
-        if len(matched) > 1 and any(r.overrides for r in matched):
-            suppressed: set[str] = set()
-            for r in sorted(matched, key=lambda r: -r.rank):
-                if r.id not in suppressed:
-                    suppressed |= r.overrides
-            matched = [r for r in matched if r.id not in suppressed]
+        matched = self.resolve(self.policy.by_trigger.get(ev["type"], ()), ctx)
         causes = [ev["id"]]
         for r in matched:
             if r.rejects:
@@ -543,6 +634,10 @@ def _s(value: Any) -> Any:
 def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.Decision:
     world = World(policy)
     last: int | None = None
+    if policy.periodic and history.events:
+        applied = [e["at"] for e in history.events if as_of is None or e["at"] <= as_of]
+        if applied:
+            world.schedule_ticks(applied[0], as_of if as_of is not None else applied[-1])
     for ev in history.events:
         at = ev["at"]
         if as_of is not None and at > as_of:

@@ -51,6 +51,12 @@ class Claims(_Strict):
     claims: Literal["open", "lapsed", "released", "any"]
 
 
+class Subjects(_Strict):
+    """Every known subject with an owner of a kind, sorted by id (for ``for_each_subject``)."""
+
+    subjects: Literal["any", "owned", "owned_by_employee", "company"]
+
+
 class Ago(_Strict):
     """The instant a duration before now, read on the calendar (``{ago: 1 month}``)."""
 
@@ -104,6 +110,7 @@ else:
             | Annotated[list["Operand"], Tag("list")]
             | Annotated[OwnerOf, Tag("owner_of")]
             | Annotated[Claims, Tag("claims")]
+            | Annotated[Subjects, Tag("subjects")]
             | Annotated[Len, Tag("len")]
             | Annotated[Count, Tag("count")]
             | Annotated[Ago, Tag("ago")]
@@ -112,7 +119,7 @@ else:
                 _operand_tag,
                 custom_error_type="unknown_operand",
                 custom_error_message="unknown value form; use a literal, a $reference, a list, "
-                "or one of owner_of, claims, len, count, ago, plus",
+                "or one of owner_of, claims, subjects, len, count, ago, plus",
             ),
         ],
     )
@@ -356,6 +363,9 @@ class Expect(_Strict):
 class _ActionBase(_Strict):
     when: Condition | None = None
     for_each: Operand = None
+    for_each_subject: Operand = Field(
+        default=None, description="run the action once per subject id, with $subject bound to it"
+    )
 
 
 class ClaimAction(_ActionBase):
@@ -627,7 +637,10 @@ class Rule(_Strict):
     id: str = Field(min_length=1)
     clause: str | list[str]
     doc: str | None = None
-    on: str | list[str]
+    on: str | list[str] | None = None
+    every: Literal["day", "week", "month"] | None = Field(
+        default=None, description="fire at the start of every local calendar period instead"
+    )
     when: Condition | None = None
     overrides: list[str] = Field(default_factory=list)
     then: list[Action] = Field(default_factory=list)
@@ -639,10 +652,14 @@ class Rule(_Strict):
 
     @property
     def triggers(self) -> list[str]:
+        if self.on is None:
+            return []
         return [self.on] if isinstance(self.on, str) else list(self.on)
 
     @model_validator(mode="after")
     def _does_something(self) -> Rule:
+        if (self.on is None) == (self.every is None):
+            raise ValueError("a rule has exactly one trigger: `on: <event type>` or `every: month`")
         if not self.then and self.expect is None:
             raise ValueError("a rule needs `then` actions or an `expect`")
         if not self.clauses:

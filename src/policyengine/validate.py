@@ -97,11 +97,15 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         choices = {
             "unknown_condition": m.CONDITION_KEYS,
             "unknown_action": m.ACTION_KEYS,
-            "unknown_operand": ("owner_of", "claims", "len", "count", "ago", "plus"),
+            "unknown_operand": ("owner_of", "claims", "subjects", "len", "count", "ago", "plus"),
         }[kind]
         hint = None
         if isinstance(value, dict):
-            unknown = [k for k in value if k not in choices and k not in ("when", "for_each")]
+            unknown = [
+                k
+                for k in value
+                if k not in choices and k not in ("when", "for_each", "for_each_subject")
+            ]
             if unknown:
                 hint = did_you_mean(unknown[0], choices)
                 msg = f"unknown operator {unknown[0]!r}; " + msg
