@@ -190,6 +190,10 @@ def reg(eid: str, at: str = "2026-03-01T10:00:00+08:00", **extra: object) -> dic
     return ev
 
 
+def preheat(eid: str, at: str = "2026-03-01T12:00:00+08:00") -> dict[str, object]:
+    return {"id": eid, "type": "preheated", "at": at, "customer": "C1", "employee": "A"}
+
+
 def event_problems(policy: pe.Policy, events: list[dict[str, object]]) -> list[pe.Problem]:
     with pytest.raises(pe.EventError) as info:
         policy.evaluate(events)
@@ -230,13 +234,7 @@ def test_all_bad_events_reported_and_nothing_evaluated(policy: pe.Policy) -> Non
 
 
 def test_duplicate_ids_are_ignored_and_reported(policy: pe.Policy) -> None:
-    pre = {
-        "id": "p1",
-        "type": "preheated",
-        "at": "2026-03-01T12:00:00+08:00",
-        "customer": "C1",
-        "employee": "A",
-    }
+    pre = preheat("p1")
     once = policy.evaluate([reg("e1"), pre])
     twice = policy.evaluate([reg("e1"), pre, reg("e1"), dict(pre)])
     assert twice.duplicates == ["e1", "p1"]
@@ -245,13 +243,7 @@ def test_duplicate_ids_are_ignored_and_reported(policy: pe.Policy) -> None:
 
 
 def test_unsorted_input_is_ordered_by_time(policy: pe.Policy) -> None:
-    pre = {
-        "id": "p1",
-        "type": "preheated",
-        "at": "2026-03-01T12:00:00+08:00",
-        "customer": "C1",
-        "employee": "A",
-    }
+    pre = preheat("p1")
     assert policy.evaluate([pre, reg("e1")]).owner("C1") == "A"
 
 
