@@ -8,12 +8,14 @@ decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
 
 from .decision import (
     Decision,
+    Metric,
     Notice,
     Obligation,
     OwnershipSpan,
     Penalty,
     Rejection,
     TraceEntry,
+    Violation,
 )
 from .errors import (
     EvaluationError,
@@ -30,6 +32,7 @@ __all__ = [
     "EvaluationError",
     "EventError",
     "Location",
+    "Metric",
     "Notice",
     "Obligation",
     "OwnershipSpan",
@@ -40,6 +43,7 @@ __all__ = [
     "Problem",
     "Rejection",
     "TraceEntry",
+    "Violation",
     "load_params_file",
     "load_policy",
     "load_policy_text",

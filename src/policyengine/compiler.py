@@ -21,10 +21,15 @@ from pydantic import BaseModel
 
 from . import model as m
 from .errors import Location, ProblemSink, did_you_mean
-from .times import Duration, parse_duration
+from .loader import Source
+from .times import Duration, parse_duration, to_local
 from .validate import PolicySet, RuleSite
 
+# labels and metrics are compiled with the rule machinery; this stands in for "no rule"
+_NO_RULE = m.Rule.model_validate({"id": "-", "clause": "-", "on": "-", "then": [{"clear": "-"}]})
+
 BUILTIN_FIELDS = ("id", "type", "at")
+OWNER_CHANGED = "owner_changed"  # derived by the engine whenever a subject's owner changes
 
 
 class SubjectView(Protocol):
@@ -40,7 +45,13 @@ class WorldView(Protocol):
 
     def history(self, plan: HistoryPlan, ctx: Ctx) -> Any: ...
 
-    def subjects_with(self, kind: str) -> list[str]: ...
+    def subjects_with(self, kind: str, owner: Any = None) -> list[str]: ...
+
+    def subject_view(self, sid: str) -> SubjectView | None: ...
+
+    def owners(self, kind: str) -> list[str]: ...
+
+    def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal: ...
 
 
 class Ctx:
@@ -77,6 +88,8 @@ class HistoryPlan:
     subject: Getter | None  # value the subject field must equal (uses the per-subject index)
     match: tuple[tuple[str, Getter], ...]
     within: Duration | None
+    since: Getter | None = None
+    last: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +110,23 @@ class CPenalty:
 
 
 @dataclass(frozen=True, slots=True)
+class CStepSpec:
+    """One duty of a schedule or workflow, with the expectation's defaults filled in."""
+
+    types: tuple[str, ...]
+    where: Pred | None
+    within: Duration | None
+    after: Duration | None
+    obligation: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CExpect:
     types: tuple[str, ...]
     subject: Getter | None  # creation-time value of the subject field, if matched on
     match: tuple[tuple[str, Getter], ...]
     where: Pred | None
-    within: Duration
+    within: Duration | None  # None: no deadline
     after: Duration | None
     cancel_types: tuple[str, ...]
     cancel_match: tuple[tuple[str, Getter], ...]
@@ -111,6 +135,21 @@ class CExpect:
     met: tuple[CAction, ...]
     late: tuple[CAction, ...]
     missed: tuple[CAction, ...]
+    cancel_where: Pred | None = None
+    steps: tuple[CStepSpec, ...] | None = None
+    every: str | None = None
+    repeat: bool = False
+    consume: bool = False
+    in_order: bool = False
+    key: Getter | None = None
+    about: Getter | None = None
+    out_of_order: tuple[CAction, ...] = ()
+
+    @property
+    def all_types(self) -> tuple[str, ...]:
+        if self.steps is None:
+            return self.types
+        return tuple(dict.fromkeys(t for st in self.steps for t in st.types))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +188,25 @@ class CompiledRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CLabel:
+    name: str
+    ref: tuple[str, tuple[str, ...]]
+    cases: tuple[tuple[str, Pred], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CMetric:
+    id: str
+    ref: tuple[str, tuple[str, ...]]
+    every: str
+    parties: Getter
+    numerator: Getter
+    denominator: Getter | None
+    op: str
+    target: Getter
+
+
+@dataclass(frozen=True, slots=True)
 class FieldCheck:
     name: str
     type: str
@@ -173,6 +231,8 @@ class CompiledPolicy:
     by_trigger: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     awaited: frozenset[str] = frozenset()  # event types some expectation waits for
     periodic: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    labels: tuple[CLabel, ...] = ()
+    metrics: tuple[CMetric, ...] = ()
 
 
 # ---------------------------------------------------------------- the compiler
@@ -194,11 +254,14 @@ class _Compiler:
         self.params = params
         self.sink = sink
         self.site: RuleSite | None = None
+        self.site_root: tuple[str | int, ...] = ()
         self.subject_field = pset.meta.subject
 
     # -- helpers
     def loc(self, path: tuple[str | int, ...], key: bool = False) -> Location:
         assert self.site is not None
+        if self.site.index < 0:  # a label or a metric, not a rule
+            return self.site.source.locate((*self.site_root, *path), key=key)
         return self.site.locate(*path, key=key)
 
     def error(
@@ -218,6 +281,10 @@ class _Compiler:
                 names = {"period", "start", "end"}
                 common = names if common is None else common & names
                 continue
+            if t == OWNER_CHANGED and t not in self.pset.events:
+                names = {self.subject_field, "owner", "previous"}
+                common = names if common is None else common & names
+                continue
             et = self.pset.events.get(t)
             names = set(et.fields) if et else set()
             common = names if common is None else common & names
@@ -225,7 +292,7 @@ class _Compiler:
 
     def check_types(self, types: tuple[str, ...], path: tuple[str | int, ...]) -> None:
         for i, t in enumerate(types):
-            if t not in self.pset.events and t not in self.pset.broken:
+            if t not in self.pset.events and t not in self.pset.broken and t != OWNER_CHANGED:
                 p = path if len(types) == 1 else (*path, i)
                 self.error(
                     "PE109",
@@ -282,7 +349,72 @@ class _Compiler:
             )
         if isinstance(op, m.Subjects):
             kind = op.subjects
-            return lambda c: c.world.subjects_with(kind)
+            owner = (
+                self.operand(op.owner, (*path, "owner"), scope) if op.owner is not None else None
+            )
+            if op.where is None:
+                if owner is None:
+                    return lambda c: c.world.subjects_with(kind)
+                return lambda c: c.world.subjects_with(kind, owner(c))
+            keep = self.condition(op.where, (*path, "where"), scope)
+
+            def subjects(c: Ctx) -> list[str]:
+                ids = c.world.subjects_with(kind, owner(c) if owner is not None else None)
+                out = []
+                for sid in ids:
+                    sub = Ctx(c.world, c.now, c.event, c.trigger, sid, c.world.subject_view(sid))
+                    sub.party, sub.item = c.party, c.item
+                    if keep(sub):
+                        out.append(sid)
+                return out
+
+            return subjects
+        if isinstance(op, m.Owners):
+            owners_kind = op.owners
+            return lambda c: c.world.owners(owners_kind)
+        if isinstance(op, m.Coalesce):
+            options = [
+                self.operand(x, (*path, "coalesce", i), scope) for i, x in enumerate(op.coalesce)
+            ]
+
+            def coalesce(c: Ctx) -> Any:
+                for g in options:
+                    v = g(c)
+                    if v is not None:
+                        return v
+                return None
+
+            return coalesce
+        if isinstance(op, m.Date):
+            instant = self.operand(op.date, (*path, "date"), scope)
+            tz_name = self.pset.meta.timezone
+
+            def local_date(c: Ctx) -> Any:
+                v = instant(c)
+                return to_local(v, tz_name).date().isoformat() if isinstance(v, int) else None
+
+            return local_date
+        if isinstance(op, m.Values):
+            vplan = self.history_plan(op.values, (*path, "values"), scope)
+            fname = op.values.field
+            if fname not in self.fields_of(vplan.types):
+                self.error(
+                    "PE113",
+                    f"event field {fname!r} is not declared for {', '.join(vplan.types)}",
+                    (*path, "values", "field"),
+                )
+            return lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
+        if isinstance(op, m.Added):
+            counter = op.added
+
+            def added(c: Ctx) -> Decimal:
+                key = c.party if c.party is not None else c.subject_id
+                ev = c.event
+                start = ev.get("start") if ev is not None else None
+                end = ev.get("end") if ev is not None else None
+                return c.world.added(counter, key, start, end)
+
+            return added
         if isinstance(op, m.Ago):
             dur = self.duration(op.ago, (*path, "ago"))
             if dur is None:
@@ -414,7 +546,8 @@ class _Compiler:
         self.check_types(types, (*path, "type"))
         match, subject = self.match_fields(q.match, types, (*path, "match"), scope)
         within = self.duration(q.within, (*path, "within"))
-        return HistoryPlan(types, subject, match, within)
+        since = self.operand(q.since, (*path, "since"), scope) if q.since is not None else None
+        return HistoryPlan(types, subject, match, within, since, q.last)
 
     def match_fields(
         self,
@@ -550,6 +683,16 @@ class _Compiler:
             )
         if isinstance(act, m.RejectAction):
             return CAction("reject", text=act.reject, **base)
+        if isinstance(act, m.ViolationAction):
+            if isinstance(act.violation, str):
+                return CAction("violation", text=act.violation, **base)
+            vparty = act.violation.party
+            return CAction(
+                "violation",
+                text=act.violation.what,
+                target=op(vparty, "violation", "party") if vparty is not None else None,
+                **base,
+            )
         raise AssertionError(f"unhandled action {act!r}")  # pragma: no cover
 
     def penalty(self, spec: m.PenaltySpec, path: tuple[str | int, ...], scope: _Scope) -> CPenalty:
@@ -595,6 +738,7 @@ class _Compiler:
         after = self.duration(ex.after, (*path, "after"))
         cancel_types: tuple[str, ...] = ()
         cancel_match: tuple[tuple[str, Getter], ...] = ()
+        cancel_where: Pred | None = None
         if ex.cancel_on is not None:
             cancel_types = (
                 (ex.cancel_on.event,)
@@ -606,15 +750,50 @@ class _Compiler:
                 ex.cancel_on.match, cancel_types, (*path, "cancel_on", "match"), create_scope
             )
             cancel_match = cmatch if csubj is None else ((self.subject_field, csubj), *cmatch)
+            if ex.cancel_on.where is not None:
+                cancel_where = self.condition(
+                    ex.cancel_on.where,
+                    (*path, "cancel_on", "where"),
+                    _Scope(cancel_types, creator, party=True),
+                )
+        steps: tuple[CStepSpec, ...] | None = None
+        if ex.steps is not None:
+            compiled_steps = []
+            for i, st in enumerate(ex.steps):
+                spath = (*path, "steps", i)
+                stypes = types
+                if st.event is not None:
+                    stypes = (st.event,) if isinstance(st.event, str) else tuple(st.event)
+                    self.check_types(stypes, (*spath, "event"))
+                swhere = where
+                if st.where is not None:
+                    own = self.condition(
+                        st.where, (*spath, "where"), _Scope(stypes, creator, party=True)
+                    )
+                    swhere = own if where is None else _conjunction([where, own])
+                compiled_steps.append(
+                    CStepSpec(
+                        stypes,
+                        swhere,
+                        self.duration(st.within, (*spath, "within")),
+                        self.duration(st.after, (*spath, "after")),
+                        st.obligation if st.obligation is not None else ex.obligation,
+                    )
+                )
+            steps = tuple(compiled_steps)
         party = (
             self.operand(ex.party, (*path, "party"), create_scope) if ex.party is not None else None
+        )
+        key = self.operand(ex.key, (*path, "key"), create_scope) if ex.key is not None else None
+        about = (
+            self.operand(ex.about, (*path, "about"), create_scope) if ex.about is not None else None
         )
         return CExpect(
             types=types,
             subject=subject,
             match=match,
             where=where,
-            within=within or parse_duration("1 day"),
+            within=within,
             after=after,
             cancel_types=cancel_types,
             cancel_match=cancel_match,
@@ -623,6 +802,48 @@ class _Compiler:
             met=self.actions(ex.met, (*path, "met"), candidate),
             late=self.actions(ex.late, (*path, "late"), candidate),
             missed=self.actions(ex.missed, (*path, "missed"), _Scope(None, creator, party=True)),
+            cancel_where=cancel_where,
+            steps=steps,
+            every=ex.every,
+            repeat=ex.repeat,
+            consume=ex.consume,
+            in_order=ex.in_order,
+            key=key,
+            about=about,
+            out_of_order=self.actions(ex.out_of_order, (*path, "out_of_order"), candidate),
+        )
+
+    def label(self, name: str, label: m.Label, source: Source) -> CLabel:
+        """Cases see the subject and the history; there is no current event."""
+        self.site = RuleSite(_NO_RULE, source, -1)
+        self.site_root = ("labels", name)
+        scope = _Scope(None, None)
+        cases = tuple(
+            (case.value, self.condition(case.when, ("cases", i, "when"), scope))
+            for i, case in enumerate(label.cases)
+        )
+        return CLabel(name, (name, tuple(label.clauses)), cases)
+
+    def metric(self, metric: m.Metric, source: Source, index: int) -> CMetric:
+        self.site = RuleSite(_NO_RULE, source, -1)
+        self.site_root = ("metrics", index)
+        period = _Scope(("@" + metric.every,), None)
+        per_party = _Scope(("@" + metric.every,), None, party=True)
+        target = metric.target
+        op = target.op
+        return CMetric(
+            id=metric.id,
+            ref=(metric.id, tuple(metric.clauses)),
+            every=metric.every,
+            parties=self.operand(metric.parties, ("parties",), period),
+            numerator=self.operand(metric.numerator, ("numerator",), per_party),
+            denominator=(
+                self.operand(metric.denominator, ("denominator",), per_party)
+                if metric.denominator is not None
+                else None
+            ),
+            op=op,
+            target=self.operand(getattr(target, op), ("target", op), period),
         )
 
     def rule(self, site: RuleSite, order: int) -> CompiledRule:
@@ -743,9 +964,9 @@ def compile_policy(
     def collect(actions: tuple[CAction, ...]) -> None:
         for a in actions:
             if a.expect is not None:
-                awaited.update(a.expect.types)
+                awaited.update(a.expect.all_types)
                 awaited.update(a.expect.cancel_types)
-                collect(a.expect.met + a.expect.late + a.expect.missed)
+                collect(a.expect.met + a.expect.late + a.expect.missed + a.expect.out_of_order)
 
     for r in rules:
         collect(r.actions)
@@ -763,6 +984,8 @@ def compile_policy(
         )
         for name, et in pset.events.items()
     }
+    labels = tuple(comp.label(name, lab, src) for name, (lab, src) in pset.labels.items())
+    metrics = tuple(comp.metric(mt, src, i) for mt, src, i in pset.metrics)
     return CompiledPolicy(
         id=pset.id,
         version=pset.version,
@@ -777,6 +1000,8 @@ def compile_policy(
         by_trigger={t: tuple(rs) for t, rs in by_trigger.items()},
         awaited=frozenset(awaited),
         periodic={unit: tuple(rs) for unit, rs in periodic.items()},
+        labels=labels,
+        metrics=metrics,
     )
 
 

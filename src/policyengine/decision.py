@@ -7,7 +7,7 @@ clause that produced it and the event ids that prove it, so a decision can be ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -69,7 +69,7 @@ class Obligation(_Frozen):
     window_start: datetime | None = Field(
         default=None, description="earliest instant a meeting event counts; None = as soon as owed"
     )
-    due: datetime
+    due: datetime | None = Field(description="None: the manual sets no deadline (open until met)")
     due_inclusive: bool = Field(
         default=True,
         description="True: an event at exactly `due` is in time; False: `due` itself is too late",
@@ -91,6 +91,37 @@ class Rejection(_Frozen):
     reason: str
 
 
+class Violation(_Frozen):
+    """A breach the policy reports without refusing the event (e.g. a step out of order)."""
+
+    what: str
+    party: str | None = None
+    subject: str | None = None
+    event: str | None = Field(description="the event that broke the rule")
+    at: datetime
+    rule: str
+    clause: ClauseRef
+    clauses: list[str]
+    events: list[str]
+
+
+class Metric(_Frozen):
+    """A measured value of one party for one calendar period, against its target."""
+
+    rule: str = Field(description="the metric id")
+    clause: ClauseRef
+    clauses: list[str]
+    party: str
+    period: str = Field(description="local period label: 2026-03, 2026-W10 or 2026-03-01")
+    value: Decimal
+    target: Decimal | None
+    comparison: Literal["ge", "gt", "le", "lt"]
+    met: bool | None
+    numerator: Decimal
+    denominator: Decimal | None
+    complete: bool = Field(description="False: the period had not ended at as_of (value so far)")
+
+
 class Notice(_Frozen):
     """Something the caller should know: input not applied (a duplicate id, an ignored unknown
     type), or two rules deciding one owner differently in one step with no precedence."""
@@ -104,7 +135,15 @@ class TraceEntry(_Frozen):
     seq: int
     at: datetime
     kind: Literal[
-        "owner", "claim", "penalty", "obligation", "flag", "counter", "reject", "expectation"
+        "owner",
+        "claim",
+        "penalty",
+        "obligation",
+        "flag",
+        "counter",
+        "reject",
+        "expectation",
+        "violation",
     ]
     subject: str | None = None
     party: str | None = None
@@ -132,6 +171,8 @@ class RawDecision:
     obligations: list[tuple[Any, ...]]
     rejections: list[tuple[Any, ...]]
     trace: list[tuple[Any, ...]]
+    violations: list[tuple[Any, ...]] = field(default_factory=list)
+    metrics: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
@@ -154,6 +195,9 @@ class Decision(_Frozen):
     )
     clauses: dict[str, str] = Field(
         default_factory=dict, description="clause id -> reading, for explanations"
+    )
+    subject_labels: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict, description="per subject, each label's value at as_of"
     )
     raw: RawDecision | None = Field(default=None, exclude=True, repr=False)
 
@@ -227,7 +271,7 @@ class Decision(_Frozen):
                 subject=subject,
                 opened=self._at(opened),
                 window_start=self._t(start),
-                due=self._at(due),
+                due=self._t(due),
                 due_inclusive=inclusive,
                 status=status,
                 met_by=met_by,
@@ -265,6 +309,49 @@ class Decision(_Frozen):
                 reason=reason,
             )
             for eid, at, rule, reason in self.raw.rejections
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def violations(self) -> list[Violation]:
+        if self.raw is None:
+            return []
+        return [
+            Violation(
+                what=what,
+                party=party,
+                subject=subject,
+                event=eid,
+                at=self._at(at),
+                rule=rule[0],
+                clause=_clause_ref(rule[1]),
+                clauses=list(rule[1]),
+                events=list(events),
+            )
+            for what, party, subject, eid, at, rule, events in self.raw.violations
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def metrics(self) -> list[Metric]:
+        if self.raw is None:
+            return []
+        return [
+            Metric(
+                rule=ref[0],
+                clause=_clause_ref(ref[1]),
+                clauses=list(ref[1]),
+                party=party,
+                period=period,
+                value=value,
+                target=target,
+                comparison=op,
+                met=met,
+                numerator=num,
+                denominator=den,
+                complete=complete,
+            )
+            for ref, party, period, value, target, op, met, num, den, complete in self.raw.metrics
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -311,6 +398,13 @@ class Decision(_Frozen):
 
     def obligations_of(self, subject: str) -> list[Obligation]:
         return [o for o in self.obligations if o.subject == subject]
+
+    def labels(self, subject: str) -> dict[str, str | None]:
+        """Each label's value for the subject at as_of (None: no case applies)."""
+        return dict(self.subject_labels.get(subject, {}))
+
+    def metrics_of(self, party: str) -> list[Metric]:
+        return [mt for mt in self.metrics if mt.party == party]
 
     @property
     def duplicates(self) -> list[str]:

@@ -25,7 +25,16 @@ from decimal import Decimal
 from typing import Any
 
 from . import decision as d
-from .compiler import CAction, CExpect, CompiledPolicy, CompiledRule, Ctx, HistoryPlan
+from .compiler import (
+    OWNER_CHANGED,
+    CAction,
+    CExpect,
+    CompiledPolicy,
+    CompiledRule,
+    Ctx,
+    HistoryPlan,
+    SubjectView,
+)
 from .errors import EvaluationError, Problem
 from .events import Event, History
 from .model import Money
@@ -50,11 +59,69 @@ class Subject:
         self.spans: list[list[Any]] = []  # [owner, start, end, rule, clauses, events]
 
 
+class Chain:
+    """The duties one ``expect`` owes from one trigger: schedule steps, or a recurring duty.
+
+    Renewals are rebuilt from the same context (the creating event as ``$event``), so match and
+    party are evaluated afresh against the subject's state at each renewal.
+    """
+
+    __slots__ = (
+        "ctx_event",
+        "ctx_item",
+        "ctx_trigger",
+        "key",
+        "members",
+        "rule",
+        "spec",
+        "stopped",
+        "subject_id",
+    )
+
+    def __init__(self, spec: CExpect, rule: CompiledRule, ctx: Ctx, key: Any) -> None:
+        self.spec = spec
+        self.rule = rule
+        self.ctx_event = ctx.event
+        self.ctx_trigger = ctx.trigger
+        self.ctx_item = ctx.item
+        self.subject_id = ctx.subject_id
+        self.key = key
+        self.stopped = False
+        self.members: list[Pending] = []
+
+    def live(self) -> bool:
+        if self.stopped:
+            return False
+        if self.spec.every is not None or self.spec.repeat:
+            return True
+        return any(p.state == OPEN for p in self.members)
+
+
+class Renew:
+    """A recurring duty's next calendar period begins."""
+
+    __slots__ = ("at", "chain")
+
+    def __init__(self, chain: Chain, at: int) -> None:
+        self.chain = chain
+        self.at = at
+
+
+class Close:
+    """The end of a metric period: measure it with the state as it stands."""
+
+    __slots__ = ("tick",)
+
+    def __init__(self, tick: Tick) -> None:
+        self.tick = tick
+
+
 class Pending:
     """An expectation waiting for its event, or past due and watched for a late one."""
 
     __slots__ = (
         "cancel",
+        "chain",
         "due",
         "inclusive",
         "match",
@@ -63,10 +130,14 @@ class Pending:
         "rule",
         "spec",
         "start",
+        "start_excl",
         "state",
+        "step",
         "subject_id",
         "sv",
         "trigger",
+        "types",
+        "where",
     )
 
     def __init__(
@@ -79,9 +150,14 @@ class Pending:
         self.state = OPEN
         self.match: tuple[tuple[str, Any], ...] = ()
         self.cancel: tuple[tuple[str, Any], ...] = ()
-        self.due = 0
+        self.due: int | None = 0
         self.inclusive = True
         self.start: int | None = None
+        self.start_excl = False
+        self.chain: Chain | None = None
+        self.step = 0
+        self.types = spec.types
+        self.where = spec.where
         self.party: Any = None
         self.obligation: list[Any] | None = None
         self.sv: Any = None  # the subject value it is indexed under (None: matched on no subject)
@@ -137,7 +213,14 @@ class World:
         self.waiting: dict[tuple[str, Any], list[Pending]] = {}
         self.overdue: dict[tuple[str, Any], list[Pending]] = {}
         self.cancels: dict[tuple[str, Any], list[Pending]] = {}
-        self.timers: list[tuple[int, int, Pending | Tick]] = []
+        self.timers: list[tuple[int, int, Pending | Tick | Renew | Close]] = []
+        self.live_keys: dict[tuple[int, Any], Chain] = {}
+        self.derived: list[Event] = []
+        self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
+        self.counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
+        self.violations: list[tuple[Any, ...]] = []
+        self.metric_rows: list[tuple[Any, ...]] = []
+        self.labels: dict[str, dict[str, Any]] = {}
         self.horizon: int | None = None
         self.seq = 0
         self.penalties: list[tuple[Any, ...]] = []
@@ -162,12 +245,35 @@ class World:
             bound = within.back(now, self.tz)
             slack = within.calendar_slack
             lower, exact_from = bound - slack, bound + slack
+        if plan.since is not None:
+            since = plan.since(ctx)
+            if isinstance(since, int) and since > lower:
+                lower = since
+                if within is None:
+                    exact_from = lower
         if plan.subject is not None:
             sv = plan.subject(ctx)
             lists = [self.hist_subj.get((sv, t)) for t in plan.types]
         else:
             lists = [self.hist_type.get(t) for t in plan.types]
         match = [(f, g(ctx)) for f, g in plan.match]
+        if plan.last is not None:
+            found = [
+                ev
+                for lst in lists
+                if lst
+                for ev in lst
+                if ev["at"] >= lower
+                and (
+                    ev["at"] >= exact_from
+                    or within is None
+                    or within.covers(ev["at"], now, self.tz)
+                )
+                and all(ev.get(f) == v for f, v in match)
+            ]
+            found.sort(key=lambda ev: ev["at"], reverse=True)  # stable: input order kept on ties
+            yield from found[: plan.last]
+            return
         for lst in lists:
             if not lst:
                 continue
@@ -180,7 +286,27 @@ class World:
                 if all(ev.get(f) == v for f, v in match):
                     yield ev
 
-    def subjects_with(self, kind: str) -> list[str]:
+    def subject_view(self, sid: str) -> SubjectView | None:
+        return self.subjects.get(sid)
+
+    def owners(self, kind: str) -> list[str]:
+        return sorted(
+            o for o, ids in self.owned_by.items() if ids and (kind == "any" or o != "company")
+        )
+
+    def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal:
+        total = Decimal(0)
+        for at, by in self.counter_log.get((str(key), name), ()):
+            if (start is None or at >= start) and (end is None or at < end):
+                total += by
+        return total
+
+    def subjects_with(self, kind: str, owner: Any = None) -> list[str]:
+        if owner is not None:
+            ids = self.owned_by.get(owner, ())
+            if kind == "company" and owner != "company":
+                return []
+            return sorted(ids)
         subjects = self.subjects.values()
         if kind == "any":
             return sorted(s.id for s in subjects)
@@ -237,6 +363,17 @@ class World:
             s.spans.append([owner, self.now, None, rule.ref, list(causes)])
             self.owned_by.setdefault(owner, set()).add(sid)
         self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
+        if self.emits_owner:
+            self.derived.append(
+                {
+                    "id": causes[-1] if causes else "?",
+                    "type": OWNER_CHANGED,
+                    "at": self.now,
+                    self.sf: sid,
+                    "owner": owner,
+                    "previous": previous,
+                }
+            )
 
     # ------------------------------------------------------------ actions
     def run(
@@ -350,6 +487,7 @@ class World:
                 table = self.subject(sid).counters
                 owner_key = sid
             table[a.name] = table.get(a.name, Decimal(0)) + by
+            self.counter_log.setdefault((owner_key, a.name), []).append((self.now, by))
             self._trace(
                 "counter",
                 rule,
@@ -358,6 +496,23 @@ class World:
                 party=owner_key,
                 counter=a.name,
                 value=str(table[a.name]),
+            )
+        elif kind == "violation":
+            ev = ctx.event if ctx.event is not None else ctx.trigger
+            party = a.target(ctx) if a.target is not None else ctx.party
+            self.violations.append(
+                (
+                    a.text or "violation",
+                    None if party is None else str(party),
+                    ctx.subject_id,
+                    ev["id"] if ev is not None else None,
+                    self.now,
+                    rule.ref,
+                    list(causes),
+                )
+            )
+            self._trace(
+                "violation", rule, causes, subject=ctx.subject_id, party=_s(party), what=a.text
             )
         elif kind == "reject":
             self.rejected = True
@@ -417,30 +572,89 @@ class World:
         )
 
     def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
+        key = None
+        if e.key is not None:
+            key = (id(e), _hashable(e.key(ctx)))
+            live = self.live_keys.get(key)
+            if live is not None and live.live():
+                return
+        chain = None
+        if e.steps is not None or e.every is not None or e.repeat or key is not None:
+            chain = Chain(e, rule, ctx, key)
+            if key is not None:
+                self.live_keys[key] = chain
+        if e.steps is not None:
+            assert chain is not None
+            prev: tuple[int, bool] | None = None
+            for i, st in enumerate(e.steps):
+                if st.after is not None:
+                    start: int | None = st.after.due(self.now, self.tz)[0]
+                    excl = False
+                elif prev is not None:
+                    start, excl = (
+                        prev[0],
+                        prev[1],
+                    )  # inclusive due -> the next window opens after it
+                else:
+                    start, excl = None, False
+                due = st.within.due(self.now, self.tz) if st.within is not None else None
+                p = self._instance(e, ctx, rule, chain, due, start, excl, st.obligation)
+                p.step, p.types, p.where = i, st.types, st.where
+                self._register(p)
+                if due is not None:
+                    prev = due
+            return
+        if e.every is not None:
+            assert chain is not None
+            begin = e.after.due(self.now, self.tz)[0] if e.after is not None else self.now
+            period = period_of(e.every, begin, self.tz)
+            p = self._instance(
+                e, ctx, rule, chain, (period.end, False), begin if e.after else None, False
+            )
+            self._register(p)
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * period.end, self.seq, Renew(chain, period.end)))
+            return
+        due = e.within.due(self.now, self.tz) if e.within is not None else None
+        start = e.after.due(self.now, self.tz)[0] if e.after is not None else None
+        self._register(self._instance(e, ctx, rule, chain, due, start, False))
+
+    def _instance(
+        self,
+        e: CExpect,
+        ctx: Ctx,
+        rule: CompiledRule,
+        chain: Chain | None,
+        due: tuple[int, bool] | None,
+        start: int | None,
+        start_excl: bool,
+        what: str | None = None,
+    ) -> Pending:
         trig = ctx.event if ctx.event is not None else ctx.trigger
         assert trig is not None
         p = Pending(e, rule, trig, ctx.subject_id)
-        p.due, p.inclusive = e.within.due(self.now, self.tz)
-        p.start = e.after.due(self.now, self.tz)[0] if e.after is not None else None
+        p.chain = chain
+        if chain is not None:
+            chain.members.append(p)
+        if due is None:
+            p.due = None
+        else:
+            p.due, p.inclusive = due
+        p.start, p.start_excl = start, start_excl
         p.match = tuple((f, g(ctx)) for f, g in e.match)
         p.party = e.party(ctx) if e.party is not None else None
-        sv = p.sv = e.subject(ctx) if e.subject is not None else None
-        for t in e.types:
-            self.waiting.setdefault((t, sv), []).append(p)
+        p.sv = e.subject(ctx) if e.subject is not None else None
         if e.cancel_types:
             vals = [(f, g(ctx)) for f, g in e.cancel_match]
-            csv = next((v for f, v in vals if f == self.sf), None)
-            p.cancel = tuple((f, v) for f, v in vals if f != self.sf)
-            for t in e.cancel_types:
-                self.cancels.setdefault((t, csv), []).append(p)
-        self.seq += 1
-        heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
-        if e.obligation is not None:
+            p.cancel = tuple(vals)
+        what = what if what is not None else e.obligation
+        if what is not None:
+            about = e.about(ctx) if e.about is not None else ctx.subject_id
             p.obligation = [
                 rule.ref,
-                e.obligation,
+                what,
                 p.party,
-                ctx.subject_id,
+                None if about is None else str(about),
                 self.now,
                 p.start,
                 p.due,
@@ -451,15 +665,51 @@ class World:
                 [trig["id"]],
             ]
             self.obligations.append(p.obligation)
+        return p
+
+    def _register(self, p: Pending) -> None:
+        """Index the duty under the event types it awaits, its cancellers, and its deadline."""
+        for t in p.types:
+            self.waiting.setdefault((t, p.sv), []).append(p)
+        e = p.spec
+        if e.cancel_types:
+            csv = next((v for f, v in p.cancel if f == self.sf), None)
+            p.cancel = tuple((f, v) for f, v in p.cancel if f != self.sf)
+            for t in e.cancel_types:
+                self.cancels.setdefault((t, csv), []).append(p)
+        if p.due is not None:
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
         self._trace(
             "expectation",
-            rule,
-            [trig["id"]],
-            subject=ctx.subject_id,
+            p.rule,
+            [p.trigger["id"]],
+            subject=p.subject_id,
             party=_s(p.party),
-            awaits=list(e.types),
+            awaits=list(p.types),
             due=p.due,
         )
+
+    def renew(self, chain: Chain, at: int) -> None:
+        """Owe a recurring duty again from ``at``: the next period, or the next cadence window."""
+        if chain.stopped or (self.horizon is not None and at > self.horizon):
+            return
+        e = chain.spec
+        subj = self.subject(chain.subject_id) if chain.subject_id is not None else None
+        ctx = Ctx(self, at, chain.ctx_event, chain.ctx_trigger, chain.subject_id, subj)
+        ctx.item = chain.ctx_item
+        saved, self.now = self.now, at
+        if e.every is not None:
+            period = period_of(e.every, at, self.tz)
+            p = self._instance(e, ctx, chain.rule, chain, (period.end, False), None, False)
+            self._register(p)
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * period.end, self.seq, Renew(chain, period.end)))
+        else:
+            assert e.within is not None
+            p = self._instance(e, ctx, chain.rule, chain, e.within.due(at, self.tz), None, False)
+            self._register(p)
+        self.now = saved
 
     # ------------------------------------------------------------ the clock
     def fire_until(self, limit: int) -> None:
@@ -469,8 +719,15 @@ class World:
             _, _, p = heapq.heappop(timers)
             if isinstance(p, Tick):
                 self.tick(p)
+                self.drain()
                 continue
-            if p.state != OPEN:
+            if isinstance(p, Renew):
+                self.renew(p.chain, p.at)
+                continue
+            if isinstance(p, Close):
+                self.close(p.tick, p.tick.end, complete=True)
+                continue
+            if p.state != OPEN or p.due is None:
                 continue
             p.state = MISSED
             self.now = p.due
@@ -485,75 +742,202 @@ class World:
                 ctx.party = p.party
                 self.step_owner = {}
                 self.run(p.spec.missed, ctx, p.rule, [p.trigger["id"]])
+            if p.spec.repeat and p.chain is not None:
+                self.renew(p.chain, p.due)
+            self.drain()
 
     def _matches(self, p: Pending, ev: Event) -> bool:
         for f, v in p.match:
             if ev.get(f) != v:
                 return False
-        if p.start is not None and ev["at"] < p.start:
+        if p.start is not None and (ev["at"] <= p.start if p.start_excl else ev["at"] < p.start):
             return False
-        if p.spec.where is not None:
+        if p.where is not None:
             subj = self.subjects.get(p.subject_id) if p.subject_id is not None else None
             ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
             ctx.party = p.party
-            return p.spec.where(ctx)
+            return p.where(ctx)
         return True
 
     def settle(self, ev: Event) -> None:
-        """Meet, meet late, or cancel the expectations this event answers."""
+        """Meet, meet late, or cancel the expectations this event answers.
+
+        Duties in their window are served before overdue ones (a visit on day 5 meets the
+        day-15 step in time rather than the day-3 step late), and an expectation with
+        ``consume`` lets one event meet one of its duties only.
+        """
         etype = ev["type"]
         sv = ev.get(self.sf)
         keys = ((etype, sv), (etype, None)) if sv is not None else ((etype, None),)
+        used: set[int] = set()
         for key in keys:
             lst = self.waiting.get(key)
-            if lst:
-                keep = []
-                for p in lst:
-                    if p.state != OPEN:
-                        continue
-                    if self._matches(p, ev):
-                        p.state = MET
-                        self._met(p, ev, p.spec.met, MET)
-                    else:
-                        keep.append(p)
-                if keep:
-                    self.waiting[key] = keep
+            if not lst:
+                continue
+            n = len(lst)
+            keep = []
+            for p in lst[:n]:
+                if p.state != OPEN:
+                    continue
+                if p.spec.consume and id(p.spec) in used:
+                    keep.append(p)
+                    continue
+                if self._matches(p, ev):
+                    if p.spec.consume:
+                        used.add(id(p.spec))
+                    p.state = MET
+                    self._met(p, ev, p.spec.met, MET)
                 else:
-                    del self.waiting[key]
+                    keep.append(p)
+            keep += [p for p in lst[n:] if p.state == OPEN]  # created by a branch just now
+            if keep:
+                self.waiting[key] = keep
+            else:
+                del self.waiting[key]
+        for key in keys:
             lst = self.overdue.get(key)
-            if lst:
-                for p in list(lst):
-                    if p.state == MISSED and self._matches(p, ev):
-                        p.state = LATE
-                        lst.remove(p)
-                        self._met(p, ev, p.spec.late, LATE)
+            if not lst:
+                continue
+            for p in list(lst):
+                if p.state != MISSED:
+                    lst.remove(p)
+                    continue
+                if p.spec.consume and id(p.spec) in used:
+                    continue
+                if self._matches(p, ev):
+                    if p.spec.consume:
+                        used.add(id(p.spec))
+                    p.state = LATE
+                    lst.remove(p)
+                    self._met(p, ev, p.spec.late, LATE)
+        for key in keys:
             lst = self.cancels.get(key)
-            if lst:
-                for p in list(lst):
-                    if p.state != OPEN:
-                        lst.remove(p)
-                    elif all(ev.get(f) == v for f, v in p.cancel):
-                        p.state = CANCELLED
-                        lst.remove(p)
-                        if p.obligation is not None:
-                            p.obligation[8] = CANCELLED
+            if not lst:
+                continue
+            for p in list(lst):
+                if p.state != OPEN:
+                    lst.remove(p)
+                elif self._cancels(p, ev):
+                    p.state = CANCELLED
+                    lst.remove(p)
+                    if p.chain is not None:
+                        p.chain.stopped = True
+                    if p.obligation is not None:
+                        p.obligation[8] = CANCELLED
+
+    def _cancels(self, p: Pending, ev: Event) -> bool:
+        if not all(ev.get(f) == v for f, v in p.cancel):
+            return False
+        cw = p.spec.cancel_where
+        if cw is None:
+            return True
+        subj = self.subjects.get(p.subject_id) if p.subject_id is not None else None
+        ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
+        ctx.party = p.party
+        return cw(ctx)
 
     def _met(self, p: Pending, ev: Event, branch: tuple[CAction, ...], status: int) -> None:
         if p.obligation is not None:
             p.obligation[8] = status
             p.obligation[9] = ev["id"]
             p.obligation[10] = ev["at"]
+        chain = p.chain
+        if (
+            chain is not None
+            and p.spec.out_of_order
+            and any(q.state not in (MET, LATE) for q in chain.members[: p.step])
+        ):
+            self._branch(p, ev, p.spec.out_of_order)
         if branch:
-            subj = self.subject(p.subject_id) if p.subject_id is not None else None
-            ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
-            ctx.party = p.party
-            self.run(branch, ctx, p.rule, [p.trigger["id"], ev["id"]])
+            self._branch(p, ev, branch)
+        if chain is not None and p.spec.repeat and status == MET:
+            self.renew(chain, ev["at"])
+
+    def _branch(self, p: Pending, ev: Event, branch: tuple[CAction, ...]) -> None:
+        subj = self.subject(p.subject_id) if p.subject_id is not None else None
+        ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
+        ctx.party = p.party
+        self.run(branch, ctx, p.rule, [p.trigger["id"], ev["id"]])
 
     def schedule_ticks(self, first: int, horizon: int) -> None:
-        """Queue the first period start of every `every:` unit; each tick queues the next."""
+        """Queue the first period start of every `every:` unit; each tick queues the next.
+
+        Metric periods close at their end, with the state as it stands then.
+        """
         self.horizon = horizon
         for unit in self.policy.periodic:
             self._push_tick(period_of(unit, first, self.tz))
+        for unit in sorted({mt.every for mt in self.policy.metrics}):
+            tick = period_of(unit, first, self.tz)
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * tick.end, self.seq, Close(tick)))
+
+    def close(self, tick: Tick, at: int, complete: bool) -> None:
+        """Measure every metric of the period's unit for each party it names."""
+        self.now = at
+        ev: Event = {
+            "id": f"{tick.unit}:{tick.label}",
+            "type": "@" + tick.unit,
+            "at": at,
+            "period": tick.label,
+            "start": tick.start,
+            "end": tick.end,
+        }
+        for mt in self.policy.metrics:
+            if mt.every != tick.unit:
+                continue
+            ctx = Ctx(self, at, ev, None, None, None)
+            target = _decimal(mt.target(ctx))
+            for party in mt.parties(ctx) or []:
+                ctx.party = party
+                num = _decimal(mt.numerator(ctx))
+                den = _decimal(mt.denominator(ctx)) if mt.denominator is not None else None
+                if num is None or (den is not None and den == 0):
+                    continue
+                value = num / den if den is not None else num
+                met = None if target is None else _compare(mt.op, value, target)
+                self.metric_rows.append(
+                    (mt.ref, str(party), tick.label, value, target, mt.op, met, num, den, complete)
+                )
+        if complete:
+            nxt = period_of(tick.unit, tick.end, self.tz)
+            self.seq += 1
+            heapq.heappush(self.timers, (2 * nxt.end, self.seq, Close(nxt)))
+
+    def finish(self, horizon: int) -> None:
+        """At the horizon: measure the unfinished metric periods, and label every subject."""
+        for unit in sorted({mt.every for mt in self.policy.metrics}):
+            tick = period_of(unit, horizon, self.tz)
+            if tick.start < horizon:
+                self.close(tick, horizon, complete=False)
+        labels = self.policy.labels
+        if labels:
+            for sid, s in self.subjects.items():
+                ctx = Ctx(self, horizon, None, None, sid, s)
+                out: dict[str, Any] = {}
+                for lab in labels:
+                    out[lab.name] = next((v for v, when in lab.cases if when(ctx)), None)
+                self.labels[sid] = out
+
+    def drain(self) -> None:
+        """Apply the derived ``owner_changed`` events that the last step produced, in order."""
+        guard = 0
+        while self.derived:
+            batch, self.derived = self.derived, []
+            for ev in batch:
+                guard += 1
+                if guard > 10_000:
+                    raise EvaluationError(
+                        [
+                            Problem(
+                                "PE304",
+                                "owner_changed rules keep changing owners (more than 10000 "
+                                "changes in one step)",
+                                hint="a rule on owner_changed must not undo another's change",
+                            )
+                        ]
+                    )
+                self.apply(ev, derived=True)
 
     def _push_tick(self, tick: Tick) -> None:
         if self.horizon is not None and tick.start <= self.horizon:
@@ -590,7 +974,7 @@ class World:
         return matched
 
     # ------------------------------------------------------------ one event
-    def apply(self, ev: Event) -> None:
+    def apply(self, ev: Event, derived: bool = False) -> None:
         self.now = ev["at"]
         self.step_owner = {}
         self.rejected = False
@@ -609,6 +993,9 @@ class World:
         for r in matched:
             if not r.rejects:
                 self.run(r.actions, ctx, r, causes)
+        if derived:
+            return  # derived events are consequences, not history
+        self.drain()
         et = ev["type"]
         if isinstance(sid, str):
             self.hist_subj.setdefault((sid, et), []).append(ev)
@@ -628,26 +1015,45 @@ def _s(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _compare(op: str, a: Decimal, b: Decimal) -> bool:
+    return {"ge": a >= b, "gt": a > b, "le": a <= b, "lt": a < b}[op]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
 # ---------------------------------------------------------------- entry point
 
 
 def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.Decision:
     world = World(policy)
-    last: int | None = None
-    if policy.periodic and history.events:
-        applied = [e["at"] for e in history.events if as_of is None or e["at"] <= as_of]
-        if applied:
-            world.schedule_ticks(applied[0], as_of if as_of is not None else applied[-1])
-    for ev in history.events:
-        at = ev["at"]
-        if as_of is not None and at > as_of:
-            break
-        world.fire_until(2 * at + 1)
+    applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
+    horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
+    world.horizon = horizon
+    if (policy.periodic or policy.metrics) and applied and horizon is not None:
+        world.schedule_ticks(applied[0]["at"], horizon)
+    for ev in applied:
+        world.fire_until(2 * ev["at"] + 1)
         world.apply(ev)
-        last = at
-    horizon = as_of if as_of is not None else last
     if horizon is not None:
         world.fire_until(2 * horizon + 1)
+        world.finish(horizon)
     return _decision(policy, world, history, horizon)
 
 
@@ -662,6 +1068,8 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
         ],
         rejections=w.rejections,
         trace=w.trace,
+        violations=w.violations,
+        metrics=w.metric_rows,
     )
     notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
     notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
@@ -679,5 +1087,6 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
         flags={sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags},
         counters=counters,
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
+        subject_labels=w.labels,
         raw=raw,
     )

@@ -52,9 +52,46 @@ class Claims(_Strict):
 
 
 class Subjects(_Strict):
-    """Every known subject with an owner of a kind, sorted by id (for ``for_each_subject``)."""
+    """Every known subject with an owner of a kind, sorted by id (for ``for_each_subject``).
+
+    ``owner`` narrows to one owner's subjects (through the owner index, so it is cheap);
+    ``where`` keeps those for which a condition holds, with ``$subject`` bound to each.
+    """
 
     subjects: Literal["any", "owned", "owned_by_employee", "company"]
+    owner: Operand = None
+    where: Condition | None = None
+
+
+class Owners(_Strict):
+    """Distinct current owners, sorted: ``employee`` leaves out the company pool."""
+
+    owners: Literal["employee", "any"]
+
+
+class Coalesce(_Strict):
+    """The first value that is not null (``{coalesce: [$event.manager, department_manager]}``)."""
+
+    coalesce: list[Operand]
+
+
+class Date(_Strict):
+    """The local calendar date (``YYYY-MM-DD`` in the policy timezone) of an instant."""
+
+    date: Operand
+
+
+class Values(_Strict):
+    """One field of the matching earlier events, newest first (with ``last``: at most N)."""
+
+    values: ValuesQuery
+
+
+class Added(_Strict):
+    """How much a counter grew during the current period (metrics): ``$party``'s counter if a
+    party is bound, else the subject's."""
+
+    added: str
 
 
 class Ago(_Strict):
@@ -90,9 +127,27 @@ class Count(_Strict):
 Literal_ = str | int | float | bool | None
 
 
+OPERAND_KEYS = (
+    "owner_of",
+    "claims",
+    "subjects",
+    "owners",
+    "len",
+    "count",
+    "values",
+    "ago",
+    "plus",
+    "coalesce",
+    "date",
+    "added",
+)
+
+
 def _operand_tag(value: Any) -> str | None:
     if isinstance(value, dict):
-        return next(iter(value)) if len(value) == 1 else "?"
+        if len(value) == 1:
+            return str(next(iter(value)))
+        return "subjects" if "subjects" in value else "?"
     if isinstance(value, BaseModel):
         return type(value).__name__.lower()
     if isinstance(value, list):
@@ -111,15 +166,20 @@ else:
             | Annotated[OwnerOf, Tag("owner_of")]
             | Annotated[Claims, Tag("claims")]
             | Annotated[Subjects, Tag("subjects")]
+            | Annotated[Owners, Tag("owners")]
             | Annotated[Len, Tag("len")]
             | Annotated[Count, Tag("count")]
+            | Annotated[Values, Tag("values")]
             | Annotated[Ago, Tag("ago")]
-            | Annotated[Plus, Tag("plus")],
+            | Annotated[Plus, Tag("plus")]
+            | Annotated[Coalesce, Tag("coalesce")]
+            | Annotated[Date, Tag("date")]
+            | Annotated[Added, Tag("added")],
             Discriminator(
                 _operand_tag,
                 custom_error_type="unknown_operand",
                 custom_error_message="unknown value form; use a literal, a $reference, a list, "
-                "or one of owner_of, claims, subjects, len, count, ago, plus",
+                "or one of " + ", ".join(OPERAND_KEYS),
             ),
         ],
     )
@@ -131,13 +191,16 @@ else:
 class HistoryQuery(_Strict):
     """Earlier events of some types whose fields equal the given values.
 
-    ``within`` restricts to the last duration before now (inclusive). A ``null`` in ``match``
-    means the field is absent. The current event is not part of its own history.
+    ``within`` restricts to the last duration before now (inclusive); ``since`` to events at
+    or after an instant; ``last`` to the N most recent matching events. A ``null`` in
+    ``match`` means the field is absent. The current event is not part of its own history.
     """
 
     type: str | list[str]
     match: dict[str, Operand] = Field(default_factory=dict)
     within: str | None = None
+    since: Operand = None
+    last: int | None = Field(default=None, ge=1)
 
     @field_validator("type")
     @classmethod
@@ -145,6 +208,10 @@ class HistoryQuery(_Strict):
         if isinstance(v, list) and not v:
             raise ValueError("name at least one event type")
         return v
+
+
+class ValuesQuery(HistoryQuery):
+    field: str = Field(description="the event field to return (or `type`, `id`, `at`)")
 
 
 # ---------------------------------------------------------------- conditions
@@ -335,8 +402,28 @@ class TransferSpec(_Strict):
 
 
 class CancelOn(_Strict):
+    """Events that end the expectation (and, for a recurring one, stop its renewals)."""
+
     event: str | list[str]
     match: dict[str, Operand] = Field(default_factory=dict)
+    where: Condition | None = Field(
+        default=None, description="checked on the cancelling event ($event), $trigger the creator"
+    )
+
+
+class Step(_Strict):
+    """One dated duty of a schedule, or one stage of a workflow.
+
+    A step's window starts where the previous step's window ended (so one event cannot fall in
+    two windows) unless ``after`` says otherwise; a step without ``within`` has no deadline.
+    ``event`` and ``where`` replace or add to the expectation's for this step.
+    """
+
+    event: str | list[str] | None = None
+    where: Condition | None = None
+    within: str | None = None
+    after: str | None = None
+    obligation: str | None = None
 
 
 class Expect(_Strict):
@@ -345,19 +432,61 @@ class Expect(_Strict):
     ``match`` is evaluated when the expectation is created (``$event`` is the creating event);
     ``where`` is checked on each candidate (``$event`` is the candidate, ``$trigger`` the
     creator). With ``obligation`` the expectation is reported as a duty of ``party``.
+
+    The shapes beyond a single duty:
+
+    - ``steps``: one trigger owes several duties, each its own obligation (a schedule, or with
+      ``in_order`` a workflow whose out-of-order events run ``out_of_order``);
+    - ``every: month`` (or day, week): one duty per local calendar period, from the period the
+      window starts in, renewed at each period end until cancelled;
+    - ``repeat``: a rolling cadence: when met (or missed) the duty is owed again, its window
+      starting at the meeting event (or at the missed deadline);
+    - ``consume``: an event meets at most one duty of this expectation, across all instances;
+    - ``key``: while a duty with the same key is live, the trigger does not create another.
+
+    Without ``within`` (and without ``every``) the duty has no deadline: open until met.
     """
 
     event: str | list[str]
     match: dict[str, Operand] = Field(default_factory=dict)
     where: Condition | None = None
-    within: str
+    within: str | None = None
     after: str | None = None
+    every: Literal["day", "week", "month"] | None = None
+    repeat: bool = False
+    steps: list[Step] | None = None
+    in_order: bool = False
+    consume: bool = False
+    key: Operand = None
+    about: Operand = Field(
+        default=None, description="who the duty is about, when not the rule's subject"
+    )
     cancel_on: CancelOn | None = None
     obligation: str | None = None
     party: Operand = None
     met: list[Action] = Field(default_factory=list)
     late: list[Action] = Field(default_factory=list)
     missed: list[Action] = Field(default_factory=list)
+    out_of_order: list[Action] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Expect:
+        shapes = [n for n in ("every", "steps") if getattr(self, n) is not None]
+        if self.repeat:
+            shapes.append("repeat")
+        if len(shapes) > 1:
+            raise ValueError(f"an expectation is one of steps, every, repeat; got {shapes}")
+        if self.every is not None and self.within is not None:
+            raise ValueError("with `every`, the window is the calendar period: drop `within`")
+        if self.repeat and self.within is None:
+            raise ValueError("`repeat` needs `within` (the cadence, e.g. 3 days)")
+        if self.steps is not None and not self.steps:
+            raise ValueError("`steps` lists at least one step")
+        if (self.in_order or self.out_of_order) and self.steps is None:
+            raise ValueError("`in_order` and `out_of_order` belong to an expectation with `steps`")
+        if self.out_of_order and not self.in_order:
+            raise ValueError("`out_of_order` actions need `in_order: true`")
+        return self
 
 
 class _ActionBase(_Strict):
@@ -425,6 +554,17 @@ class RejectAction(_ActionBase):
     reject: str
 
 
+class ViolationSpec(_Strict):
+    what: str
+    party: Operand = None
+
+
+class ViolationAction(_ActionBase):
+    """Record a breach of the policy (e.g. a workflow step out of order); the event still counts."""
+
+    violation: str | ViolationSpec
+
+
 ACTION_KEYS = (
     "claim",
     "lapse_claim",
@@ -438,6 +578,7 @@ ACTION_KEYS = (
     "clear",
     "add",
     "reject",
+    "violation",
 )
 _ACTION_MODELS: dict[type[BaseModel], str] = {}
 
@@ -466,7 +607,8 @@ Action = Annotated[
     | Annotated[SetAction, Tag("set")]
     | Annotated[ClearAction, Tag("clear")]
     | Annotated[AddAction, Tag("add")]
-    | Annotated[RejectAction, Tag("reject")],
+    | Annotated[RejectAction, Tag("reject")]
+    | Annotated[ViolationAction, Tag("violation")],
     Discriminator(
         _action_tag,
         custom_error_type="unknown_action",
@@ -488,6 +630,7 @@ _ACTION_MODELS.update(
         ClearAction: "clear",
         AddAction: "add",
         RejectAction: "reject",
+        ViolationAction: "violation",
     }
 )
 
@@ -599,7 +742,7 @@ class Param(_Strict):
         return self.text
 
 
-FieldType = Literal["str", "int", "bool", "decimal", "time", "list[str]", "list[int]"]
+FieldType = Literal["str", "int", "bool", "decimal", "time", "date", "list[str]", "list[int]"]
 
 
 class FieldSpec(_Strict):
@@ -667,6 +810,69 @@ class Rule(_Strict):
         return self
 
 
+class LabelCase(_Strict):
+    value: str
+    when: Condition = True
+
+
+class Label(_Strict):
+    """A classification of each subject, derived from history as of ``as_of``.
+
+    ``cases`` are tried top-down and the first that holds gives the value, so list the
+    highest grade first ("highest that applies"); none holding gives null.
+    """
+
+    clause: str | list[str]
+    doc: str | None = None
+    cases: list[LabelCase] = Field(min_length=1)
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
+class Target(_Strict):
+    """The standard a metric is held to: one comparison with a number."""
+
+    ge: Operand = None
+    gt: Operand = None
+    le: Operand = None
+    lt: Operand = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        given = [k for k in ("ge", "gt", "le", "lt") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a target is one of ge, gt, le, lt with a number, e.g. {ge: 0.2}")
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(k for k in ("ge", "gt", "le", "lt") if getattr(self, k) is not None)
+
+
+class Metric(_Strict):
+    """A value per party per local calendar period, taken at the period's end, with a target.
+
+    ``parties`` lists who is measured; ``numerator`` and ``denominator`` are values with
+    ``$party`` bound and ``$event`` the period (``period``, ``start``, ``end``). A period whose
+    denominator is zero has no value and is not reported.
+    """
+
+    id: str = Field(min_length=1)
+    clause: str | list[str]
+    doc: str | None = None
+    every: Literal["day", "week", "month"] = "month"
+    parties: Operand
+    numerator: Operand
+    denominator: Operand = None
+    target: Target
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
 class PolicyFile(_Strict):
     """One YAML file. Files of one folder form a policy set; ``policy`` is required in each."""
 
@@ -676,10 +882,33 @@ class PolicyFile(_Strict):
     params: dict[str, Param] = Field(default_factory=dict)
     events: dict[str, EventType] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    labels: dict[str, Label] = Field(default_factory=dict)
+    metrics: list[Metric] = Field(default_factory=list)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-for _m in (OwnerOf, Len, Count, Plus, HistoryQuery, All, AnyOf, Not, Expect, PolicyFile):
+for _m in (
+    OwnerOf,
+    Subjects,
+    Coalesce,
+    Date,
+    Values,
+    ValuesQuery,
+    Len,
+    Count,
+    Plus,
+    HistoryQuery,
+    All,
+    AnyOf,
+    Not,
+    CancelOn,
+    Step,
+    Expect,
+    Target,
+    Metric,
+    LabelCase,
+    PolicyFile,
+):
     _m.model_rebuild()
 
 

@@ -41,6 +41,8 @@ class PolicySet:
     param_sites: dict[str, Location] = field(default_factory=dict)
     events: dict[str, m.EventType] = field(default_factory=dict)
     rules: list[RuleSite] = field(default_factory=list)
+    labels: dict[str, tuple[m.Label, Source]] = field(default_factory=dict)
+    metrics: list[tuple[m.Metric, Source, int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names whose declaration had errors
 
@@ -97,7 +99,7 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         choices = {
             "unknown_condition": m.CONDITION_KEYS,
             "unknown_action": m.ACTION_KEYS,
-            "unknown_operand": ("owner_of", "claims", "subjects", "len", "count", "ago", "plus"),
+            "unknown_operand": m.OPERAND_KEYS,
         }[kind]
         hint = None
         if isinstance(value, dict):
@@ -124,7 +126,7 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         )
 
 
-_SECTIONS = ("rules", "params", "events", "clauses")
+_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics")
 
 
 def _salvage(
@@ -143,11 +145,11 @@ def _salvage(
         bad[loc[0]].add(loc[1])
     out = dict(data)
     kept: list[int] = list(range(len(data.get("rules") or [])))
-    for section in ("params", "events"):
+    for section in ("params", "events", "labels"):
         if isinstance(data.get(section), dict):
             broken.update(str(k) for k in bad[section])
             out[section] = {k: v for k, v in data[section].items() if k not in bad[section]}
-    for section in ("rules", "clauses"):
+    for section in ("rules", "clauses", "metrics"):
         items = data.get(section)
         if isinstance(items, list):
             for i in bad[section]:
@@ -239,6 +241,43 @@ def _merge(
                 )
             pset.events.setdefault(name, etype)
             event_sites.setdefault(name, source.locate(("events", name), key=True))
+        cites: list[tuple[list[str], str | list[str], tuple[str | int, ...], str]] = []
+        for name, label in pf.labels.items():
+            if name in pset.labels:
+                sink.add(
+                    "PE107",
+                    f"label {name!r} is declared twice",
+                    source.locate(("labels", name), key=True),
+                )
+                continue
+            pset.labels[name] = (label, source)
+            cites.append(
+                (label.clauses, label.clause, ("labels", name, "clause"), f"label {name!r}")
+            )
+        seen_metrics = {mt.id for mt, _, _ in pset.metrics}
+        for i, metric in enumerate(pf.metrics):
+            if metric.id in seen_metrics:
+                sink.add(
+                    "PE107",
+                    f"duplicate metric id {metric.id!r}",
+                    source.locate(("metrics", i, "id")),
+                )
+                continue
+            seen_metrics.add(metric.id)
+            pset.metrics.append((metric, source, i))
+            cites.append(
+                (metric.clauses, metric.clause, ("metrics", i, "clause"), f"metric {metric.id!r}")
+            )
+        for clause_ids, raw, where, what in cites:
+            for j, cid in enumerate(clause_ids):
+                if cid not in local_clauses and cid not in broken:
+                    sink.add(
+                        "PE108",
+                        f"{what} cites clause {cid!r}, which this file does not carry",
+                        source.locate(where if isinstance(raw, str) else (*where, j)),
+                        did_you_mean(cid, local_clauses)
+                        or "add the clause (id, text, reading) under `clauses:`",
+                    )
         for i, rule in enumerate(pf.rules):
             site = RuleSite(rule, source, rule_index[i])
             if rule.id in rule_sites:
