@@ -69,6 +69,10 @@ class Obligation(_Frozen):
     window_start: datetime | None = Field(
         default=None, description="earliest instant a meeting event counts; None = as soon as owed"
     )
+    window_start_inclusive: bool = Field(
+        default=True,
+        description="False: the window opens just after `window_start` (the previous step's due)",
+    )
     due: datetime | None = Field(description="None: the manual sets no deadline (open until met)")
     due_inclusive: bool = Field(
         default=True,
@@ -277,6 +281,7 @@ class Decision(_Frozen):
                 met_by=met_by,
                 met_at=self._t(met_at),
                 events=list(events),
+                window_start_inclusive=start_incl,
             )
             for (
                 rule,
@@ -291,6 +296,7 @@ class Decision(_Frozen):
                 met_by,
                 met_at,
                 events,
+                start_incl,
             ) in self.raw.obligations
         ]
 

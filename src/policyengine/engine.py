@@ -663,6 +663,7 @@ class World:
                 None,
                 None,
                 [trig["id"]],
+                not start_excl,
             ]
             self.obligations.append(p.obligation)
         return p
@@ -734,7 +735,7 @@ class World:
             if p.obligation is not None:
                 p.obligation[8] = MISSED
             if p.obligation is not None or p.spec.late:
-                for t in p.spec.types:
+                for t in p.types:
                     self.overdue.setdefault((t, p.sv), []).append(p)
             if p.spec.missed:
                 subj = self.subject(p.subject_id) if p.subject_id is not None else None

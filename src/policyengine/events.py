@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,6 +37,16 @@ def _derived_id(raw: Mapping[str, Any], index: int) -> str:
     return f"auto-{index}-{digest}"
 
 
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_field(check: FieldCheck, value: Any) -> str | None:
     """A message if ``value`` does not fit the declared field, else None."""
     t = check.type
@@ -54,6 +65,8 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     elif t == "time":
         if instant_us(value) is None:
             return "must be an ISO 8601 timestamp with a UTC offset"
+    elif t == "date" and not _is_date(value):
+        return "must be a calendar date like 2026-03-01"
     elif t.startswith("list["):
         inner = "str" if t == "list[str]" else "int"
         if not isinstance(value, list):
