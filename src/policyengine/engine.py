@@ -734,7 +734,9 @@ class World:
             self.now = p.due
             if p.obligation is not None:
                 p.obligation[8] = MISSED
-            if p.obligation is not None or p.spec.late:
+            recurring = p.spec.every is not None or p.spec.repeat
+            if (p.obligation is not None or p.spec.late) and not recurring:
+                # a recurring duty's later events belong to its later instances, never "late"
                 for t in p.types:
                     self.overdue.setdefault((t, p.sv), []).append(p)
             if p.spec.missed:
