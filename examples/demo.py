@@ -25,27 +25,55 @@ def _money(p: pe.Penalty) -> str:
     return f"{text} {p.currency}{units}"
 
 
-def show(policy_path: Path, history_path: Path, as_of: str | None) -> None:
+def _load(policy_path: Path, history_path: Path, as_of: str) -> pe.Decision:
     policy = pe.load_policy(policy_path)
     events = json.loads(history_path.read_text(encoding="utf-8"))
     decision = policy.evaluate(events, as_of=as_of)
     rel = history_path.relative_to(ROOT)
     print(f"== {policy.id} v{policy.version} on {rel} as of {decision.as_of}")
+    return decision
+
+
+def _owners(decision: pe.Decision) -> None:
     print("\nOwners")
     for subject in sorted(decision.ownerships):
         for span in decision.ownership(subject):
             end = span.end.isoformat() if span.end else "now"
-            print(f"  {subject:8} {span.owner:8} {span.start.isoformat()} -> {end:25} "
-                  f"{span.clause!s:18} {span.rule} {span.events}")
+            print(
+                f"  {subject:8} {span.owner:8} {span.start.isoformat()} -> {end:25} "
+                f"{span.clause!s:18} {span.rule} {span.events}"
+            )
+
+
+def _penalties(decision: pe.Decision) -> None:
     print("\nPenalties")
     for p in decision.penalties:
-        print(f"  {p.party:8} {p.sanction:17} {_money(p):22} #{p.offence} {p.clause!s:10} "
-              f"{p.rule} {p.events}")
-    print("\nObligations")
+        print(
+            f"  {p.party:8} {p.sanction:17} {_money(p):22} #{p.offence} {p.clause!s:10} "
+            f"{p.rule} {p.events}"
+        )
+
+
+def _obligations(decision: pe.Decision) -> None:
+    print("\nObligations (status as of the evaluation)")
     for o in decision.obligations:
         met = f" by {o.met_by}" if o.met_by else ""
-        print(f"  {o.status:8} {o.party!s:6} {o.subject!s:8} due {o.due.isoformat()} "
-              f"{o.clause!s:9} {o.what}{met}")
+        due = o.due.isoformat() if o.due else "no deadline"
+        print(
+            f"  {o.status:8} {o.party!s:16} {o.subject!s:10} due {due:25} "
+            f"{o.clause!s:9} {o.what}{met}"
+        )
+
+
+def resources() -> None:
+    decision = _load(
+        ROOT / "policies/huixiao/resources.yaml",
+        ROOT / "examples/huixiao_march.json",
+        as_of="2026-03-31T23:59:59+08:00",
+    )
+    _owners(decision)
+    _penalties(decision)
+    _obligations(decision)
     for r in decision.rejected:
         print(f"\nRejected {r.event} ({r.clause}): {r.reason}")
     print("\nWhy does C-liu belong to whom it does?")
@@ -53,10 +81,47 @@ def show(policy_path: Path, history_path: Path, as_of: str | None) -> None:
     print()
 
 
+def after_sales() -> None:
+    """Both huixiao packs as one policy set: owners decided by one are seen by the other."""
+    decision = _load(
+        ROOT / "policies/huixiao",
+        ROOT / "examples/huixiao_after_sales.json",
+        as_of="2026-04-02T12:00:00+08:00",
+    )
+    _penalties(decision)
+    _obligations(decision)
+    print("\nMonthly referral rate (HX-AS-10)")
+    for mt in decision.metrics:
+        state = "met" if mt.met else "not met"
+        final = "" if mt.complete else " (month not over)"
+        print(
+            f"  {mt.party:8} {mt.period}  {mt.numerator}/{mt.denominator} = {mt.value:.2f}"
+            f"  target >= {mt.target}: {state}{final}"
+        )
+    print()
+
+
+def service_system() -> None:
+    decision = _load(
+        ROOT / "policies/service_system",
+        ROOT / "examples/service_system.json",
+        as_of="2026-04-02T12:00:00+08:00",
+    )
+    _obligations(decision)
+    print("\nViolations")
+    for v in decision.violations:
+        print(f"  {v.party!s:8} {v.event!s:6} {v.clause!s:6} {v.what}")
+    print("\nCustomer tiers (SS-3)")
+    for subject in sorted(decision.subject_labels):
+        print(f"  {subject:8} {decision.labels(subject).get('tier') or '-'}")
+    print()
+
+
 def main() -> int:
     try:
-        show(ROOT / "policies/huixiao/resources.yaml", ROOT / "examples/huixiao_march.json",
-             as_of="2026-03-31T23:59:59+08:00")
+        resources()
+        after_sales()
+        service_system()
     except pe.PolicyEngineError as exc:
         print(exc, file=sys.stderr)
         return 1
