@@ -1,4 +1,4 @@
-"""Benchmark: the huixiao resources pack over a large generated history.
+"""Benchmark: the huixiao policy set (ownership + after-sales packs) over a large generated history.
 
 Run from the repository root::
 
@@ -38,7 +38,7 @@ from generate import generate, single_customer
 import policyengine as pe
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_POLICY = ROOT / "policies" / "huixiao" / "resources.yaml"
+DEFAULT_POLICY = ROOT / "policies" / "huixiao"  # both packs: ownership + after-sales
 MB = 1024 * 1024
 
 

@@ -246,16 +246,21 @@ def _customer(
         b.emit("meeting_attended", meeting, customer=cid, meeting=f"M{meeting:%m%d}")
         r = rnd.random()
         if r < 0.55:
+            t_buy = b.later(meeting, 0.5, 24 * 20)
+            venue = b.chance(0.4) or None
+            manager = b.employee(employees) if b.chance(0.3) else None
+            expert = b.employee(employees) if b.chance(0.2) else None
             b.emit(
                 "purchased",
-                b.later(meeting, 0.5, 24 * 20),
+                t_buy,
                 customer=cid,
                 employee=owner,
                 boxes=rnd.randint(1, 6),
-                venue=b.chance(0.4) or None,
-                manager=b.employee(employees) if b.chance(0.3) else None,
-                expert=b.employee(employees) if b.chance(0.2) else None,
+                venue=venue,
+                manager=manager,
+                expert=expert,
             )
+            _after_sales(b, cid, owner, t_buy, venue, manager, expert)
             if b.chance(0.35):
                 b.emit(
                     "purchased",
@@ -311,6 +316,47 @@ def _customer(
             customer=cid,
             employee=b.employee(employees),
         )
+
+
+def _after_sales(
+    b: _Builder,
+    cid: str,
+    owner: str,
+    t_buy: datetime,
+    venue: bool | None,
+    manager: str | None,
+    expert: str | None,
+) -> None:
+    """What the after-sales pack watches after a purchase, kept or missed near its edges."""
+    rnd = b.rnd
+    if venue and manager is not None and b.chance(0.9):
+        day_end = next_midnight(next_midnight(t_buy))
+        at = b.around_edge(t_buy, day_end, 6)
+        b.emit("list_delivered", at, employee=manager, sale_date=f"{t_buy:%Y-%m-%d}")
+    if venue and b.chance(0.85):
+        signed = None if b.chance(0.95) else False
+        at = b.around_edge(t_buy, t_buy + timedelta(days=2), 12)
+        b.emit("visit_form_returned", at, customer=cid, employee=owner, signed_by_customer=signed)
+    for low, high in ((0, 3), (3, 15), (15, 30)):  # HX-AS-6 home visits
+        if b.chance(0.8):
+            at = t_buy + timedelta(hours=rnd.uniform(24 * low + 1, 24 * high + 12))
+            b.emit("home_visit", at, customer=cid, employee=owner)
+    if expert is not None:
+        if b.chance(0.7):
+            at = t_buy + timedelta(hours=rnd.uniform(24 * 5.5, 24 * 8.5))
+            b.emit("home_visit", at, customer=cid, employee=expert, role="expert")
+        for month in range(4):
+            if b.chance(0.7):
+                at = t_buy + timedelta(days=30 * month + rnd.uniform(0, 29))
+                b.emit("phone_visit", at, customer=cid, employee=expert, role="expert")
+    for month in range(5):  # HX-AS-4: a signed visit form most months
+        if b.chance(0.6):
+            at = t_buy + timedelta(days=30 * month + rnd.uniform(1, 29))
+            b.emit("visit_form_returned", at, customer=cid, employee=owner)
+    if b.chance(0.02):
+        shield = [b.employee([f"E{i:03d}" for i in range(1, 10)])] if b.chance(0.5) else None
+        at = t_buy + timedelta(days=rnd.uniform(3, 20))
+        b.emit("falsification_found", at, customer=cid, employee=owner, shielded_by=shield)
 
 
 def _employees(
