@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 import os
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -59,6 +59,15 @@ EVENT_TYPES = (
         "sale_transferred",
         "dispute",
         "record_filed",
+        # the after-sales pack's events
+        "visit_form_returned",
+        "visit_form_returned",
+        "list_delivered",
+        "falsification_found",
+        "cannot_help",
+        "expert_absent",
+        "symptom_recorded",
+        "expert_consultation",
     ]
 )
 
@@ -214,6 +223,23 @@ def _fields(
             "stamped": draw(st.booleans()),
             "dated": draw(st.booleans()),
         }
+    elif etype == "visit_form_returned":
+        out = {"customer": customer, "employee": employee}
+        opt["signed_by_customer"] = draw(_optional(st.booleans()))
+    elif etype == "list_delivered":
+        day = draw(st.dates(date(2026, 2, 27), date(2026, 3, 10)))
+        out = {"employee": employee, "sale_date": day.isoformat()}
+    elif etype == "falsification_found":
+        out = {"customer": customer, "employee": employee}
+        opt["shielded_by"] = draw(_optional(st.lists(emp, min_size=1, max_size=2, unique=True)))
+        opt["colluders"] = draw(_optional(st.lists(emp, min_size=1, max_size=2, unique=True)))
+    elif etype == "cannot_help":
+        out = {"customer": customer, "employee": employee}
+    elif etype == "expert_absent":
+        out = {"employee": employee}
+    elif etype in ("symptom_recorded", "expert_consultation"):
+        out = {"customer": customer}
+        opt["employee"] = draw(_optional(emp))
     else:  # pragma: no cover - EVENT_TYPES and this function go together
         raise AssertionError(etype)
     out.update({k: v for k, v in opt.items() if v is not None})

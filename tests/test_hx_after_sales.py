@@ -344,6 +344,13 @@ def test_as1_utc_sale_after_local_midnight_is_next_date(run: Any) -> None:
     assert pens(d, "HX-AS-1") == []
 
 
+def test_as1_venue_sale_without_manager_owes_no_list(run: Any) -> None:
+    """HX-AS-1: a venue purchase naming no department head opens no list duty (pack README)."""
+    d = run(buy("b1", t("03-01"), "C1", venue=True), as_of=t("03-10"))
+    assert obls(d, "HX-AS-1") == []
+    assert pens(d, "HX-AS-1") == []
+
+
 # ============================================================================ HX-AS-2
 # Each venue purchase: the serving specialist returns a visit form within 2 days (inclusive),
 # else 50 CNY per customer. Falsification found: 1st offence 200 CNY, 2nd dismissal.
@@ -462,6 +469,21 @@ def test_as2_late_forms_do_not_count_as_falsification_offences(run: Any) -> None
     ]
 
 
+def test_as2_one_form_meets_one_venue_purchase(run: Any) -> None:
+    """HX-AS-2: two venue purchases of C1, one form -> one duty met, the other fined 50."""
+    d = run(
+        venue_buy("b1", t("03-01"), "C1"),
+        venue_buy("b2", t("03-02"), "C1"),
+        form("f1", t("03-02", "12:00:00"), "C1"),
+        as_of=t("03-10"),
+    )
+    got = by_due(obls(d, "HX-AS-2", "C1"))
+    assert [(o.status, o.met_by) for o in got] == [("met", "f1"), ("overdue", None)]
+    p = one(pens(d, "HX-AS-2"))
+    assert_fine(p, "E1", "50")
+    assert p.events == ["b2"]
+
+
 # ============================================================================ HX-AS-3
 # A falsification found: each manager/expert who shielded it -> 50 CNY, each colluder -> 100.
 
@@ -526,7 +548,10 @@ def test_as4_form_at_last_second_of_month_meets_it(run: Any) -> None:
 
 
 def test_as4_form_at_first_of_next_month_meets_next_month_only(run: Any) -> None:
-    """HX-AS-4: a form at 04-01 00:00:00 misses March (10 CNY on the owner) and meets April."""
+    """HX-AS-4: a form at 04-01 00:00:00 misses March (10 CNY on the owner) and meets April.
+
+    One form meets one month: it is April's form, so March has none (overdue, not late).
+    """
     d = run(
         owned("o1", "C1", "E1", "03-05"),
         form("f1", t("04-01", "00:00:00"), "C1"),
@@ -534,7 +559,8 @@ def test_as4_form_at_first_of_next_month_meets_next_month_only(run: Any) -> None
     )
     march, april = by_due(obls(d, "HX-AS-4", "C1"))
     assert march.due == dt("04-01", "00:00:00")
-    assert march.status in {"overdue", "late"}
+    assert march.status == "overdue"
+    assert march.met_by is None
     assert april.status == "met"
     assert april.met_by == "f1"
     p = one(pens(d, "HX-AS-4"))
@@ -661,13 +687,25 @@ def test_as4_new_owner_takes_over_the_month(run: Any) -> None:
     assert one(april_e2).status == "overdue"
 
 
+def test_as4_ownership_on_january_31_owes_january_and_february(run: Any) -> None:
+    """HX-AS-4: owned from 01-31 10:00 -> January due 02-01 00:00, February due 03-01 00:00."""
+    d = run(owned("o1", "C1", "E1", "01-31"), as_of=t("03-01", "00:00:00"))
+    got = by_due(obls(d, "HX-AS-4", "C1"))
+    assert [(o.due, o.status) for o in got] == [
+        (dt("02-01", "00:00:00"), "overdue"),
+        (dt("03-01", "00:00:00"), "overdue"),
+        (dt("04-01", "00:00:00"), "open"),
+    ]
+    assert len(pens(d, "HX-AS-4", "E1")) == 2
+
+
 # ============================================================================ HX-AS-5
 # The consulting expert named on a purchase phones the customer once per calendar month, from
 # the purchase month on (obligation on the expert; no fine).
 
 
 def test_as5_monthly_calls_met_overdue_open(run: Any) -> None:
-    """HX-AS-5: purchase 03-10 naming X1; call in March only -> March met, April overdue, May open."""
+    """HX-AS-5: purchase 03-10 naming X1, call in March only: March met, April overdue, May open."""
     d = run(
         buy("b1", t("03-10"), "C1", expert="X1"),
         phone("p1", t("03-20"), "C1", "X1", role="expert"),
@@ -727,6 +765,33 @@ def test_as5_no_expert_no_duty(run: Any) -> None:
     """HX-AS-5: a purchase naming no expert owes no monthly expert call."""
     d = run(buy("b1", t("03-10"), "C1"), as_of=t("05-10"))
     assert obls(d, "HX-AS-5") == []
+
+
+def test_as5_repurchase_same_expert_one_duty_per_month(run: Any) -> None:
+    """HX-AS-5: two March purchases naming X1 -> still one March call duty, met by one call."""
+    d = run(
+        buy("b1", t("03-01"), "C1", expert="X1"),
+        buy("b2", t("03-10"), "C1", expert="X1"),
+        phone("p1", t("03-20"), "C1", "X1"),
+        as_of=t("03-25"),
+    )
+    o = one(obls(d, "HX-AS-5", "C1"))
+    assert (o.party, o.status, o.met_by) == ("X1", "met", "p1")
+
+
+def test_as5_later_purchase_naming_other_expert_hands_over(run: Any) -> None:
+    """HX-AS-5: a 04-10 purchase naming X2 -> X2 owes April on; X1 owes March only."""
+    d = run(
+        buy("b1", t("03-01"), "C1", expert="X1"),
+        buy("b2", t("04-10"), "C1", expert="X2"),
+        as_of=t("05-12"),
+    )
+    got = by_due(obls(d, "HX-AS-5", "C1"))
+    assert [(o.party, o.due, o.status) for o in got] == [
+        ("X1", dt("04-01", "00:00:00"), "overdue"),
+        ("X2", dt("05-01", "00:00:00"), "overdue"),
+        ("X2", dt("06-01", "00:00:00"), "open"),
+    ]
 
 
 # ============================================================================ HX-AS-6
@@ -930,6 +995,46 @@ def test_as6_expert_visit_does_not_meet_specialist_duty(run: Any) -> None:
     assert [(o.status, o.met_by) for o in spec_duties(d)][1] == ("open", None)
 
 
+@pytest.mark.parametrize(("visit_first", "status"), [(False, "met"), (True, "open")])
+def test_as6_visit_at_purchase_instant_keeps_input_order(
+    run: Any, visit_first: bool, status: str
+) -> None:
+    """HX-AS-6: a visit at the purchase instant counts only if given after the purchase."""
+    events = [buy("b1", at(), "C1"), visit("v1", at(), "C1")]
+    if visit_first:
+        events.reverse()
+    d = run(events, as_of=at(1))
+    assert spec_duties(d)[0].status == status
+
+
+def test_as6_history_is_sorted_by_time(run: Any) -> None:
+    """HX-AS-6: a day-1 visit given before the purchase in the input still meets duty 1."""
+    d = run(visit("v1", at(1), "C1"), buy("b1", at(), "C1"), as_of=at(2))
+    assert (spec_duties(d)[0].status, spec_duties(d)[0].met_by) == ("met", "v1")
+
+
+def test_as6_duplicate_visit_id_is_not_applied_twice(run: Any) -> None:
+    """HX-AS-6: a second event with the same id is a duplicate; it meets no second duty."""
+    d = run(
+        buy("b1", at(), "C1"),
+        visit("v1", at(1), "C1"),
+        visit("v1", at(5), "C1"),
+        as_of=at(6),
+    )
+    assert d.duplicates == ["v1"]
+    assert [o.status for o in spec_duties(d)] == ["met", "open", "open"]
+
+
+def test_as6_any_expert_when_none_named(run: Any) -> None:
+    """HX-AS-6: no expert on the purchase -> a visit with role expert by anyone meets it."""
+    d = run(
+        buy("b1", at(), "C1"),
+        visit("v1", at(7), "C1", "X9", role="expert"),
+        as_of=at(9),
+    )
+    assert one(obls(d, "HX-AS-6", "C1", rule=EXPERT_RULE)).met_by == "v1"
+
+
 # ============================================================================ HX-AS-7
 # A purchasing customer without a specialist owner: an open duty (no deadline) on the
 # purchase's department manager, met when a specialist becomes owner. cannot_help -> the
@@ -966,7 +1071,9 @@ def test_as7_met_when_claimant_preheats(run: Any) -> None:
     )
     assert d.owner("C1") == "E1"
     o = one(obls(d, "HX-AS-7", "C1"))
+    assert o.party == "M1"
     assert o.status == "met"
+    assert o.met_by == "o1-pre"
     assert o.met_at == dt("03-03")
 
 
@@ -982,6 +1089,7 @@ def test_as7_met_by_manager_assignment(run: Any) -> None:
     o = one(obls(d, "HX-AS-7", "C1"))
     assert o.party == "M1"
     assert o.status == "met"
+    assert o.met_by == "a1"
     assert o.met_at == dt("03-05")
 
 

@@ -488,3 +488,27 @@ def test_metric_period_with_zero_denominator_is_not_reported() -> None:
         [ev("r", "refer", "2026-03-05T10:00:00+08:00", customer="N", by="C1")]
     )
     assert d.metrics == []
+
+
+def test_the_event_that_creates_a_period_duty_counts_for_its_period() -> None:
+    rules = """\
+  - id: monthly-visit
+    clause: C-1
+    on: visit
+    expect:
+      event: visit
+      match: {employee: $event.employee}
+      every: month
+      key: $event.employee
+      about: $event.employee
+      obligation: a visit a month
+      party: $event.employee
+"""
+    d = policy(rules).evaluate(
+        [ev("v", "visit", "2026-03-10T10:00:00+08:00", customer="C", employee="E")],
+        as_of="2026-04-15T00:00:00+08:00",
+    )
+    assert [(o.subject, o.status, o.met_by) for o in d.obligations] == [
+        ("E", "met", "v"),
+        ("E", "open", None),
+    ]

@@ -614,6 +614,18 @@ class World:
             self._register(p)
             self.seq += 1
             heapq.heappush(self.timers, (2 * period.end, self.seq, Renew(chain, period.end)))
+            ev = ctx.event
+            if (
+                e.after is None
+                and ev is not None
+                and ev["type"] in p.types
+                and (p.sv is None or p.sv == ev.get(self.sf))
+                and self._matches(p, ev)
+            ):
+                # the period's duty arose with this event, which already happened in the
+                # period: it counts ("an employee seen first at their own meeting")
+                p.state = MET
+                self._met(p, ev, e.met, MET)
             return
         due = e.within.due(self.now, self.tz) if e.within is not None else None
         start = e.after.due(self.now, self.tz)[0] if e.after is not None else None
