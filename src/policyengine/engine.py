@@ -617,7 +617,7 @@ class World:
             ev = ctx.event
             if (
                 e.after is None
-                and ev is not None
+                and isinstance(ev, dict)
                 and ev["type"] in p.types
                 and (p.sv is None or p.sv == ev.get(self.sf))
                 and self._matches(p, ev)
