@@ -40,8 +40,15 @@ def explain_subject(decision: Decision, subject: str) -> str:
     for o in decision.obligations:
         if o.subject == subject:
             met = f" by {o.met_by}" if o.met_by else ""
-            lines.append(f"  duty of {o.party}: {o.what}, due {_fmt(o.due)}: {o.status}{met}")
+            due = f"due {_fmt(o.due)}" if o.due is not None else "no deadline"
+            lines.append(f"  duty of {o.party}: {o.what}, {due}: {o.status}{met}")
             lines.extend(_why(decision, o.rule, o.clauses, o.events))
+    for v in decision.violations:
+        if v.subject == subject:
+            lines.append(f"  violation by {v.party}: {v.what} (event {v.event})")
+            lines.extend(_why(decision, v.rule, v.clauses, v.events))
+    for name, value in decision.labels(subject).items():
+        lines.append(f"  label {name}: {value if value is not None else 'none'}")
     return "\n".join(lines)
 
 
