@@ -1367,3 +1367,30 @@ def test_as10_no_old_customers_no_metric(run: Any) -> None:
     """HX-AS-10: a specialist who owns no old customer has no metric for the month."""
     d = run(owned("o1", "C1", "E1", "03-02"), as_of=t("04-05"))
     assert [m for m in d.metrics_of("E1") if "HX-AS-10" in refs(m)] == []
+
+
+def test_as10_old_customers_are_those_a_specialist_served_even_without_ownership(
+    run: Any,
+) -> None:
+    """HX-AS-10: purchases alone make old customers of their serving specialist."""
+    events = [buy(f"b{i}", t("03-02"), f"K{i}", "E1") for i in range(1, 6)]
+    events.append(referral("ref1", "03-20", "N1", "E7", "K3"))
+    d = run(events, as_of=t("04-05"))
+    m = metric(d, "E1", "2026-03")
+    assert (m.numerator, m.denominator, m.value, m.met) == (
+        Decimal(1),
+        Decimal(5),
+        Decimal("0.2"),
+        True,
+    )
+
+
+def test_as10_a_later_purchase_moves_the_old_customer_to_its_specialist(run: Any) -> None:
+    """HX-AS-10: the latest purchase's specialist serves the customer; counts move with it."""
+    events = [buy(f"b{i}", t("03-02"), f"K{i}", "E1") for i in range(1, 5)]
+    events += [buy("b9", t("03-10"), "K1", "E2"), buy("b10", t("03-11"), "K1", "E2")]
+    events.append(referral("ref1", "03-20", "N1", "E7", "K1"))
+    d = run(events, as_of=t("04-05"))
+    e1, e2 = metric(d, "E1", "2026-03"), metric(d, "E2", "2026-03")
+    assert (e1.numerator, e1.denominator) == (Decimal(0), Decimal(3))
+    assert (e2.numerator, e2.denominator, e2.value) == (Decimal(1), Decimal(1), Decimal(1))

@@ -512,3 +512,43 @@ def test_the_event_that_creates_a_period_duty_counts_for_its_period() -> None:
         ("E", "met", "v"),
         ("E", "open", None),
     ]
+
+
+def test_counter_parties_with_and_flag_of() -> None:
+    rules = """\
+  - id: serve
+    clause: C-1
+    on: buy
+    when: {ne: [$subject.flags.server, $event.employee]}
+    then:
+      - add: {counter: served, party: $event.employee}
+      - add: {counter: served, party: $subject.flags.server, by: -1}
+        when: {exists: $subject.flags.server}
+  - id: remember
+    clause: C-1
+    on: buy
+    then: [{set: {flag: server, value: $event.employee}}]
+  - id: credit
+    clause: C-1
+    on: refer
+    then: [{add: {counter: referrals, party: {flag_of: [$event.by, server]}}}]
+metrics:
+  - id: rate
+    clause: C-1
+    parties: {parties_with: served}
+    numerator: {added: referrals}
+    denominator: {counter: served}
+    target: {ge: 1}
+"""
+    d = policy(rules).evaluate(
+        [
+            ev("b1", "buy", T0, customer="C1", employee="E"),
+            ev("b2", "buy", T0, customer="C2", employee="E"),
+            ev("b3", "buy", "2026-03-02T10:00:00+08:00", customer="C2", employee="F"),
+            ev("r", "refer", "2026-03-03T10:00:00+08:00", customer="N", by="C2"),
+        ]
+    )
+    assert [(m.party, m.numerator, m.denominator) for m in d.metrics] == [
+        ("E", Decimal(0), Decimal(1)),
+        ("F", Decimal(1), Decimal(1)),
+    ]

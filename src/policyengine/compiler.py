@@ -53,6 +53,10 @@ class WorldView(Protocol):
 
     def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal: ...
 
+    def party_counter(self, party: str, name: str) -> Decimal: ...
+
+    def parties_with(self, name: str) -> list[str]: ...
+
 
 class Ctx:
     """What a compiled closure can see; the engine fills it in for each step."""
@@ -404,6 +408,30 @@ class _Compiler:
                     (*path, "values", "field"),
                 )
             return lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
+        if isinstance(op, m.CounterValue):
+            cname = op.counter
+
+            def counter_value(c: Ctx) -> Decimal:
+                if c.party is not None:
+                    return c.world.party_counter(str(c.party), cname)
+                if c.subj is not None:
+                    return c.subj.counters.get(cname, Decimal(0))
+                return Decimal(0)
+
+            return counter_value
+        if isinstance(op, m.PartiesWith):
+            pname = op.parties_with
+            return lambda c: c.world.parties_with(pname)
+        if isinstance(op, m.FlagOf):
+            who = self.operand(op.flag_of[0], (*path, "flag_of", 0), scope)
+            flag = op.flag_of[1]
+
+            def flag_of(c: Ctx) -> Any:
+                sid = who(c)
+                view = c.world.subject_view(sid) if isinstance(sid, str) else None
+                return view.flags.get(flag) if view is not None else None
+
+            return flag_of
         if isinstance(op, m.Added):
             counter = op.added
 

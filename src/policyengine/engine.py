@@ -294,6 +294,12 @@ class World:
             o for o, ids in self.owned_by.items() if ids and (kind == "any" or o != "company")
         )
 
+    def party_counter(self, party: str, name: str) -> Decimal:
+        return self.party_counters.get(party, {}).get(name, Decimal(0))
+
+    def parties_with(self, name: str) -> list[str]:
+        return sorted(p for p, table in self.party_counters.items() if table.get(name))
+
     def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal:
         total = Decimal(0)
         for at, by in self.counter_log.get((str(key), name), ()):

@@ -94,6 +94,31 @@ class Added(_Strict):
     added: str
 
 
+class CounterValue(_Strict):
+    """A counter's value now: ``$party``'s if a party is bound, else the subject's."""
+
+    counter: str
+
+
+class PartiesWith(_Strict):
+    """Parties whose counter is not zero, sorted (who a metric measures)."""
+
+    parties_with: str
+
+
+class FlagOf(_Strict):
+    """A flag of another subject (``{flag_of: [$event.referred_by, specialist]}``)."""
+
+    flag_of: list[Operand]
+
+    @field_validator("flag_of")
+    @classmethod
+    def _two(cls, v: list[Any]) -> list[Any]:
+        if len(v) != 2 or not isinstance(v[1], str):
+            raise ValueError("flag_of takes [subject, flag name]")
+        return v
+
+
 class Ago(_Strict):
     """The instant a duration before now, read on the calendar (``{ago: 1 month}``)."""
 
@@ -140,6 +165,9 @@ OPERAND_KEYS = (
     "coalesce",
     "date",
     "added",
+    "counter",
+    "parties_with",
+    "flag_of",
 )
 
 
@@ -174,7 +202,10 @@ else:
             | Annotated[Plus, Tag("plus")]
             | Annotated[Coalesce, Tag("coalesce")]
             | Annotated[Date, Tag("date")]
-            | Annotated[Added, Tag("added")],
+            | Annotated[Added, Tag("added")]
+            | Annotated[CounterValue, Tag("counter")]
+            | Annotated[PartiesWith, Tag("parties_with")]
+            | Annotated[FlagOf, Tag("flag_of")],
             Discriminator(
                 _operand_tag,
                 custom_error_type="unknown_operand",
@@ -894,6 +925,7 @@ for _m in (
     Date,
     Values,
     ValuesQuery,
+    FlagOf,
     Len,
     Count,
     Plus,
