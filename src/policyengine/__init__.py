@@ -7,6 +7,8 @@ decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
 """
 
 from .decision import (
+    Award,
+    Classification,
     Decision,
     Metric,
     Notice,
@@ -28,6 +30,8 @@ from .errors import (
 from .policy import Policy, load_params_file, load_policy, load_policy_text
 
 __all__ = [
+    "Award",
+    "Classification",
     "Decision",
     "EvaluationError",
     "EventError",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel
 
@@ -56,6 +56,8 @@ class WorldView(Protocol):
     def party_counter(self, party: str, name: str) -> Decimal: ...
 
     def parties_with(self, name: str) -> list[str]: ...
+
+    def metric_value(self, metric: str, party: Any) -> Decimal | None: ...
 
 
 class Ctx:
@@ -195,7 +197,9 @@ class CompiledRule:
 class CLabel:
     name: str
     ref: tuple[str, tuple[str, ...]]
-    cases: tuple[tuple[str, Pred], ...]
+    cases: tuple[tuple[str, Pred, str | None], ...]  # value, when, reason
+    on: tuple[str, ...] = ()  # classify at these events; () = every subject at as_of
+    subject: Getter | None = None  # what an event classifies (default: its subject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +210,19 @@ class CMetric:
     parties: Getter
     numerator: Getter
     denominator: Getter | None
-    op: str
-    target: Getter
+    op: str | None
+    target: Getter | None
+    grades: tuple[tuple[str, Getter | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CAward:
+    id: str
+    ref: tuple[str, tuple[str, ...]]
+    every: str
+    title: str | None
+    keys: tuple[tuple[str, bool], ...]  # (metric id, highest first?) in ranking order
+    winners: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +252,16 @@ class CompiledPolicy:
     periodic: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     labels: tuple[CLabel, ...] = ()
     metrics: tuple[CMetric, ...] = ()
+    awards: tuple[CAward, ...] = ()
+
+    @property
+    def classifying(self) -> dict[str, tuple[CLabel, ...]]:
+        """Event type -> the labels its events classify."""
+        out: dict[str, list[CLabel]] = {}
+        for lab in self.labels:
+            for t in lab.on:
+                out.setdefault(t, []).append(lab)
+        return {t: tuple(v) for t, v in out.items()}
 
 
 # ---------------------------------------------------------------- the compiler
@@ -250,6 +275,7 @@ class _Scope:
     trigger: tuple[str, ...] | None
     item: bool = False
     party: bool = False
+    metrics: frozenset[str] = frozenset()  # metric ids `{metric: ...}` may read here
 
 
 class _Compiler:
@@ -461,6 +487,53 @@ class _Compiler:
                 return span.due(start, zone_name)[0] if isinstance(start, int) else None
 
             return plus
+        if isinstance(op, m.Sum | m.MinOf | m.MaxOf | m.Avg):
+            key = _FOLD_KEY[type(op)]
+            inner = self.operand(getattr(op, key), (*path, key), scope)
+            fold = _FOLDS[key]
+            return lambda c: fold(_numbers(inner(c)))
+        if isinstance(op, m.First):
+            inner = self.operand(op.first, (*path, "first"), scope)
+
+            def first(c: Ctx) -> Any:
+                v = inner(c)
+                return v[0] if isinstance(v, list | tuple) and v else None
+
+            return first
+        if isinstance(op, m.Sub | m.Mul | m.Div):
+            key = _ARITH_KEY[type(op)]
+            args = [self.operand(x, (*path, key, i), scope) for i, x in enumerate(getattr(op, key))]
+            arith = _ARITH[key]
+
+            def arithmetic(c: Ctx) -> Decimal | None:
+                nums = [as_number(g(c)) for g in args]
+                if any(n is None for n in nums):
+                    return None
+                return arith([n for n in nums if n is not None])
+
+            return arithmetic
+        if isinstance(op, m.Get):
+            table = self.operand(op.get[0], (*path, "get", 0), scope)
+            entry = self.operand(op.get[1], (*path, "get", 1), scope)
+
+            def get(c: Ctx) -> Any:
+                mapping, k = table(c), entry(c)
+                return (
+                    mapping.get(str(k)) if isinstance(mapping, Mapping) and k is not None else None
+                )
+
+            return get
+        if isinstance(op, m.MetricOf):
+            mid = op.metric
+            if mid not in scope.metrics:
+                self.error(
+                    "PE117",
+                    f"{{metric: {mid}}} names no metric measured before this one",
+                    (*path, "metric"),
+                    did_you_mean(mid, scope.metrics)
+                    or "metrics are measured in file order, with the same `every`",
+                )
+            return lambda c: c.world.metric_value(mid, c.party)
         if isinstance(op, m.Len):
             inner = self.operand(op.len, (*path, "len"), scope)
             return lambda c: len(inner(c) or ())
@@ -842,36 +915,93 @@ class _Compiler:
         )
 
     def label(self, name: str, label: m.Label, source: Source) -> CLabel:
-        """Cases see the subject and the history; there is no current event."""
+        """Cases see the subject and the history; with ``on``, also the classifying event."""
         self.site = RuleSite(_NO_RULE, source, -1)
         self.site_root = ("labels", name)
-        scope = _Scope(None, None)
+        on = tuple(label.on if isinstance(label.on, list) else [label.on] if label.on else [])
+        self.check_types(on, ("on",))
+        scope = _Scope(on or None, None)
         cases = tuple(
-            (case.value, self.condition(case.when, ("cases", i, "when"), scope))
+            (case.value, self.condition(case.when, ("cases", i, "when"), scope), case.reason)
             for i, case in enumerate(label.cases)
         )
-        return CLabel(name, (name, tuple(label.clauses)), cases)
+        subject = (
+            self.operand(label.subject, ("subject",), scope) if label.subject is not None else None
+        )
+        return CLabel(name, (name, tuple(label.clauses)), cases, on, subject)
 
-    def metric(self, metric: m.Metric, source: Source, index: int) -> CMetric:
+    def metric(self, metric: m.Metric, source: Source, index: int, before: set[str]) -> CMetric:
         self.site = RuleSite(_NO_RULE, source, -1)
         self.site_root = ("metrics", index)
         period = _Scope(("@" + metric.every,), None)
-        per_party = _Scope(("@" + metric.every,), None, party=True)
+        per_party = _Scope(("@" + metric.every,), None, party=True, metrics=frozenset(before))
         target = metric.target
-        op = target.op
+        op = target.op if target is not None else None
+        numerator = metric.value if metric.value is not None else metric.numerator
         return CMetric(
             id=metric.id,
             ref=(metric.id, tuple(metric.clauses)),
             every=metric.every,
             parties=self.operand(metric.parties, ("parties",), period),
-            numerator=self.operand(metric.numerator, ("numerator",), per_party),
+            numerator=self.operand(
+                numerator, ("value" if metric.value is not None else "numerator",), per_party
+            ),
             denominator=(
                 self.operand(metric.denominator, ("denominator",), per_party)
                 if metric.denominator is not None
                 else None
             ),
             op=op,
-            target=self.operand(getattr(target, op), ("target", op), period),
+            target=(
+                self.operand(getattr(target, op), ("target", op), period)
+                if target is not None and op is not None
+                else None
+            ),
+            grades=tuple(
+                (
+                    g.grade,
+                    self.operand(g.min, ("grades", i, "min"), period)
+                    if g.min is not None
+                    else None,
+                )
+                for i, g in enumerate(metric.grades or ())
+            ),
+        )
+
+    def award(self, award: m.Award, source: Source, index: int, metrics: dict[str, str]) -> CAward:
+        """An award ranks parties by metrics of one period; all of them must share its unit."""
+        self.site = RuleSite(_NO_RULE, source, -1)
+        self.site_root = ("awards", index)
+        keys: list[tuple[str, bool, tuple[str | int, ...]]] = [
+            (award.metric, award.order == "highest", ("metric",))
+        ]
+        keys += [
+            (tb.metric, tb.order == "highest", ("tie_break", i, "metric"))
+            for i, tb in enumerate(award.tie_break)
+        ]
+        every = metrics.get(award.metric, "month")
+        for mid, _, where in keys:
+            if mid not in metrics:
+                self.error(
+                    "PE117",
+                    f"award {award.id!r} ranks by unknown metric {mid!r}",
+                    where,
+                    did_you_mean(mid, metrics) or "name a metric declared under `metrics:`",
+                )
+            elif metrics[mid] != every:
+                self.error(
+                    "PE117",
+                    f"metric {mid!r} is measured every {metrics[mid]}, not every {every}",
+                    where,
+                    "rank by metrics of the same period",
+                )
+        return CAward(
+            id=award.id,
+            ref=(award.id, tuple(award.clauses)),
+            every=every,
+            title=award.title,
+            keys=tuple((mid, hi) for mid, hi, _ in keys),
+            winners=award.winners,
         )
 
     def rule(self, site: RuleSite, order: int) -> CompiledRule:
@@ -919,14 +1049,19 @@ def _disjunction(parts: list[Pred]) -> Pred:
     return lambda c: head(c) or tail(c)
 
 
+def _plain(value: Any) -> Any:
+    """A one-value money parameter compares as its amount (``gt: [$event.total, $params.cap]``)."""
+    return value.low if isinstance(value, m.Money) and value.low == value.high else value
+
+
 def _comparison(op: str, a: Getter, b: Getter) -> Pred:
     if op == "eq":
-        return lambda c: a(c) == b(c)
+        return lambda c: _plain(a(c)) == _plain(b(c))
     if op == "ne":
-        return lambda c: a(c) != b(c)
+        return lambda c: _plain(a(c)) != _plain(b(c))
 
     def ordered(c: Ctx) -> bool:
-        x, y = a(c), b(c)
+        x, y = _plain(a(c)), _plain(b(c))
         if x is None or y is None:
             return False
         try:
@@ -959,11 +1094,9 @@ def resolve_params(
                 did_you_mean(name, pset.params),
             )
             continue
-        kind = next(
-            k
-            for k in ("duration", "money", "count", "number", "salary_days", "text")
-            if getattr(declared, k) is not None
-        )
+        kind = declared.kind
+        if kind == "table" and isinstance(raw, Mapping):
+            raw = {**(declared.table or {}), **raw}  # a company overrides some rows only
         try:
             values[name] = m.Param.model_validate({kind: raw}).value()
         except Exception as exc:  # pydantic ValidationError or ValueError, reported alike
@@ -1013,7 +1146,14 @@ def compile_policy(
         for name, et in pset.events.items()
     }
     labels = tuple(comp.label(name, lab, src) for name, (lab, src) in pset.labels.items())
-    metrics = tuple(comp.metric(mt, src, i) for mt, src, i in pset.metrics)
+    measured: dict[str, str] = {}
+    compiled_metrics: list[CMetric] = []
+    for mt, src, i in pset.metrics:
+        same_period = {mid for mid, unit in measured.items() if unit == mt.every}
+        compiled_metrics.append(comp.metric(mt, src, i, same_period))
+        measured[mt.id] = mt.every
+    metrics = tuple(compiled_metrics)
+    awards = tuple(comp.award(aw, src, i, measured) for aw, src, i in pset.awards)
     return CompiledPolicy(
         id=pset.id,
         version=pset.version,
@@ -1030,6 +1170,7 @@ def compile_policy(
         periodic={unit: tuple(rs) for unit, rs in periodic.items()},
         labels=labels,
         metrics=metrics,
+        awards=awards,
     )
 
 
@@ -1050,3 +1191,65 @@ def _rank(rules: tuple[CompiledRule, ...]) -> None:
 
     for r in rules:
         r.rank = depth(r.id, frozenset())
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def as_number(value: Any) -> Decimal | None:
+    """An exact number, or None: ints and decimals as they are, a one-value money amount
+    (``{money: 30000}``) as its amount; booleans, text and money ranges are not numbers."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, m.Money) and value.low == value.high:
+        return value.low
+    return None
+
+
+def _numbers(value: Any) -> list[Decimal]:
+    """Numbers of a value or a list of values, lists inside flattened once, nulls skipped."""
+    items = value if isinstance(value, list | tuple) else [value]
+    out: list[Decimal] = []
+    for item in items:
+        for v in item if isinstance(item, list | tuple) else (item,):
+            n = as_number(v)
+            if n is not None:
+                out.append(n)
+    return out
+
+
+def _div(nums: list[Decimal]) -> Decimal | None:
+    return None if nums[1] == 0 else nums[0] / nums[1]
+
+
+def _product(nums: list[Decimal]) -> Decimal:
+    out = Decimal(1)
+    for n in nums:
+        out *= n
+    return out
+
+
+_FOLDS: Final[dict[str, Callable[[list[Decimal]], Decimal | None]]] = {
+    "sum": lambda ns: sum(ns, Decimal(0)),
+    "min": lambda ns: min(ns) if ns else None,
+    "max": lambda ns: max(ns) if ns else None,
+    "avg": lambda ns: sum(ns, Decimal(0)) / len(ns) if ns else None,
+}
+_FOLD_KEY: Final[dict[type[BaseModel], str]] = {
+    m.Sum: "sum",
+    m.MinOf: "min",
+    m.MaxOf: "max",
+    m.Avg: "avg",
+}
+_ARITH_KEY: Final[dict[type[BaseModel], str]] = {m.Sub: "sub", m.Mul: "mul", m.Div: "div"}
+_ARITH: Final[dict[str, Callable[[list[Decimal]], Decimal | None]]] = {
+    "sub": lambda ns: ns[0] - ns[1],
+    "mul": _product,
+    "div": _div,
+}

@@ -119,11 +119,42 @@ class Metric(_Frozen):
     period: str = Field(description="local period label: 2026-03, 2026-W10 or 2026-03-01")
     value: Decimal
     target: Decimal | None
-    comparison: Literal["ge", "gt", "le", "lt"]
+    comparison: Literal["ge", "gt", "le", "lt"] | None
     met: bool | None
     numerator: Decimal
     denominator: Decimal | None
     complete: bool = Field(description="False: the period had not ended at as_of (value so far)")
+    grade: str | None = Field(default=None, description="the band of `grades` the value is in")
+
+
+class Award(_Frozen):
+    """A party that won a period's ranking ("service star of the month")."""
+
+    rule: str = Field(description="the award id")
+    clause: ClauseRef
+    clauses: list[str]
+    title: str | None
+    party: str
+    period: str
+    place: int = Field(description="1 for the winner; 2, 3... when an award has several")
+    metrics: dict[str, Decimal | None] = Field(
+        description="the ranking metric and each tie-break metric, with the party's value"
+    )
+    complete: bool
+
+
+class Classification(_Frozen):
+    """What an event classified (a return request: refused, exchange, refund...) and why."""
+
+    label: str
+    clause: ClauseRef
+    clauses: list[str]
+    subject: str = Field(description="what is classified: a case, an order, a customer")
+    value: str | None = Field(description="None: no case of the label applied")
+    reason: str | None
+    at: datetime
+    event: str
+    customer: str | None = Field(description="the subject of the classifying event, if any")
 
 
 class Notice(_Frozen):
@@ -177,6 +208,9 @@ class RawDecision:
     trace: list[tuple[Any, ...]]
     violations: list[tuple[Any, ...]] = field(default_factory=list)
     metrics: list[tuple[Any, ...]] = field(default_factory=list)
+    classifications: list[tuple[Any, ...]] = field(default_factory=list)
+    awards: list[tuple[Any, ...]] = field(default_factory=list)
+    award_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
@@ -356,8 +390,62 @@ class Decision(_Frozen):
                 numerator=num,
                 denominator=den,
                 complete=complete,
+                grade=grade,
             )
-            for ref, party, period, value, target, op, met, num, den, complete in self.raw.metrics
+            for (
+                ref,
+                party,
+                period,
+                value,
+                target,
+                op,
+                met,
+                num,
+                den,
+                complete,
+                grade,
+            ) in self.raw.metrics
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def awards(self) -> list[Award]:
+        if self.raw is None:
+            return []
+        keys = self.raw.award_keys
+        return [
+            Award(
+                rule=ref[0],
+                clause=_clause_ref(ref[1]),
+                clauses=list(ref[1]),
+                title=title,
+                party=party,
+                period=period,
+                place=place,
+                metrics=dict(zip(keys.get(ref[0], ()), values, strict=False)),
+                complete=complete,
+            )
+            for ref, title, party, period, place, values, complete in self.raw.awards
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def classifications(self) -> list[Classification]:
+        if self.raw is None:
+            return []
+        return [
+            Classification(
+                label=ref[0],
+                clause=_clause_ref(ref[1]),
+                clauses=list(ref[1]),
+                subject=key,
+                value=value,
+                reason=reason,
+                at=self._at(at),
+                event=eid,
+                customer=sid,
+            )
+            for ref, key, value, reason, eid, at, sid in self.raw.classifications
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -411,6 +499,11 @@ class Decision(_Frozen):
 
     def metrics_of(self, party: str) -> list[Metric]:
         return [mt for mt in self.metrics if mt.party == party]
+
+    def classification(self, subject: str, label: str) -> Classification | None:
+        """The latest classification of ``subject`` by ``label`` (e.g. a return case)."""
+        found = [c for c in self.classifications if c.subject == subject and c.label == label]
+        return found[-1] if found else None
 
     @property
     def duplicates(self) -> list[str]:

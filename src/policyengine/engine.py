@@ -28,6 +28,7 @@ from . import decision as d
 from .compiler import (
     OWNER_CHANGED,
     CAction,
+    CAward,
     CExpect,
     CompiledPolicy,
     CompiledRule,
@@ -216,11 +217,16 @@ class World:
         self.timers: list[tuple[int, int, Pending | Tick | Renew | Close]] = []
         self.live_keys: dict[tuple[int, Any], Chain] = {}
         self.derived: list[Event] = []
+        self.classifying = policy.classifying
         self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
         self.counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
         self.violations: list[tuple[Any, ...]] = []
         self.metric_rows: list[tuple[Any, ...]] = []
         self.labels: dict[str, dict[str, Any]] = {}
+        self.classifications: list[tuple[Any, ...]] = []
+        self.event_labels: dict[str, dict[str, Any]] = {}
+        self.period_values: dict[tuple[str, str], Decimal] = {}
+        self.award_rows: list[tuple[Any, ...]] = []
         self.horizon: int | None = None
         self.seq = 0
         self.penalties: list[tuple[Any, ...]] = []
@@ -299,6 +305,9 @@ class World:
 
     def parties_with(self, name: str) -> list[str]:
         return sorted(p for p, table in self.party_counters.items() if table.get(name))
+
+    def metric_value(self, metric: str, party: Any) -> Decimal | None:
+        return self.period_values.get((metric, str(party)))
 
     def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal:
         total = Decimal(0)
@@ -904,11 +913,13 @@ class World:
             "start": tick.start,
             "end": tick.end,
         }
+        self.period_values = {}
         for mt in self.policy.metrics:
             if mt.every != tick.unit:
                 continue
             ctx = Ctx(self, at, ev, None, None, None)
-            target = _decimal(mt.target(ctx))
+            target = _decimal(mt.target(ctx)) if mt.target is not None else None
+            bands = [(g, _decimal(low(ctx)) if low is not None else None) for g, low in mt.grades]
             for party in mt.parties(ctx) or []:
                 ctx.party = party
                 num = _decimal(mt.numerator(ctx))
@@ -916,14 +927,61 @@ class World:
                 if num is None or (den is not None and den == 0):
                     continue
                 value = num / den if den is not None else num
-                met = None if target is None else _compare(mt.op, value, target)
+                met = None if target is None or mt.op is None else _compare(mt.op, value, target)
+                grade = next((g for g, low in bands if low is None or value >= low), None)
+                self.period_values[(mt.id, str(party))] = value
                 self.metric_rows.append(
-                    (mt.ref, str(party), tick.label, value, target, mt.op, met, num, den, complete)
+                    (
+                        mt.ref,
+                        str(party),
+                        tick.label,
+                        value,
+                        target,
+                        mt.op,
+                        met,
+                        num,
+                        den,
+                        complete,
+                        grade,
+                    )
                 )
+        for aw in self.policy.awards:
+            if aw.every == tick.unit:
+                self.rank(aw, tick.label, complete)
         if complete:
             nxt = period_of(tick.unit, tick.end, self.tz)
             self.seq += 1
             heapq.heappush(self.timers, (2 * nxt.end, self.seq, Close(nxt)))
+
+    def rank(self, aw: CAward, period: str, complete: bool) -> None:
+        """Parties measured by the award's metric this period, best first; ties by the
+        tie-break metrics (a party without one ranks after those with it), then by id."""
+        head = aw.keys[0][0]
+        parties = sorted({p for (mid, p) in self.period_values if mid == head})
+
+        def key(party: str) -> tuple[Any, ...]:
+            out: list[Any] = []
+            for mid, highest in aw.keys:
+                v = self.period_values.get((mid, party))
+                out += [v is None, (-v if highest else v) if v is not None else 0]
+            return (*out, party)
+
+        for place, party in enumerate(sorted(parties, key=key)[: aw.winners], start=1):
+            values = [self.period_values.get((mid, party)) for mid, _ in aw.keys]
+            self.award_rows.append((aw.ref, aw.title, party, period, place, values, complete))
+
+    def classify(self, ev: Event, ctx: Ctx) -> None:
+        """Labels with ``on:``: the first case that holds classifies what the event names."""
+        for lab in self.classifying[ev["type"]]:
+            key = lab.subject(ctx) if lab.subject is not None else ctx.subject_id
+            if key is None:
+                continue
+            hit = next(((v, why) for v, when, why in lab.cases if when(ctx)), None)
+            value, reason = hit if hit is not None else (None, None)
+            self.event_labels.setdefault(str(key), {})[lab.name] = value
+            self.classifications.append(
+                (lab.ref, str(key), value, reason, ev["id"], ev["at"], ctx.subject_id)
+            )
 
     def finish(self, horizon: int) -> None:
         """At the horizon: measure the unfinished metric periods, and label every subject."""
@@ -931,14 +989,16 @@ class World:
             tick = period_of(unit, horizon, self.tz)
             if tick.start < horizon:
                 self.close(tick, horizon, complete=False)
-        labels = self.policy.labels
+        labels = [lab for lab in self.policy.labels if not lab.on]
         if labels:
             for sid, s in self.subjects.items():
                 ctx = Ctx(self, horizon, None, None, sid, s)
                 out: dict[str, Any] = {}
                 for lab in labels:
-                    out[lab.name] = next((v for v, when in lab.cases if when(ctx)), None)
+                    out[lab.name] = next((v for v, when, _ in lab.cases if when(ctx)), None)
                 self.labels[sid] = out
+        for key, found in self.event_labels.items():
+            self.labels.setdefault(key, {}).update(found)
 
     def drain(self) -> None:
         """Apply the derived ``owner_changed`` events that the last step produced, in order."""
@@ -1009,6 +1069,8 @@ class World:
                 self.run(r.actions, ctx, r, causes)
         if self.rejected:
             return
+        if ev["type"] in self.classifying:
+            self.classify(ev, ctx)
         if ev["type"] in self.policy.awaited:
             self.settle(ev)
         for r in matched:
@@ -1091,6 +1153,9 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
         trace=w.trace,
         violations=w.violations,
         metrics=w.metric_rows,
+        classifications=w.classifications,
+        awards=w.award_rows,
+        award_keys={aw.id: tuple(mid for mid, _ in aw.keys) for aw in policy.awards},
     )
     notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
     notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]

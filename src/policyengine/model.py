@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -149,6 +149,93 @@ class Count(_Strict):
     count: HistoryQuery
 
 
+class Sum(_Strict):
+    """The sum of numbers: ``{sum: [a, b]}``, or of a list value such as ``{sum: {values: ...}}``.
+
+    List values inside are flattened one level and nulls skipped, so "spend so far plus this
+    expense" is ``{sum: [{values: {...}}, $event.amount]}``. Exact decimals; empty is 0.
+    """
+
+    sum: Operand
+
+
+class MinOf(_Strict):
+    """The least of numbers or of a list value (null when there is none)."""
+
+    min: Operand
+
+
+class MaxOf(_Strict):
+    """The greatest of numbers or of a list value (null when there is none)."""
+
+    max: Operand
+
+
+class Avg(_Strict):
+    """The mean of numbers or of a list value (null when there is none): an average rating."""
+
+    avg: Operand
+
+
+class First(_Strict):
+    """The first element of a list value (null when empty): the newest of a ``values`` query."""
+
+    first: Operand
+
+
+def _two_operands(name: str, v: list[Any]) -> list[Any]:
+    if len(v) != 2:
+        raise ValueError(f"{name} takes two values, e.g. {{{name}: [$event.amount, 100]}}")
+    return v
+
+
+class Sub(_Strict):
+    """``a - b``, exact; null if either is null."""
+
+    sub: list[Operand]
+
+    @field_validator("sub")
+    @classmethod
+    def _two(cls, v: list[Any]) -> list[Any]:
+        return _two_operands("sub", v)
+
+
+class Mul(_Strict):
+    """The product of two or more numbers, exact; null if any is null (weights, tolerances)."""
+
+    mul: list[Operand] = Field(min_length=2)
+
+
+class Div(_Strict):
+    """``a / b``, exact; null if either is null or ``b`` is zero (a rate with no cases)."""
+
+    div: list[Operand]
+
+    @field_validator("div")
+    @classmethod
+    def _two(cls, v: list[Any]) -> list[Any]:
+        return _two_operands("div", v)
+
+
+class Get(_Strict):
+    """One entry of a mapping: ``{get: [$params.fine_by_severity, $event.severity]}`` (null if
+    the key is absent), for parameter tables and mapping values."""
+
+    get: list[Operand]
+
+    @field_validator("get")
+    @classmethod
+    def _two(cls, v: list[Any]) -> list[Any]:
+        return _two_operands("get", v)
+
+
+class MetricOf(_Strict):
+    """Inside a metric or award: another metric's value for ``$party`` in the same period
+    (``{metric: resolution-rate}``); metrics are measured in file order, so name an earlier one."""
+
+    metric: str
+
+
 Literal_ = str | int | float | bool | None
 
 
@@ -168,6 +255,16 @@ OPERAND_KEYS = (
     "counter",
     "parties_with",
     "flag_of",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "first",
+    "sub",
+    "mul",
+    "div",
+    "get",
+    "metric",
 )
 
 
@@ -205,7 +302,17 @@ else:
             | Annotated[Added, Tag("added")]
             | Annotated[CounterValue, Tag("counter")]
             | Annotated[PartiesWith, Tag("parties_with")]
-            | Annotated[FlagOf, Tag("flag_of")],
+            | Annotated[FlagOf, Tag("flag_of")]
+            | Annotated[Sum, Tag("sum")]
+            | Annotated[MinOf, Tag("min")]
+            | Annotated[MaxOf, Tag("max")]
+            | Annotated[Avg, Tag("avg")]
+            | Annotated[First, Tag("first")]
+            | Annotated[Sub, Tag("sub")]
+            | Annotated[Mul, Tag("mul")]
+            | Annotated[Div, Tag("div")]
+            | Annotated[Get, Tag("get")]
+            | Annotated[MetricOf, Tag("metric")],
             Discriminator(
                 _operand_tag,
                 custom_error_type="unknown_operand",
@@ -730,6 +837,22 @@ def parse_money(value: Any) -> Money:
     return Money(low=low, high=high)
 
 
+PARAM_KINDS: Final = ("duration", "money", "count", "number", "salary_days", "text", "table")
+
+
+def _table_entry(value: str | int | float) -> Decimal | Money | str:
+    """Numbers are exact decimals, ``'50-200'`` a money range, anything else text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    try:
+        money = parse_money(value)
+    except ValueError:
+        return value
+    return money.low if money.low == money.high else money
+
+
 class Param(_Strict):
     """A named number of the manual; exactly one of the typed keys."""
 
@@ -739,26 +862,31 @@ class Param(_Strict):
     number: float | int | str | None = None
     salary_days: int | float | str | None = None
     text: str | None = None
+    table: dict[str, str | int | float] | None = Field(
+        default=None,
+        description="a lookup table (fine by severity, weight by source): key -> number, "
+        "money range or text; read with {get: [$params.NAME, key]}",
+    )
     doc: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Param:
-        given = [
-            k
-            for k in ("duration", "money", "count", "number", "salary_days", "text")
-            if getattr(self, k) is not None
-        ]
+        given = [k for k in PARAM_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                "a parameter has exactly one of: duration, money, count, number, salary_days, text"
-            )
+            raise ValueError("a parameter has exactly one of: " + ", ".join(PARAM_KINDS))
         if self.duration is not None:
             parse_duration(self.duration)
         if self.money is not None:
             parse_money(self.money)
         return self
 
-    def value(self) -> Duration | Money | Decimal | int | str:
+    @property
+    def kind(self) -> str:
+        return next(k for k in PARAM_KINDS if getattr(self, k) is not None)
+
+    def value(self) -> Duration | Money | Decimal | int | str | dict[str, Any]:
+        if self.table is not None:
+            return {k: _table_entry(v) for k, v in self.table.items()}
         if self.duration is not None:
             return parse_duration(self.duration)
         if self.money is not None:
@@ -844,18 +972,32 @@ class Rule(_Strict):
 class LabelCase(_Strict):
     value: str
     when: Condition = True
+    reason: str | None = Field(
+        default=None, description="why this value applies, reported with the classification"
+    )
 
 
 class Label(_Strict):
-    """A classification of each subject, derived from history as of ``as_of``.
+    """A classification derived from history.
 
-    ``cases`` are tried top-down and the first that holds gives the value, so list the
-    highest grade first ("highest that applies"); none holding gives null.
+    Without ``on``, each subject is classified as of ``as_of`` (a customer's tier). With ``on``,
+    each such event classifies the thing ``subject`` names (default: the event's subject), at
+    that event, with ``$event`` bound: a return request is ``refused``, ``exchange``... with its
+    reason. ``cases`` are tried top-down and the first that holds gives the value, so list the
+    highest grade or the most specific case first; none holding gives null.
     """
 
     clause: str | list[str]
     doc: str | None = None
+    on: str | list[str] | None = None
+    subject: Operand = None
     cases: list[LabelCase] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _subject_needs_on(self) -> Label:
+        if self.subject is not None and self.on is None:
+            raise ValueError("`subject` names what an event classifies; it needs `on:`")
+        return self
 
     @property
     def clauses(self) -> list[str]:
@@ -882,12 +1024,21 @@ class Target(_Strict):
         return next(k for k in ("ge", "gt", "le", "lt") if getattr(self, k) is not None)
 
 
-class Metric(_Strict):
-    """A value per party per local calendar period, taken at the period's end, with a target.
+class Grade(_Strict):
+    """A grade and the least value that earns it; the last grade may omit ``min`` (the rest)."""
 
-    ``parties`` lists who is measured; ``numerator`` and ``denominator`` are values with
-    ``$party`` bound and ``$event`` the period (``period``, ``start``, ``end``). A period whose
-    denominator is zero has no value and is not reported.
+    grade: str
+    min: Operand = None
+
+
+class Metric(_Strict):
+    """A value per party per local calendar period, taken at the period's end.
+
+    ``parties`` lists who is measured; ``numerator`` / ``denominator`` (a rate) or ``value``
+    (any number, e.g. a weighted score) is computed with ``$party`` bound and ``$event`` the
+    period (``period``, ``start``, ``end``). A period whose denominator is zero, or whose value
+    is null, is not reported. ``target`` says met / not met; ``grades`` (highest first) name
+    the band the value falls in.
     """
 
     id: str = Field(min_length=1)
@@ -895,9 +1046,47 @@ class Metric(_Strict):
     doc: str | None = None
     every: Literal["day", "week", "month"] = "month"
     parties: Operand
-    numerator: Operand
+    numerator: Operand = None
     denominator: Operand = None
-    target: Target
+    value: Operand = None
+    target: Target | None = None
+    grades: list[Grade] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _value_or_ratio(self) -> Metric:
+        if (self.numerator is None) == (self.value is None):
+            raise ValueError("a metric has either `value` or `numerator` (with `denominator`)")
+        if self.value is not None and self.denominator is not None:
+            raise ValueError("`denominator` goes with `numerator`, not with `value`")
+        if self.target is None and self.grades is None:
+            raise ValueError("a metric has a `target`, `grades`, or both")
+        return self
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
+class TieBreak(_Strict):
+    metric: str
+    order: Literal["highest", "lowest"] = "highest"
+
+
+class Award(_Strict):
+    """The best party of each period by a metric ("service star of the month").
+
+    Parties are ranked by ``metric`` (``order``), then by each ``tie_break`` metric, then by
+    party id; the first ``winners`` win. Only parties the metric measured that period compete.
+    """
+
+    id: str = Field(min_length=1)
+    clause: str | list[str]
+    doc: str | None = None
+    title: str | None = None
+    metric: str
+    order: Literal["highest", "lowest"] = "highest"
+    tie_break: list[TieBreak] = Field(default_factory=list)
+    winners: int = Field(default=1, ge=1)
 
     @property
     def clauses(self) -> list[str]:
@@ -915,11 +1104,21 @@ class PolicyFile(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     labels: dict[str, Label] = Field(default_factory=dict)
     metrics: list[Metric] = Field(default_factory=list)
+    awards: list[Award] = Field(default_factory=list)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 for _m in (
     OwnerOf,
+    Sum,
+    MinOf,
+    MaxOf,
+    Avg,
+    First,
+    Sub,
+    Mul,
+    Div,
+    Get,
     Subjects,
     Coalesce,
     Date,
@@ -938,6 +1137,8 @@ for _m in (
     Expect,
     Target,
     Metric,
+    Grade,
+    Label,
     LabelCase,
     PolicyFile,
 ):

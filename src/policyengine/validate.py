@@ -43,6 +43,7 @@ class PolicySet:
     rules: list[RuleSite] = field(default_factory=list)
     labels: dict[str, tuple[m.Label, Source]] = field(default_factory=dict)
     metrics: list[tuple[m.Metric, Source, int]] = field(default_factory=list)
+    awards: list[tuple[m.Award, Source, int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names whose declaration had errors
 
@@ -126,15 +127,18 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         )
 
 
-_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics")
+_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics", "awards")
+_LISTS = ("rules", "clauses", "metrics", "awards")
+Kept = dict[str, list[int]]  # list section -> original index of each entry kept
 
 
 def _salvage(
     data: dict[str, Any], errors: list[Any], broken: set[str]
-) -> tuple[dict[str, Any], list[int]] | None:
+) -> tuple[dict[str, Any], Kept] | None:
     """Drop the entries that have errors, so the rest can still be checked in this pass.
 
-    Returns the reduced document and the original index of every kept rule, or None when
+    Returns the reduced document and the original index of every kept list entry (so
+    positions stay right), or None when
     an error lies outside the four sections (the header itself is broken).
     """
     bad: dict[str, set[Any]] = {s: set() for s in _SECTIONS}
@@ -144,12 +148,12 @@ def _salvage(
             return None
         bad[loc[0]].add(loc[1])
     out = dict(data)
-    kept: list[int] = list(range(len(data.get("rules") or [])))
+    kept: Kept = {}
     for section in ("params", "events", "labels"):
         if isinstance(data.get(section), dict):
             broken.update(str(k) for k in bad[section])
             out[section] = {k: v for k, v in data[section].items() if k not in bad[section]}
-    for section in ("rules", "clauses", "metrics"):
+    for section in _LISTS:
         items = data.get(section)
         if isinstance(items, list):
             for i in bad[section]:
@@ -157,13 +161,12 @@ def _salvage(
                     broken.add(str(items[i]["id"]))
             keep = [i for i in range(len(items)) if i not in bad[section]]
             out[section] = [items[i] for i in keep]
-            if section == "rules":
-                kept = keep
+            kept[section] = keep
     return out, kept
 
 
 def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | None:
-    files: list[tuple[Source, m.PolicyFile, list[int]]] = []
+    files: list[tuple[Source, m.PolicyFile, Kept]] = []
     broken: set[str] = set()
     for source in sources:
         if not isinstance(source.data, dict):
@@ -173,7 +176,7 @@ def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | No
             continue
         try:
             pf = m.PolicyFile.model_validate(source.data)
-            files.append((source, pf, list(range(len(pf.rules)))))
+            files.append((source, pf, {}))
         except ValidationError as exc:
             errors = exc.errors()
             for err in errors:
@@ -192,13 +195,17 @@ def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | No
 
 
 def _merge(
-    files: list[tuple[Source, m.PolicyFile, list[int]]], sink: ProblemSink, broken: set[str]
+    files: list[tuple[Source, m.PolicyFile, Kept]], sink: ProblemSink, broken: set[str]
 ) -> PolicySet:
     first = files[0][1].policy
     pset = PolicySet(ids=[], versions=[], meta=first, broken=broken)
     rule_sites: dict[str, RuleSite] = {}
     event_sites: dict[str, Location] = {}
-    for source, pf, rule_index in files:
+    for source, pf, kept in files:
+
+        def original(section: str, i: int, kept: Kept = kept) -> int:
+            return kept[section][i] if section in kept else i
+
         pset.files.append(source.file)
         pset.ids.append(pf.policy.id)
         pset.versions.append(pf.policy.version)
@@ -255,7 +262,8 @@ def _merge(
                 (label.clauses, label.clause, ("labels", name, "clause"), f"label {name!r}")
             )
         seen_metrics = {mt.id for mt, _, _ in pset.metrics}
-        for i, metric in enumerate(pf.metrics):
+        for k, metric in enumerate(pf.metrics):
+            i = original("metrics", k)
             if metric.id in seen_metrics:
                 sink.add(
                     "PE107",
@@ -268,6 +276,19 @@ def _merge(
             cites.append(
                 (metric.clauses, metric.clause, ("metrics", i, "clause"), f"metric {metric.id!r}")
             )
+        seen_awards = {aw.id for aw, _, _ in pset.awards}
+        for k, award in enumerate(pf.awards):
+            i = original("awards", k)
+            if award.id in seen_awards:
+                sink.add(
+                    "PE107", f"duplicate award id {award.id!r}", source.locate(("awards", i, "id"))
+                )
+                continue
+            seen_awards.add(award.id)
+            pset.awards.append((award, source, i))
+            cites.append(
+                (award.clauses, award.clause, ("awards", i, "clause"), f"award {award.id!r}")
+            )
         for clause_ids, raw, where, what in cites:
             for j, cid in enumerate(clause_ids):
                 if cid not in local_clauses and cid not in broken:
@@ -279,7 +300,7 @@ def _merge(
                         or "add the clause (id, text, reading) under `clauses:`",
                     )
         for i, rule in enumerate(pf.rules):
-            site = RuleSite(rule, source, rule_index[i])
+            site = RuleSite(rule, source, original("rules", i))
             if rule.id in rule_sites:
                 sink.add(
                     "PE107",
