@@ -500,7 +500,7 @@ class _Compiler:
                 return v[0] if isinstance(v, list | tuple) and v else None
 
             return first
-        if isinstance(op, m.Sub | m.Mul | m.Div):
+        if isinstance(op, m.Add | m.Sub | m.Mul | m.Div):
             key = _ARITH_KEY[type(op)]
             args = [self.operand(x, (*path, key, i), scope) for i, x in enumerate(getattr(op, key))]
             arith = _ARITH[key]
@@ -1247,8 +1247,14 @@ _FOLD_KEY: Final[dict[type[BaseModel], str]] = {
     m.MaxOf: "max",
     m.Avg: "avg",
 }
-_ARITH_KEY: Final[dict[type[BaseModel], str]] = {m.Sub: "sub", m.Mul: "mul", m.Div: "div"}
+_ARITH_KEY: Final[dict[type[BaseModel], str]] = {
+    m.Add: "add",
+    m.Sub: "sub",
+    m.Mul: "mul",
+    m.Div: "div",
+}
 _ARITH: Final[dict[str, Callable[[list[Decimal]], Decimal | None]]] = {
+    "add": lambda ns: sum(ns, Decimal(0)),
     "sub": lambda ns: ns[0] - ns[1],
     "mul": _product,
     "div": _div,

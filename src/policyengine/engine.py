@@ -920,7 +920,7 @@ class World:
             ctx = Ctx(self, at, ev, None, None, None)
             target = _decimal(mt.target(ctx)) if mt.target is not None else None
             bands = [(g, _decimal(low(ctx)) if low is not None else None) for g, low in mt.grades]
-            for party in mt.parties(ctx) or []:
+            for party in dict.fromkeys(p for p in mt.parties(ctx) or [] if p is not None):
                 ctx.party = party
                 num = _decimal(mt.numerator(ctx))
                 den = _decimal(mt.denominator(ctx)) if mt.denominator is not None else None

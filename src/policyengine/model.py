@@ -189,6 +189,13 @@ def _two_operands(name: str, v: list[Any]) -> list[Any]:
     return v
 
 
+class Add(_Strict):
+    """``a + b + ...``, exact; null if any is null (a weighted score that needs every part).
+    Use ``sum`` to add up a list and skip what is missing."""
+
+    add: list[Operand] = Field(min_length=2)
+
+
 class Sub(_Strict):
     """``a - b``, exact; null if either is null."""
 
@@ -260,6 +267,7 @@ OPERAND_KEYS = (
     "max",
     "avg",
     "first",
+    "add",
     "sub",
     "mul",
     "div",
@@ -308,6 +316,7 @@ else:
             | Annotated[MaxOf, Tag("max")]
             | Annotated[Avg, Tag("avg")]
             | Annotated[First, Tag("first")]
+            | Annotated[Add, Tag("add")]
             | Annotated[Sub, Tag("sub")]
             | Annotated[Mul, Tag("mul")]
             | Annotated[Div, Tag("div")]
@@ -1037,8 +1046,8 @@ class Metric(_Strict):
     ``parties`` lists who is measured; ``numerator`` / ``denominator`` (a rate) or ``value``
     (any number, e.g. a weighted score) is computed with ``$party`` bound and ``$event`` the
     period (``period``, ``start``, ``end``). A period whose denominator is zero, or whose value
-    is null, is not reported. ``target`` says met / not met; ``grades`` (highest first) name
-    the band the value falls in.
+    is null, is not reported. ``target`` (optional) says met / not met; ``grades`` (optional,
+    highest first) name the band the value falls in. A party listed twice is measured once.
     """
 
     id: str = Field(min_length=1)
@@ -1058,8 +1067,6 @@ class Metric(_Strict):
             raise ValueError("a metric has either `value` or `numerator` (with `denominator`)")
         if self.value is not None and self.denominator is not None:
             raise ValueError("`denominator` goes with `numerator`, not with `value`")
-        if self.target is None and self.grades is None:
-            raise ValueError("a metric has a `target`, `grades`, or both")
         return self
 
     @property
@@ -1115,6 +1122,7 @@ for _m in (
     MaxOf,
     Avg,
     First,
+    Add,
     Sub,
     Mul,
     Div,
