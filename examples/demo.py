@@ -108,12 +108,52 @@ def service_system() -> None:
         as_of="2026-04-02T12:00:00+08:00",
     )
     _obligations(decision)
-    print("\nViolations")
-    for v in decision.violations:
-        print(f"  {v.party!s:8} {v.event!s:6} {v.clause!s:6} {v.what}")
+    _violations(decision)
     print("\nCustomer tiers (SS-3)")
     for subject in sorted(decision.subject_labels):
         print(f"  {subject:8} {decision.labels(subject).get('tier') or '-'}")
+    print()
+
+
+def _violations(decision: pe.Decision) -> None:
+    print("\nViolations")
+    for v in decision.violations:
+        print(f"  {v.party!s:10} {v.event!s:6} {v.clause!s:6} {v.what}")
+
+
+def online_store() -> None:
+    """Working-day replies across the 2026 Spring Festival, the discipline ladder, the monthly
+    assessment with grades and the service star."""
+    decision = _load(
+        ROOT / "policies/online_store",
+        ROOT / "examples/online_store.json",
+        as_of="2026-03-01T00:00:00+08:00",
+    )
+    _obligations(decision)
+    _violations(decision)
+    _penalties(decision)
+    print("\nMonthly assessment (OS-4): composite score and grade")
+    for mt in decision.metrics:
+        if mt.rule == "composite-score":
+            print(f"  {mt.party:8} {mt.period}  {mt.value:6.2f}  {mt.grade}")
+    for award in decision.awards:
+        print(f"\n{award.title} {award.period} (OS-6): {award.party}  {award.metrics}")
+    print()
+
+
+def customer_management() -> None:
+    """Project milestones and budgets, the complaint SLA, and the return/exchange decisions."""
+    decision = _load(
+        ROOT / "policies/customer_management",
+        ROOT / "examples/customer_management.json",
+        as_of="2026-03-31T23:59:59+08:00",
+    )
+    _obligations(decision)
+    _violations(decision)
+    _penalties(decision)
+    print("\nReturn and exchange decisions (CM-5b)")
+    for c in decision.classifications:
+        print(f"  {c.subject:4} {c.customer!s:4} {c.value!s:20} {c.reason}")
     print()
 
 
@@ -122,6 +162,8 @@ def main() -> int:
         resources()
         after_sales()
         service_system()
+        online_store()
+        customer_management()
     except pe.PolicyEngineError as exc:
         print(exc, file=sys.stderr)
         return 1

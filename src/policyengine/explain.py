@@ -47,8 +47,16 @@ def explain_subject(decision: Decision, subject: str) -> str:
         if v.subject == subject:
             lines.append(f"  violation by {v.party}: {v.what} (event {v.event})")
             lines.extend(_why(decision, v.rule, v.clauses, v.events))
+    classified = {c.label for c in decision.classifications if c.subject == subject}
     for name, value in decision.labels(subject).items():
-        lines.append(f"  label {name}: {value if value is not None else 'none'}")
+        if name not in classified:
+            lines.append(f"  label {name}: {value if value is not None else 'none'}")
+    for c in decision.classifications:
+        if c.subject == subject or (c.customer == subject and c.subject != subject):
+            about = "" if c.subject == subject else f" ({c.subject})"
+            value = c.value if c.value is not None else "none"
+            lines.append(f"  {c.label}{about}: {value}, because {c.reason or 'no case applied'}")
+            lines.extend(_why(decision, c.label, c.clauses, [c.event]))
     return "\n".join(lines)
 
 
