@@ -18,6 +18,7 @@ The wall clock is never read: time is the events' and ``as_of``'s.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -1132,8 +1133,16 @@ def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.D
     if (policy.periodic or policy.metrics) and applied and horizon is not None:
         world.schedule_ticks(applied[0]["at"], horizon)
     for ev in applied:
-        world.fire_until(2 * ev["at"] + 1)
-        world.apply(ev)
+        try:
+            world.fire_until(2 * ev["at"] + 1)
+            world.apply(ev)
+        except EvaluationError as exc:  # say which event the undecidable step was working on
+            raise EvaluationError(
+                [
+                    p if p.event_id is not None else dataclasses.replace(p, event_id=ev["id"])
+                    for p in exc.problems
+                ]
+            ) from exc
     if horizon is not None:
         world.fire_until(2 * horizon + 1)
         world.finish(horizon)
