@@ -258,3 +258,59 @@ def test_bad_as_of(policy: pe.Policy) -> None:
     with pytest.raises(pe.EventError) as info:
         policy.evaluate([reg("e1")], as_of="2026-03-01 10:00")
     assert info.value.first.code == "PE206"
+
+
+NUMBERS = """\
+policy: {id: n, title: numbers, version: "1"}
+clauses:
+  - {id: X-1, text: 原文, reading: a reading}
+events:
+  scored: {fields: {customer: str, score: {type: decimal, min: 0, max: 100}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "must be a finite number"),
+        ("NaN", "must be a finite number"),
+        ("Infinity", "must be a finite number"),
+        (True, "must be a number"),
+        ("-0.01", "must be at least 0"),
+        ("100.01", "must be at most 100"),
+        (100.5, "must be at most 100"),
+    ],
+)
+def test_decimal_fields_are_finite_and_within_bounds(value: object, message: str) -> None:
+    """Text decimals are checked like numbers: "abc" and "NaN" are refused, bounds apply."""
+    numbers = load(NUMBERS)
+    [p] = event_problems(
+        numbers,
+        [
+            {
+                "id": "s1",
+                "type": "scored",
+                "at": "2026-03-01T10:00:00+08:00",
+                "customer": "C1",
+                "score": value,
+            }
+        ],
+    )
+    assert (p.event_id, p.field) == ("s1", "score")
+    assert message in p.message
+
+
+@pytest.mark.parametrize("value", ["0", "100", "12.50", 7, 99.5])
+def test_decimal_fields_in_bounds_are_accepted(value: object) -> None:
+    numbers = load(NUMBERS)
+    numbers.evaluate(
+        [
+            {
+                "id": "s1",
+                "type": "scored",
+                "at": "2026-03-01T10:00:00+08:00",
+                "customer": "C1",
+                "score": value,
+            }
+        ]
+    )

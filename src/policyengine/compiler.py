@@ -232,6 +232,7 @@ class FieldCheck:
     required: bool
     enum: frozenset[Any] | None
     min: float | None
+    max: float | None
     default: Any
 
 
@@ -1139,6 +1140,7 @@ def compile_policy(
                 not f.optional and f.default is None,
                 frozenset(f.enum) if f.enum is not None else None,
                 f.min,
+                f.max,
                 f.default,
             )
             for fname, f in et.fields.items()

@@ -62,6 +62,9 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     elif t == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
             return "must be a number"
+        number = _normalise(check, value)
+        if not isinstance(number, Decimal) or not number.is_finite():
+            return "must be a finite number, like 12.50 or \"12.50\""
     elif t == "time":
         if instant_us(value) is None:
             return "must be an ISO 8601 timestamp with a UTC offset"
@@ -81,8 +84,13 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
         bad = [x for x in items if x not in check.enum]
         if bad:
             return f"{bad[0]!r} is not one of {sorted(map(str, check.enum))}"
-    if check.min is not None and isinstance(value, int | float | Decimal) and value < check.min:
+    number = _normalise(check, value) if t == "decimal" else value  # "12.50" is checked too
+    if not isinstance(number, int | float | Decimal) or isinstance(number, bool):
+        return None
+    if check.min is not None and number < check.min:
         return f"must be at least {check.min}"
+    if check.max is not None and number > check.max:
+        return f"must be at most {check.max}"
     return None
 
 

@@ -55,7 +55,7 @@ def explain_subject(decision: Decision, subject: str) -> str:
         if c.subject == subject or (c.customer == subject and c.subject != subject):
             about = "" if c.subject == subject else f" ({c.subject})"
             value = c.value if c.value is not None else "none"
-            lines.append(f"  {c.label}{about}: {value}, because {c.reason or 'no case applied'}")
+            lines.append(f"  {c.label}{about}: {value} ({c.reason or 'no case applied'})")
             lines.extend(_why(decision, c.label, c.clauses, [c.event]))
     return "\n".join(lines)
 

@@ -918,6 +918,7 @@ class FieldSpec(_Strict):
     optional: bool = False
     enum: list[str | int] | None = None
     min: int | float | None = None
+    max: int | float | None = None
     default: Any = None
     doc: str | None = None
 
