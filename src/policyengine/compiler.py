@@ -544,7 +544,7 @@ class _Compiler:
         if isinstance(op, list):
             items = [self.operand(x, (*path, i), scope) for i, x in enumerate(op)]
             if all(not m.is_reference(x) and not isinstance(x, list | BaseModel) for x in op):
-                frozen = list(op)
+                frozen = [Decimal(str(x)) if isinstance(x, float) else x for x in op]
                 return lambda c: frozen
             return lambda c: [g(c) for g in items]
         if isinstance(op, str) and op.startswith("$$"):
@@ -699,7 +699,14 @@ class _Compiler:
         if isinstance(cond, m.In):
             a = self.operand(cond.in_[0], (*path, "in", 0), scope)
             b = self.operand(cond.in_[1], (*path, "in", 1), scope)
-            return lambda c: a(c) in (b(c) or ())
+
+            def member(c: Ctx) -> bool:
+                x, items = a(c), b(c) or ()
+                if isinstance(x, str):
+                    return x in items
+                return any(_equal(x, item) for item in items)
+
+            return member
         for op in ("eq", "ne", "lt", "le", "gt", "ge"):
             if isinstance(cond, getattr(m, op.capitalize())):
                 pair = getattr(cond, op)
@@ -1055,15 +1062,21 @@ def _plain(value: Any) -> Any:
     return value.low if isinstance(value, m.Money) and value.low == value.high else value
 
 
+def _equal(x: Any, y: Any) -> bool:
+    """Python's ``True == 1`` is not the manual's: a yes/no never equals a number."""
+    x, y = _plain(x), _plain(y)
+    return isinstance(x, bool) == isinstance(y, bool) and bool(x == y)
+
+
 def _comparison(op: str, a: Getter, b: Getter) -> Pred:
     if op == "eq":
-        return lambda c: _plain(a(c)) == _plain(b(c))
+        return lambda c: _equal(a(c), b(c))
     if op == "ne":
-        return lambda c: _plain(a(c)) != _plain(b(c))
+        return lambda c: not _equal(a(c), b(c))
 
     def ordered(c: Ctx) -> bool:
         x, y = _plain(a(c)), _plain(b(c))
-        if x is None or y is None:
+        if x is None or y is None or isinstance(x, bool) or isinstance(y, bool):
             return False
         try:
             if op == "lt":
@@ -1096,6 +1109,8 @@ def resolve_params(
             )
             continue
         kind = declared.kind
+        if isinstance(raw, Mapping) and set(raw) == {kind}:
+            raw = raw[kind]  # written the way it is declared: {duration: 3 working days}
         if kind == "table" and isinstance(raw, Mapping):
             raw = {**(declared.table or {}), **raw}  # a company overrides some rows only
         try:

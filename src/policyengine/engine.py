@@ -549,13 +549,15 @@ class World:
         step = p.steps[min(n - 1, len(p.steps) - 1)] if p.ladder else p.steps[0]
         low = high = None
         if step.amount is not None:
-            low, high = _money(step.amount(ctx))
+            low, high = _money(step.amount(ctx), rule, "amount")
         units = None
         if p.per_unit is not None and p.units is not None:
-            ulow, uhigh = _money(p.per_unit(ctx))
+            ulow, uhigh = _money(p.per_unit(ctx), rule, "per_unit")
             units = int(p.units(ctx) or 0)
             low, high = ulow * units, uhigh * units
-        days = Decimal(str(step.salary_days(ctx))) if step.salary_days is not None else None
+        days = None
+        if step.salary_days is not None:
+            days = _money(step.salary_days(ctx), rule, "salary_days")[0]
         currency = self.policy.currency if low is not None else None
         self.penalties.append(
             (
@@ -1086,12 +1088,22 @@ class World:
         self.hist_type.setdefault(et, []).append(ev)
 
 
-def _money(value: Any) -> tuple[Decimal, Decimal]:
+def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]:
+    """An amount the rule computed; a missing or non-numeric one is never read as 0."""
     if isinstance(value, Money):
         return value.low, value.high
-    if value is None:
-        return Decimal(0), Decimal(0)
-    amount = Decimal(str(value))
+    amount = _decimal(value)
+    if amount is None or not amount.is_finite():
+        raise EvaluationError(
+            [
+                Problem(
+                    "PE305",
+                    f"rule {rule.id!r}: the penalty's {what} came out as {value!r}, not an amount",
+                    hint="give every key the rule looks up a row in its table, or a default "
+                    "with {coalesce: [...]}",
+                )
+            ]
+        )
     return amount, amount
 
 

@@ -45,6 +45,8 @@ CODES: Final[dict[str, str]] = {
     "PE301": "conflicting decisions in one step",
     "PE302": "date outside the working-day calendar",
     "PE303": "runtime value has the wrong type",
+    "PE304": "owner_changed rules do not settle",
+    "PE305": "penalty amount is not an amount",
 }
 
 

@@ -64,7 +64,7 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
             return "must be a number"
         number = _normalise(check, value)
         if not isinstance(number, Decimal) or not number.is_finite():
-            return "must be a finite number, like 12.50 or \"12.50\""
+            return 'must be a finite number, like 12.50 or "12.50"'
     elif t == "time":
         if instant_us(value) is None:
             return "must be an ISO 8601 timestamp with a UTC offset"
