@@ -225,6 +225,23 @@ def test_key_keeps_one_recurring_duty_per_customer_and_cancel_stops_it() -> None
     ]
 
 
+def test_cancel_stops_a_recurring_duty_whose_current_period_is_already_met() -> None:
+    """Met this month, then cancelled: no duty for the months after (the series ends even
+    though no duty was open when the cancel came)."""
+    d = policy(MONTHLY).evaluate(
+        [
+            ev("b", "buy", "2026-01-20T10:00:00+08:00", customer="C", employee="E"),
+            ev("v", "visit", "2026-02-03T10:00:00+08:00", customer="C", employee="E"),
+            ev("x", "drop", "2026-02-10T10:00:00+08:00", customer="C"),
+        ],
+        as_of="2026-05-15T00:00:00+08:00",
+    )
+    assert [(str(o.due), o.status) for o in d.obligations] == [
+        ("2026-02-01 00:00:00+08:00", "overdue"),
+        ("2026-03-01 00:00:00+08:00", "met"),
+    ]
+
+
 def test_every_with_after_starts_in_the_month_the_window_opens() -> None:
     rules = MONTHLY.replace("every: month", "every: month\n      after: 28 days")
     d = policy(rules).evaluate(

@@ -849,6 +849,12 @@ class World:
                 continue
             for p in list(lst):
                 if p.state != OPEN:
+                    # this period's duty is settled, but the series goes on: the cancel
+                    # event still ends a recurring chain (a salesperson who leaves after
+                    # handing in this month's plan owes none next month)
+                    chain = p.chain
+                    if chain is not None and not chain.stopped and self._cancels(p, ev):
+                        chain.stopped = True
                     lst.remove(p)
                 elif self._cancels(p, ev):
                     p.state = CANCELLED
