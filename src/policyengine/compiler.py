@@ -1064,6 +1064,8 @@ def _plain(value: Any) -> Any:
 
 def _equal(x: Any, y: Any) -> bool:
     """Python's ``True == 1`` is not the manual's: a yes/no never equals a number."""
+    if type(x) is type(y):  # the common case (text against text) stays one comparison
+        return bool(x == y)
     x, y = _plain(x), _plain(y)
     return isinstance(x, bool) == isinstance(y, bool) and bool(x == y)
 
