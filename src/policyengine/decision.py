@@ -237,6 +237,11 @@ class Decision(_Frozen):
     subject_labels: dict[str, dict[str, str | None]] = Field(
         default_factory=dict, description="per subject, each label's value at as_of"
     )
+    fired: dict[str, int] = Field(
+        default_factory=dict,
+        description="rule id -> times its trigger matched; label, metric and award name -> "
+        "values produced (what scenario coverage counts)",
+    )
     raw: RawDecision | None = Field(default=None, exclude=True, repr=False)
 
     def _t(self, us: int | None) -> datetime | None:

@@ -228,6 +228,7 @@ class World:
         self.event_labels: dict[str, dict[str, Any]] = {}
         self.period_values: dict[tuple[str, str], Decimal] = {}
         self.award_rows: list[tuple[Any, ...]] = []
+        self.fired: dict[str, int] = {}  # rule id -> how many times its trigger matched
         self.horizon: int | None = None
         self.seq = 0
         self.penalties: list[tuple[Any, ...]] = []
@@ -1048,6 +1049,7 @@ class World:
         ctx = Ctx(self, tick.start, ev, None, None, None)
         causes = [ev["id"]]
         for r in self.resolve(self.policy.periodic.get(tick.unit, ()), ctx):
+            self.fired[r.id] = self.fired.get(r.id, 0) + 1
             self.run(r.actions, ctx, r, causes)
         self._push_tick(period_of(tick.unit, tick.end, self.tz))
 
@@ -1073,6 +1075,9 @@ class World:
         ctx = Ctx(self, self.now, ev, None, sid if isinstance(sid, str) else None, subj)
         matched = self.resolve(self.policy.by_trigger.get(ev["type"], ()), ctx)
         causes = [ev["id"]]
+        fired = self.fired
+        for r in matched:
+            fired[r.id] = fired.get(r.id, 0) + 1
         for r in matched:
             if r.rejects:
                 self.run(r.actions, ctx, r, causes)
@@ -1167,6 +1172,24 @@ def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.D
     return _decision(policy, world, history, horizon)
 
 
+def _fired(policy: CompiledPolicy, w: World) -> dict[str, int]:
+    """How often each rule matched, and each label, metric and award produced a value: what
+    scenario coverage counts."""
+    out = dict(w.fired)
+    for row in w.classifications:
+        if row[2] is not None:
+            out[row[0][0]] = out.get(row[0][0], 0) + 1
+    for values in w.labels.values():
+        for name, value in values.items():
+            if value is not None and not any(lab.name == name and lab.on for lab in policy.labels):
+                out[name] = out.get(name, 0) + 1
+    for row in w.metric_rows:
+        out[row[0][0]] = out.get(row[0][0], 0) + 1
+    for row in w.award_rows:
+        out[row[0][0]] = out.get(row[0][0], 0) + 1
+    return out
+
+
 def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | None) -> d.Decision:
     raw = d.RawDecision(
         spans={sid: s.spans for sid, s in w.subjects.items() if s.spans},
@@ -1201,5 +1224,6 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
         counters=counters,
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
         subject_labels=w.labels,
+        fired=_fired(policy, w),
         raw=raw,
     )
