@@ -254,6 +254,7 @@ class CompiledPolicy:
     labels: tuple[CLabel, ...] = ()
     metrics: tuple[CMetric, ...] = ()
     awards: tuple[CAward, ...] = ()
+    param_decls: dict[str, m.Param] = field(default_factory=dict)  # as declared (mutation)
 
     @property
     def classifying(self) -> dict[str, tuple[CLabel, ...]]:
@@ -1183,6 +1184,7 @@ def compile_policy(
         clauses=dict(pset.clauses),
         params=values,
         events=events,
+        param_decls=dict(pset.params),
         rules=rules,
         by_trigger={t: tuple(rs) for t, rs in by_trigger.items()},
         awaited=frozenset(awaited),
