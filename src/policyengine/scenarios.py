@@ -202,7 +202,9 @@ def _parse(source: Source, sink: ProblemSink) -> ScenarioFile | None:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            sink.add("PE102", f"scenario: {err['msg']}", source.locate(loc))
+            what = ".".join(str(x) for x in loc) or "the file"
+            hint = "fields of a scenario: name, clause, doc, params, as_of, events, expect"
+            sink.add("PE102", f"{what}: {err['msg']}", source.locate(loc), hint)
         return None
 
 
