@@ -132,6 +132,7 @@ def test_unknown_invariant_names_are_refused() -> None:
     assert sorted(INVARIANTS) == [
         "accountable",
         "causal",
+        "declared",
         "deterministic",
         "duplicates_change_nothing",
         "fines_in_range",
@@ -139,3 +140,35 @@ def test_unknown_invariant_names_are_refused() -> None:
         "order_independent",
         "week_shift",
     ]
+
+
+def test_a_policy_declares_its_own_invariants(tmp_path: Path) -> None:
+    """`invariants:` hold per subject at as_of; a broken one is reported in the decision and
+    fails `check`, shrunk to the history that breaks it."""
+    text = (
+        MINI
+        + """\
+invariants:
+  - id: one-purchase-per-customer
+    doc: a made-up rule, to be broken
+    holds: {le: [{count: {type: purchased, match: {customer: $subject}}}, 1]}
+"""
+    )
+    policy = pe.load_policy_text(text)
+    events = [
+        {
+            "id": "p",
+            "type": "purchased",
+            "at": "2026-03-02T09:00:00+08:00",
+            "customer": "C1",
+            "employee": "E1",
+        }
+    ]
+    assert policy.evaluate(events).broken_invariants == {}
+    twice = [*events, {**events[0], "id": "q", "at": "2026-03-03T09:00:00+08:00"}]
+    assert policy.evaluate(twice).broken_invariants == {"one-purchase-per-customer": ["C1"]}
+    with pytest.raises(InvariantViolation, match="one-purchase-per-customer: C1"):
+        check(policy, max_examples=200, invariants=["declared"], failures_dir=tmp_path)
+    [written] = list(tmp_path.iterdir())
+    [case] = collect(written)[0].cases
+    assert [e["type"] for e in case.scenario.events] == ["purchased", "purchased"]

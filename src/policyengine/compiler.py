@@ -255,6 +255,7 @@ class CompiledPolicy:
     metrics: tuple[CMetric, ...] = ()
     awards: tuple[CAward, ...] = ()
     param_decls: dict[str, m.Param] = field(default_factory=dict)  # as declared (mutation)
+    invariants: tuple[tuple[str, Pred], ...] = ()  # id, holds (per subject at as_of)
 
     @property
     def classifying(self) -> dict[str, tuple[CLabel, ...]]:
@@ -939,6 +940,12 @@ class _Compiler:
         )
         return CLabel(name, (name, tuple(label.clauses)), cases, on, subject)
 
+    def invariant(self, inv: m.PolicyInvariant, source: Source, index: int) -> tuple[str, Pred]:
+        """Like a label's case: the subject and the history at as_of, no current event."""
+        self.site = RuleSite(_NO_RULE, source, -1)
+        self.site_root = ("invariants", index)
+        return inv.id, self.condition(inv.holds, ("holds",), _Scope(None, None))
+
     def metric(self, metric: m.Metric, source: Source, index: int, before: set[str]) -> CMetric:
         self.site = RuleSite(_NO_RULE, source, -1)
         self.site_root = ("metrics", index)
@@ -1174,6 +1181,7 @@ def compile_policy(
         measured[mt.id] = mt.every
     metrics = tuple(compiled_metrics)
     awards = tuple(comp.award(aw, src, i, measured) for aw, src, i in pset.awards)
+    invariants = tuple(comp.invariant(iv, src, i) for iv, src, i in pset.invariants)
     return CompiledPolicy(
         id=pset.id,
         version=pset.version,
@@ -1185,6 +1193,7 @@ def compile_policy(
         params=values,
         events=events,
         param_decls=dict(pset.params),
+        invariants=invariants,
         rules=rules,
         by_trigger={t: tuple(rs) for t, rs in by_trigger.items()},
         awaited=frozenset(awaited),

@@ -242,6 +242,10 @@ class Decision(_Frozen):
         description="rule id -> times its trigger matched; label, metric and award name -> "
         "values produced (what scenario coverage counts)",
     )
+    broken_invariants: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the policy's own `invariants:` that fail at as_of -> the subjects failing",
+    )
     raw: RawDecision | None = Field(default=None, exclude=True, repr=False)
 
     def _t(self, us: int | None) -> datetime | None:

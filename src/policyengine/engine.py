@@ -229,6 +229,7 @@ class World:
         self.period_values: dict[tuple[str, str], Decimal] = {}
         self.award_rows: list[tuple[Any, ...]] = []
         self.fired: dict[str, int] = {}  # rule id -> how many times its trigger matched
+        self.broken: dict[str, list[str]] = {}  # declared invariant -> subjects breaking it
         self.horizon: int | None = None
         self.seq = 0
         self.penalties: list[tuple[Any, ...]] = []
@@ -1009,6 +1010,11 @@ class World:
                 self.labels[sid] = out
         for key, found in self.event_labels.items():
             self.labels.setdefault(key, {}).update(found)
+        for sid, s in self.subjects.items():
+            ctx = Ctx(self, horizon, None, None, sid, s)
+            for name, holds in self.policy.invariants:
+                if not holds(ctx):
+                    self.broken.setdefault(name, []).append(sid)
 
     def drain(self) -> None:
         """Apply the derived ``owner_changed`` events that the last step produced, in order."""
@@ -1225,5 +1231,6 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
         subject_labels=w.labels,
         fired=_fired(policy, w),
+        broken_invariants=w.broken,
         raw=raw,
     )

@@ -1101,6 +1101,15 @@ class Award(_Strict):
         return [self.clause] if isinstance(self.clause, str) else list(self.clause)
 
 
+class PolicyInvariant(_Strict):
+    """Something that must hold for every subject at every ``as_of`` (``$subject`` bound), e.g.
+    "no customer carries more than three open claims"; checked by ``policyengine.testing``."""
+
+    id: str = Field(min_length=1)
+    doc: str | None = None
+    holds: Condition
+
+
 class PolicyFile(_Strict):
     """One YAML file. Files of one folder form a policy set; ``policy`` is required in each."""
 
@@ -1113,6 +1122,7 @@ class PolicyFile(_Strict):
     labels: dict[str, Label] = Field(default_factory=dict)
     metrics: list[Metric] = Field(default_factory=list)
     awards: list[Award] = Field(default_factory=list)
+    invariants: list[PolicyInvariant] = Field(default_factory=list)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -1149,6 +1159,7 @@ for _m in (
     Grade,
     Label,
     LabelCase,
+    PolicyInvariant,
     PolicyFile,
 ):
     _m.model_rebuild()

@@ -278,7 +278,18 @@ def fines_in_range(policy: Policy, events: list[Event], rnd: random.Random) -> N
             raise InvariantViolation("fines_in_range", f"{p} is outside every declared amount")
 
 
+def declared(policy: Policy, events: list[Event], rnd: random.Random) -> None:
+    """The policy's own ``invariants:`` hold for every subject, at the end and at a random
+    instant of the history."""
+    for as_of in (None, rnd.choice(events)["at"]):
+        broken = policy.evaluate(events, as_of=as_of).broken_invariants
+        if broken:
+            found = "; ".join(f"{name}: {', '.join(subjects)}" for name, subjects in broken.items())
+            raise InvariantViolation("declared", f"as of {as_of or 'the last event'}: {found}")
+
+
 INVARIANTS: dict[str, Invariant] = {
+    "declared": declared,
     "one_owner_at_a_time": one_owner_at_a_time,
     "accountable": accountable,
     "deterministic": deterministic,

@@ -44,6 +44,7 @@ class PolicySet:
     labels: dict[str, tuple[m.Label, Source]] = field(default_factory=dict)
     metrics: list[tuple[m.Metric, Source, int]] = field(default_factory=list)
     awards: list[tuple[m.Award, Source, int]] = field(default_factory=list)
+    invariants: list[tuple[m.PolicyInvariant, Source, int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names whose declaration had errors
 
@@ -127,8 +128,8 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         )
 
 
-_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics", "awards")
-_LISTS = ("rules", "clauses", "metrics", "awards")
+_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics", "awards", "invariants")
+_LISTS = ("rules", "clauses", "metrics", "awards", "invariants")
 Kept = dict[str, list[int]]  # list section -> original index of each entry kept
 
 
@@ -289,6 +290,18 @@ def _merge(
             cites.append(
                 (award.clauses, award.clause, ("awards", i, "clause"), f"award {award.id!r}")
             )
+        seen_invariants = {iv.id for iv, _, _ in pset.invariants}
+        for k, inv in enumerate(pf.invariants):
+            i = original("invariants", k)
+            if inv.id in seen_invariants:
+                sink.add(
+                    "PE107",
+                    f"duplicate invariant id {inv.id!r}",
+                    source.locate(("invariants", i, "id")),
+                )
+                continue
+            seen_invariants.add(inv.id)
+            pset.invariants.append((inv, source, i))
         for clause_ids, raw, where, what in cites:
             for j, cid in enumerate(clause_ids):
                 if cid not in local_clauses and cid not in broken:
