@@ -225,6 +225,46 @@ def test_key_keeps_one_recurring_duty_per_customer_and_cancel_stops_it() -> None
     ]
 
 
+SHARED_KEY = """\
+  - id: owed-on-buy
+    clause: C-1
+    on: buy
+    expect: {event: visit, match: {customer: $event.customer}, key: $event.customer,
+             key_scope: one-visit, obligation: a visit, party: $event.employee}
+  - id: owed-on-drop
+    clause: C-1
+    on: drop
+    expect: {event: visit, match: {customer: $event.customer}, key: $event.customer,
+             key_scope: one-visit, obligation: a visit, party: ops}
+"""
+
+
+def test_rules_sharing_a_key_scope_owe_one_live_duty_per_key() -> None:
+    """Two ways to owe the same duty: while one is live, the other rule creates none; once it
+    is met, the next trigger owes a new one."""
+    d = policy(SHARED_KEY).evaluate(
+        [
+            ev("b", "buy", "2026-03-01T10:00:00+08:00", customer="C", employee="E"),
+            ev("x", "drop", "2026-03-02T10:00:00+08:00", customer="C"),
+            ev("v", "visit", "2026-03-03T10:00:00+08:00", customer="C", employee="E"),
+            ev("y", "drop", "2026-03-04T10:00:00+08:00", customer="C"),
+        ],
+        as_of="2026-03-05T00:00:00+08:00",
+    )
+    assert [(o.rule, o.status) for o in d.obligations] == [
+        ("owed-on-buy", "met"),
+        ("owed-on-drop", "open"),
+    ]
+    unscoped = policy(SHARED_KEY.replace("key_scope: one-visit, ", "")).evaluate(
+        [
+            ev("b", "buy", "2026-03-01T10:00:00+08:00", customer="C", employee="E"),
+            ev("x", "drop", "2026-03-02T10:00:00+08:00", customer="C"),
+        ],
+        as_of="2026-03-05T00:00:00+08:00",
+    )
+    assert [o.rule for o in unscoped.obligations] == ["owed-on-buy", "owed-on-drop"]
+
+
 def test_cancel_stops_a_recurring_duty_whose_current_period_is_already_met() -> None:
     """Met this month, then cancelled: no duty for the months after (the series ends even
     though no duty was open when the cancel came)."""

@@ -148,6 +148,7 @@ class CExpect:
     consume: bool = False
     in_order: bool = False
     key: Getter | None = None
+    key_scope: str | None = None
     about: Getter | None = None
     out_of_order: tuple[CAction, ...] = ()
 
@@ -920,6 +921,7 @@ class _Compiler:
             consume=ex.consume,
             in_order=ex.in_order,
             key=key,
+            key_scope=ex.key_scope,
             about=about,
             out_of_order=self.actions(ex.out_of_order, (*path, "out_of_order"), candidate),
         )

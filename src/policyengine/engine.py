@@ -216,7 +216,7 @@ class World:
         self.overdue: dict[tuple[str, Any], list[Pending]] = {}
         self.cancels: dict[tuple[str, Any], list[Pending]] = {}
         self.timers: list[tuple[int, int, Pending | Tick | Renew | Close]] = []
-        self.live_keys: dict[tuple[int, Any], Chain] = {}
+        self.live_keys: dict[tuple[int | str, Any], Chain] = {}
         self.derived: list[Event] = []
         self.classifying = policy.classifying
         self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
@@ -594,7 +594,7 @@ class World:
     def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
         key = None
         if e.key is not None:
-            key = (id(e), _hashable(e.key(ctx)))
+            key = (e.key_scope or id(e), _hashable(e.key(ctx)))
             live = self.live_keys.get(key)
             if live is not None and live.live():
                 return

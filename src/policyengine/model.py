@@ -605,6 +605,11 @@ class Expect(_Strict):
     in_order: bool = False
     consume: bool = False
     key: Operand = None
+    key_scope: str | None = Field(
+        default=None,
+        description="expectations naming the same key_scope share their keys: one live duty "
+        "per key across several rules (two ways to owe the same duty)",
+    )
     about: Operand = Field(
         default=None, description="who the duty is about, when not the rule's subject"
     )
