@@ -23,7 +23,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from . import decision as d
 from .compiler import (
@@ -198,11 +198,26 @@ def period_of(unit: str, us: int, tz: str) -> Tick:
     return Tick(unit, from_dt(start), from_dt(add_months(start, 1)), f"{start:%Y-%m}")
 
 
+class Dispatcher(Protocol):
+    """A second evaluator's hook (``backend="durable"``): another engine decides which rules a
+    step matches, and sees every other step of the clock, in the order the native path takes
+    them. Overrides, actions and everything else stay the World's."""
+
+    def match(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
+        """The rules among ``rules`` whose ``when`` holds for ``ctx`` (state before the step)."""
+        ...
+
+    def timer(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
+        """A timer-heap entry is about to fire (``key`` orders it: see ``fire_until``)."""
+        ...
+
+
 class World:
     """All state of one evaluation; discarded afterwards (no global state)."""
 
-    def __init__(self, policy: CompiledPolicy) -> None:
+    def __init__(self, policy: CompiledPolicy, dispatcher: Dispatcher | None = None) -> None:
         self.policy = policy
+        self.dispatcher = dispatcher
         self.tz = policy.timezone
         self.sf = policy.subject_field
         self.subjects: dict[str, Subject] = {}
@@ -749,7 +764,9 @@ class World:
         """Fire every deadline whose key is below ``limit`` (see module doc)."""
         timers = self.timers
         while timers and timers[0][0] < limit:
-            _, _, p = heapq.heappop(timers)
+            key, _, p = heapq.heappop(timers)
+            if self.dispatcher is not None:
+                self.dispatcher.timer(key, p)
             if isinstance(p, Tick):
                 self.tick(p)
                 self.drain()
@@ -1059,10 +1076,12 @@ class World:
             self.run(r.actions, ctx, r, causes)
         self._push_tick(period_of(tick.unit, tick.end, self.tz))
 
-    @staticmethod
-    def resolve(rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
+    def resolve(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
         """Match on the current state, then drop rules a matched rule overrides."""
-        matched = [r for r in rules if r.when is None or r.when(ctx)]
+        if self.dispatcher is None:
+            matched = [r for r in rules if r.when is None or r.when(ctx)]
+        else:
+            matched = self.dispatcher.match(rules, ctx)
         if len(matched) > 1 and any(r.overrides for r in matched):
             suppressed: set[str] = set()
             for r in sorted(matched, key=lambda r: -r.rank):
@@ -1154,8 +1173,13 @@ def _hashable(value: Any) -> Any:
 # ---------------------------------------------------------------- entry point
 
 
-def evaluate(policy: CompiledPolicy, history: History, as_of: int | None) -> d.Decision:
-    world = World(policy)
+def evaluate(
+    policy: CompiledPolicy,
+    history: History,
+    as_of: int | None,
+    dispatcher: Dispatcher | None = None,
+) -> d.Decision:
+    world = World(policy, dispatcher)
     applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
     horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
     world.horizon = horizon

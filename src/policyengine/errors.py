@@ -47,6 +47,7 @@ CODES: Final[dict[str, str]] = {
     "PE303": "runtime value has the wrong type",
     "PE304": "owner_changed rules do not settle",
     "PE305": "penalty amount is not an amount",
+    "PE306": "durable backend unavailable",
 }
 
 

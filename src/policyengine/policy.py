@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision
@@ -20,13 +20,21 @@ from .events import prepare
 from .loader import Source, load_source, load_text
 from .times import from_dt, parse_instant
 
+if TYPE_CHECKING:
+    from .model import Rule
+
 
 class Policy:
     """A compiled policy set; immutable and safe to share between threads and calls."""
 
-    def __init__(self, compiled: CompiledPolicy, files: list[str]) -> None:
+    def __init__(
+        self, compiled: CompiledPolicy, files: list[str], rules: tuple[Rule, ...] = ()
+    ) -> None:
         self.compiled = compiled
         self.files = files
+        # the validated rules, in compiled order: the durable backend translates their `when`
+        # into its own condition language (closures cannot be read back)
+        self.rules = rules
 
     @property
     def id(self) -> str:
@@ -52,13 +60,22 @@ class Policy:
         self,
         events: Iterable[Mapping[str, Any]],
         as_of: str | datetime | None = None,
+        backend: Literal["native", "durable"] = "native",
     ) -> Decision:
         """Decide everything the history implies as of ``as_of`` (default: its last event).
 
         Raises ``EventError`` (every bad event at once) before evaluating anything.
+        ``backend="durable"`` lets durable_rules dispatch the steps instead of the native
+        matcher (same decision; an optional extra, imported only when asked for).
         """
+        if backend not in ("native", "durable"):
+            raise ValueError(f"unknown backend {backend!r}: use 'native' or 'durable'")
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
         history = prepare(self.compiled, events)
+        if backend == "durable":
+            from .durable_backend import evaluate as durable_evaluate
+
+            return durable_evaluate(self, history, horizon)
         return _evaluate(self.compiled, history, horizon)
 
     def __repr__(self) -> str:
@@ -130,4 +147,5 @@ def _build(
     compiled = compile_policy(pset, sink, params) if pset is not None else None
     sink.raise_if_any()
     assert compiled is not None
-    return Policy(compiled, files)
+    assert pset is not None
+    return Policy(compiled, files, tuple(site.rule for site in pset.rules))
