@@ -13,6 +13,7 @@ runs it, and a second evaluator can run the same rules.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -308,8 +309,15 @@ class _Compiler:
     ) -> None:
         self.sink.add(code, msg, self.loc(path, key), hint)
 
-    def fields_of(self, types: tuple[str, ...]) -> set[str]:
+    def fields_of(self, types: tuple[str, ...]) -> AbstractSet[str]:
+        """Fields every one of ``types`` has. An undeclared type (already reported) is taken
+        to have any field, so one misspelt type does not bring a cascade of field errors."""
         common: set[str] | None = None
+        if any(
+            t not in self.pset.events and not t.startswith("@") and t != OWNER_CHANGED
+            for t in types
+        ):
+            return _ANY_FIELD
         for t in types:
             if t.startswith("@"):  # a calendar tick (`every:`) carries its period
                 names = {"period", "start", "end"}
@@ -1223,6 +1231,16 @@ def _rank(rules: tuple[CompiledRule, ...]) -> None:
 
     for r in rules:
         r.rank = depth(r.id, frozenset())
+
+
+class _AnyField(frozenset[str]):
+    """The fields of an undeclared event type: every name is taken to be one."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_FIELD: Final = _AnyField()
 
 
 # ---------------------------------------------------------------- numbers
