@@ -22,16 +22,25 @@ from .times import from_dt, parse_instant
 
 if TYPE_CHECKING:
     from .model import Rule
+    from .validate import PolicySet
 
 
 class Policy:
     """A compiled policy set; immutable and safe to share between threads and calls."""
 
     def __init__(
-        self, compiled: CompiledPolicy, files: list[str], rules: tuple[Rule, ...] = ()
+        self,
+        compiled: CompiledPolicy,
+        files: list[str],
+        rules: tuple[Rule, ...] = (),
+        pset: PolicySet | None = None,
+        sources: tuple[Source, ...] = (),
     ) -> None:
         self.compiled = compiled
         self.files = files
+        # the validated policy set with source positions (static analysis reads it)
+        self.pset = pset
+        self.sources = sources
         # the validated rules, in compiled order: the durable backend translates their `when`
         # into its own condition language (closures cannot be read back)
         self.rules = rules
@@ -148,4 +157,4 @@ def _build(
     sink.raise_if_any()
     assert compiled is not None
     assert pset is not None
-    return Policy(compiled, files, tuple(site.rule for site in pset.rules))
+    return Policy(compiled, files, tuple(site.rule for site in pset.rules), pset, tuple(sources))
