@@ -40,13 +40,15 @@ _REF_RE = re.compile(
 
 
 class OwnerOf(_Strict):
-    """The owner of another subject at this instant (HX-RM-5: the referring old customer)."""
+    """The owner of another subject at this instant (HX-RM-5: the referring old customer).
+    另一主体此刻的负责人"""
 
     owner_of: Operand
 
 
 class Claims(_Strict):
-    """Employees holding claims of a status on the current subject, as a list."""
+    """Employees holding claims of a status on the current subject, as a list.
+    对当前主体持有某状态报备的员工列表"""
 
     claims: Literal["open", "lapsed", "released", "any"]
 
@@ -56,6 +58,8 @@ class Subjects(_Strict):
 
     ``owner`` narrows to one owner's subjects (through the owner index, so it is cheap);
     ``where`` keeps those for which a condition holds, with ``$subject`` bound to each.
+
+    有某类负责人的全部已知主体(按 id 排序);``owner`` 限定某负责人,``where`` 按条件筛选。
     """
 
     subjects: Literal["any", "owned", "owned_by_employee", "company"]
@@ -64,50 +68,57 @@ class Subjects(_Strict):
 
 
 class Owners(_Strict):
-    """Distinct current owners, sorted: ``employee`` leaves out the company pool."""
+    """Distinct current owners, sorted: ``employee`` leaves out the company pool.
+    当前的全部负责人(去重排序);``employee`` 不含公司公海"""
 
     owners: Literal["employee", "any"]
 
 
 class Coalesce(_Strict):
-    """The first value that is not null (``{coalesce: [$event.manager, department_manager]}``)."""
+    """The first value that is not null (``{coalesce: [$event.manager, department_manager]}``).
+    第一个非空的值"""
 
     coalesce: list[Operand]
 
 
 class Date(_Strict):
-    """The local calendar date (``YYYY-MM-DD`` in the policy timezone) of an instant."""
+    """The local calendar date (``YYYY-MM-DD`` in the policy timezone) of an instant.
+    某时刻在策略时区的本地日期"""
 
     date: Operand
 
 
 class Values(_Strict):
-    """One field of the matching earlier events, newest first (with ``last``: at most N)."""
+    """One field of the matching earlier events, newest first (with ``last``: at most N).
+    匹配的历史事件的某字段值,最新在前"""
 
     values: ValuesQuery
 
 
 class Added(_Strict):
     """How much a counter grew during the current period (metrics): ``$party``'s counter if a
-    party is bound, else the subject's."""
+    party is bound, else the subject's. / 计数器在本周期内的增量(用于指标)。"""
 
     added: str
 
 
 class CounterValue(_Strict):
-    """A counter's value now: ``$party``'s if a party is bound, else the subject's."""
+    """A counter's value now: ``$party``'s if a party is bound, else the subject's.
+    计数器的当前值"""
 
     counter: str
 
 
 class PartiesWith(_Strict):
-    """Parties whose counter is not zero, sorted (who a metric measures)."""
+    """Parties whose counter is not zero, sorted (who a metric measures).
+    计数器不为零的当事人(指标的考核对象)"""
 
     parties_with: str
 
 
 class FlagOf(_Strict):
-    """A flag of another subject (``{flag_of: [$event.referred_by, specialist]}``)."""
+    """A flag of another subject (``{flag_of: [$event.referred_by, specialist]}``).
+    另一主体的标记"""
 
     flag_of: list[Operand]
 
@@ -120,14 +131,16 @@ class FlagOf(_Strict):
 
 
 class Ago(_Strict):
-    """The instant a duration before now, read on the calendar (``{ago: 1 month}``)."""
+    """The instant a duration before now, read on the calendar (``{ago: 1 month}``).
+    按日历往前推一段时长的时刻"""
 
     ago: str
 
 
 class Plus(_Strict):
     """An instant plus a duration, forward on the calendar (``{plus: [$subject.owner_since,
-    1 month]}``): the exact inverse of a window, so month ends clamp as windows do."""
+    1 month]}``): the exact inverse of a window, so month ends clamp as windows do.
+    某时刻按日历加上一段时长。"""
 
     plus: list[Operand]
 
@@ -140,11 +153,13 @@ class Plus(_Strict):
 
 
 class Len(_Strict):
+    """The number of elements of a list value. / 列表值的元素个数。"""
+
     len: Operand
 
 
 class Count(_Strict):
-    """How many earlier events match a history query."""
+    """How many earlier events match a history query. / 匹配历史查询的事件数"""
 
     count: HistoryQuery
 
@@ -154,31 +169,35 @@ class Sum(_Strict):
 
     List values inside are flattened one level and nulls skipped, so "spend so far plus this
     expense" is ``{sum: [{values: {...}}, $event.amount]}``. Exact decimals; empty is 0.
+
+    数值之和(精确小数,列表展开一层,跳过空值;无值为 0)。
     """
 
     sum: Operand
 
 
 class MinOf(_Strict):
-    """The least of numbers or of a list value (null when there is none)."""
+    """The least of numbers or of a list value (null when there is none). / 最小值(无值为空)"""
 
     min: Operand
 
 
 class MaxOf(_Strict):
-    """The greatest of numbers or of a list value (null when there is none)."""
+    """The greatest of numbers or of a list value (null when there is none). / 最大值(无值为空)"""
 
     max: Operand
 
 
 class Avg(_Strict):
-    """The mean of numbers or of a list value (null when there is none): an average rating."""
+    """The mean of numbers or of a list value (null when there is none): an average rating.
+    平均值(无值为空),如平均评分"""
 
     avg: Operand
 
 
 class First(_Strict):
-    """The first element of a list value (null when empty): the newest of a ``values`` query."""
+    """The first element of a list value (null when empty): the newest of a ``values`` query.
+    列表值的第一个元素(空列表为空)"""
 
     first: Operand
 
@@ -191,13 +210,13 @@ def _two_operands(name: str, v: list[Any]) -> list[Any]:
 
 class Add(_Strict):
     """``a + b + ...``, exact; null if any is null (a weighted score that needs every part).
-    Use ``sum`` to add up a list and skip what is missing."""
+    Use ``sum`` to add up a list and skip what is missing. / 精确加法;任一项为空则结果为空。"""
 
     add: list[Operand] = Field(min_length=2)
 
 
 class Sub(_Strict):
-    """``a - b``, exact; null if either is null."""
+    """``a - b``, exact; null if either is null. / 精确减法;任一项为空则结果为空"""
 
     sub: list[Operand]
 
@@ -208,13 +227,15 @@ class Sub(_Strict):
 
 
 class Mul(_Strict):
-    """The product of two or more numbers, exact; null if any is null (weights, tolerances)."""
+    """The product of two or more numbers, exact; null if any is null (weights, tolerances).
+    精确乘法;任一项为空则结果为空"""
 
     mul: list[Operand] = Field(min_length=2)
 
 
 class Div(_Strict):
-    """``a / b``, exact; null if either is null or ``b`` is zero (a rate with no cases)."""
+    """``a / b``, exact; null if either is null or ``b`` is zero (a rate with no cases).
+    精确除法;有空值或除数为零时结果为空"""
 
     div: list[Operand]
 
@@ -226,7 +247,7 @@ class Div(_Strict):
 
 class Get(_Strict):
     """One entry of a mapping: ``{get: [$params.fine_by_severity, $event.severity]}`` (null if
-    the key is absent), for parameter tables and mapping values."""
+    the key is absent), for parameter tables and mapping values. / 取映射(如参数表)中的一项。"""
 
     get: list[Operand]
 
@@ -238,7 +259,8 @@ class Get(_Strict):
 
 class MetricOf(_Strict):
     """Inside a metric or award: another metric's value for ``$party`` in the same period
-    (``{metric: resolution-rate}``); metrics are measured in file order, so name an earlier one."""
+    (``{metric: resolution-rate}``); metrics are measured in file order, so name an earlier one.
+    同一周期内 ``$party`` 的另一指标值(须在前面定义)。"""
 
     metric: str
 
@@ -341,6 +363,8 @@ class HistoryQuery(_Strict):
     ``within`` restricts to the last duration before now (inclusive); ``since`` to events at
     or after an instant; ``last`` to the N most recent matching events. A ``null`` in
     ``match`` means the field is absent. The current event is not part of its own history.
+
+    历史查询:某些类型、字段取给定值的历史事件(不含当前事件)。
     """
 
     type: str | list[str]
@@ -358,21 +382,31 @@ class HistoryQuery(_Strict):
 
 
 class ValuesQuery(HistoryQuery):
-    field: str = Field(description="the event field to return (or `type`, `id`, `at`)")
+    """A history query and the field to read from each match. / 历史查询及要读取的字段。"""
+
+    field: str = Field(
+        description="the event field to return (or `type`, `id`, `at`) / 要返回的事件字段"
+    )
 
 
 # ---------------------------------------------------------------- conditions
 
 
 class All(_Strict):
+    """Every condition holds. / 全部条件成立。"""
+
     all: list[Condition]
 
 
 class AnyOf(_Strict):
+    """At least one condition holds. / 至少一个条件成立。"""
+
     any: list[Condition]
 
 
 class Not(_Strict):
+    """The condition does not hold. / 条件不成立。"""
+
     not_: Condition = Field(alias="not")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -384,37 +418,49 @@ def _pair(v: list[Any]) -> list[Any]:
 
 
 class Eq(_Strict):
+    """The two values are equal. / 两值相等。"""
+
     eq: list[Operand]
     _check = field_validator("eq")(classmethod(lambda cls, v: _pair(v)))
 
 
 class Ne(_Strict):
+    """The two values differ. / 两值不等。"""
+
     ne: list[Operand]
     _check = field_validator("ne")(classmethod(lambda cls, v: _pair(v)))
 
 
 class Lt(_Strict):
+    """The first value is less than the second. / 前值小于后值。"""
+
     lt: list[Operand]
     _check = field_validator("lt")(classmethod(lambda cls, v: _pair(v)))
 
 
 class Le(_Strict):
+    """The first value is at most the second. / 前值小于或等于后值。"""
+
     le: list[Operand]
     _check = field_validator("le")(classmethod(lambda cls, v: _pair(v)))
 
 
 class Gt(_Strict):
+    """The first value is greater than the second. / 前值大于后值。"""
+
     gt: list[Operand]
     _check = field_validator("gt")(classmethod(lambda cls, v: _pair(v)))
 
 
 class Ge(_Strict):
+    """The first value is at least the second. / 前值大于或等于后值。"""
+
     ge: list[Operand]
     _check = field_validator("ge")(classmethod(lambda cls, v: _pair(v)))
 
 
 class In(_Strict):
-    """``{in: [value, collection]}``: membership."""
+    """``{in: [value, collection]}``: membership. / 值属于集合"""
 
     in_: list[Operand] = Field(alias="in")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -422,13 +468,13 @@ class In(_Strict):
 
 
 class Exists(_Strict):
-    """``{exists: $event.referred_by}``: the value is present (not null)."""
+    """``{exists: $event.referred_by}``: the value is present (not null). / 值存在(非空)"""
 
     exists: Operand
 
 
 class History(_Strict):
-    """``{history: {...}}``: at least one earlier event matches."""
+    """``{history: {...}}``: at least one earlier event matches. / 至少有一个历史事件匹配"""
 
     history: HistoryQuery
 
@@ -488,6 +534,9 @@ Condition = Annotated[
 
 
 class LadderStep(_Strict):
+    """One step of an escalation ladder: the sanction of the n-th offence.
+    累进处罚的一级:第 n 次违规的处罚。"""
+
     sanction: Literal[
         "fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"
     ]
@@ -500,6 +549,8 @@ class PenaltySpec(_Strict):
 
     With ``ladder``, the n-th offence of the party under this rule (or under ``ladder_key``,
     to share a count across rules) takes step n; the last step repeats.
+
+    对当事人的处罚:固定金额、区间、按件、按日工资或累进阶梯(罚款、扣工资、警告、调岗、开除、没收)。
     """
 
     party: Operand
@@ -526,35 +577,46 @@ class PenaltySpec(_Strict):
 
 
 class SetSpec(_Strict):
+    """Set a flag on a subject. / 给主体设置标记。"""
+
     flag: str
     value: Operand = True
     subject: Operand = None
 
 
 class AddSpec(_Strict):
+    """Add to a counter. / 累加计数器。"""
+
     counter: str
     by: Operand = 1
     party: Operand = None
 
 
 class AssignSpec(_Strict):
+    """Make an owner responsible for a subject. / 指定主体的负责人。"""
+
     owner: Operand
     subject: Operand = None
 
 
 class TransferSpec(_Strict):
+    """Move subjects from one owner to another. / 将主体从一个负责人转给另一个。"""
+
     from_: Operand = Field(alias="from")
     to: Operand
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class CancelOn(_Strict):
-    """Events that end the expectation (and, for a recurring one, stop its renewals)."""
+    """Events that end the expectation (and, for a recurring one, stop its renewals).
+    终止该期望(及其续期)的事件"""
 
     event: str | list[str]
     match: dict[str, Operand] = Field(default_factory=dict)
     where: Condition | None = Field(
-        default=None, description="checked on the cancelling event ($event), $trigger the creator"
+        default=None,
+        description="checked on the cancelling event ($event), $trigger the creator"
+        " / 在取消事件上检查的条件",
     )
 
 
@@ -564,6 +626,8 @@ class Step(_Strict):
     A step's window starts where the previous step's window ended (so one event cannot fall in
     two windows) unless ``after`` says otherwise; a step without ``within`` has no deadline.
     ``event`` and ``where`` replace or add to the expectation's for this step.
+
+    时间表中的一项有期限的义务,或流程中的一个环节。
     """
 
     event: str | list[str] | None = None
@@ -592,34 +656,73 @@ class Expect(_Strict):
     - ``key``: while a duty with the same key is live, the trigger does not create another.
 
     Without ``within`` (and without ``every``) the duty has no deadline: open until met.
+
+    期望:某事件之后,须在时限内发生另一事件(义务);按时、逾期、未履行分别执行动作。
     """
 
-    event: str | list[str]
-    match: dict[str, Operand] = Field(default_factory=dict)
-    where: Condition | None = None
-    within: str | None = None
-    after: str | None = None
-    every: Literal["day", "week", "month"] | None = None
-    repeat: bool = False
-    steps: list[Step] | None = None
-    in_order: bool = False
-    consume: bool = False
-    key: Operand = None
+    event: str | list[str] = Field(
+        description="the event type(s) that meet the duty / 履行义务的事件类型"
+    )
+    match: dict[str, Operand] = Field(
+        default_factory=dict,
+        description="fields the meeting event must have, fixed at creation / 履行事件须匹配的字段",
+    )
+    where: Condition | None = Field(
+        default=None, description="checked on each candidate event / 对候选事件检查的条件"
+    )
+    within: str | None = Field(
+        default=None, description="the time limit, e.g. 2 days / 时限,如 2 days"
+    )
+    after: str | None = Field(
+        default=None,
+        description="the window opens this long after the trigger / 时限窗口的起始延迟",
+    )
+    every: Literal["day", "week", "month"] | None = Field(
+        default=None, description="one duty per calendar period / 每个日历周期一项义务"
+    )
+    repeat: bool = Field(
+        default=False, description="owed again once met or missed / 履行或逾期后再次产生"
+    )
+    steps: list[Step] | None = Field(
+        default=None, description="several duties in one / 多项分步义务"
+    )
+    in_order: bool = Field(
+        default=False, description="the steps must happen in order / 各步须按顺序完成"
+    )
+    consume: bool = Field(
+        default=False, description="an event meets at most one duty / 一个事件最多履行一项义务"
+    )
+    key: Operand = Field(
+        default=None, description="one live duty per key / 每个 key 只有一项生效义务"
+    )
     key_scope: str | None = Field(
         default=None,
         description="expectations naming the same key_scope share their keys: one live duty "
-        "per key across several rules (two ways to owe the same duty)",
+        "per key across several rules (two ways to owe the same duty)"
+        " / 同一 key_scope 的期望共享 key:跨规则每个 key 只有一项生效义务",
     )
     about: Operand = Field(
-        default=None, description="who the duty is about, when not the rule's subject"
+        default=None,
+        description="who the duty is about, when not the rule's subject"
+        " / 义务涉及的主体(非规则主体时)",
     )
-    cancel_on: CancelOn | None = None
-    obligation: str | None = None
-    party: Operand = None
-    met: list[Action] = Field(default_factory=list)
-    late: list[Action] = Field(default_factory=list)
-    missed: list[Action] = Field(default_factory=list)
-    out_of_order: list[Action] = Field(default_factory=list)
+    cancel_on: CancelOn | None = Field(
+        default=None, description="events that cancel the duty / 取消该义务的事件"
+    )
+    obligation: str | None = Field(default=None, description="the duty's name / 义务名称")
+    party: Operand = Field(default=None, description="who owes the duty / 负有义务的一方")
+    met: list[Action] = Field(
+        default_factory=list, description="actions when met in time / 按时履行时的动作"
+    )
+    late: list[Action] = Field(
+        default_factory=list, description="actions when met late / 逾期履行时的动作"
+    )
+    missed: list[Action] = Field(
+        default_factory=list, description="actions when the deadline passes / 到期未履行时的动作"
+    )
+    out_of_order: list[Action] = Field(
+        default_factory=list, description="actions for a step out of order / 步骤顺序错误时的动作"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Expect:
@@ -645,25 +748,33 @@ class _ActionBase(_Strict):
     when: Condition | None = None
     for_each: Operand = None
     for_each_subject: Operand = Field(
-        default=None, description="run the action once per subject id, with $subject bound to it"
+        default=None,
+        description="run the action once per subject id, with $subject bound to it"
+        " / 对每个主体执行一次该动作",
     )
 
 
 class ClaimAction(_ActionBase):
+    """Claim the subject for an employee. / 员工报备(认领)该主体。"""
+
     claim: Operand
 
 
 class LapseClaimAction(_ActionBase):
+    """Mark an employee's claim on the subject lapsed. / 使员工对该主体的报备失效。"""
+
     lapse_claim: Operand
 
 
 class DropClaimsAction(_ActionBase):
-    """Release every open claim of an employee, on every subject."""
+    """Release every open claim of an employee, on every subject. / 释放某员工在所有主体上的报备"""
 
     drop_claims: Operand
 
 
 class AssignAction(_ActionBase):
+    """Make an employee (or the company) the subject's owner. / 指定主体的负责人。"""
+
     assign: Operand | AssignSpec
 
     @field_validator("assign", mode="before")
@@ -675,44 +786,63 @@ class AssignAction(_ActionBase):
 
 
 class ReleaseAction(_ActionBase):
+    """Return the subject to the company pool. / 将主体收归公司。"""
+
     release: Operand = None
 
 
 class TransferAction(_ActionBase):
+    """Move subjects between owners. / 在负责人之间转移主体。"""
+
     transfer: TransferSpec
 
 
 class PenaltyAction(_ActionBase):
+    """Impose a sanction on a party. / 对当事人处罚。"""
+
     penalty: PenaltySpec
 
 
 class ExpectAction(_ActionBase):
+    """Create an expectation (a duty with a deadline). / 创建期望(有时限的义务)。"""
+
     expect: Expect
 
 
 class SetAction(_ActionBase):
+    """Set a flag. / 设置标记。"""
+
     set: SetSpec
 
 
 class ClearAction(_ActionBase):
+    """Clear a flag. / 清除标记。"""
+
     clear: str
 
 
 class AddAction(_ActionBase):
+    """Add to a counter. / 累加计数器。"""
+
     add: AddSpec
 
 
 class RejectAction(_ActionBase):
+    """Refuse the event: it is recorded as rejected and changes nothing. / 拒绝该事件。"""
+
     reject: str
 
 
 class ViolationSpec(_Strict):
+    """What was breached, and by whom. / 违规内容及违规方。"""
+
     what: str
     party: Operand = None
 
 
 class ViolationAction(_ActionBase):
-    """Record a breach of the policy (e.g. a workflow step out of order); the event still counts."""
+    """Record a breach of the policy (e.g. a workflow step out of order); the event still counts.
+    记录违规;事件仍然有效"""
 
     violation: str | ViolationSpec
 
@@ -791,13 +921,24 @@ _ACTION_MODELS.update(
 
 
 class Meta(_Strict):
-    id: str = Field(min_length=1)
-    title: str
-    version: str
-    timezone: str = "Asia/Shanghai"
-    currency: str = "CNY"
-    subject: str = Field(default="customer", description="event field that names the subject")
-    unknown_events: Literal["reject", "ignore"] = "reject"
+    """The policy's identity and the settings every rule shares. / 策略标识及所有规则共用的设置。"""
+
+    id: str = Field(min_length=1, description="the policy id / 策略标识")
+    title: str = Field(description="the manual's title / 手册标题")
+    version: str = Field(description="the policy's version / 策略版本")
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA timezone of calendar days and periods / 日历日与周期所用的时区",
+    )
+    currency: str = Field(default="CNY", description="currency of money amounts / 金额的币种")
+    subject: str = Field(
+        default="customer",
+        description="event field that names the subject / 指明主体(如客户)的事件字段",
+    )
+    unknown_events: Literal["reject", "ignore"] = Field(
+        default="reject",
+        description="what to do with an event of an undeclared type / 未声明类型的事件如何处理",
+    )
 
     @field_validator("version", mode="before")
     @classmethod
@@ -819,14 +960,18 @@ class Meta(_Strict):
 
 
 class Clause(_Strict):
-    id: str = Field(min_length=1)
-    text: str
-    reading: str
-    kind: str | None = None
+    """A clause of the manual, quoted, so every rule can cite its source.
+    手册条款原文,供规则引用出处。"""
+
+    id: str = Field(min_length=1, description="the clause id rules cite / 条款编号,供规则引用")
+    text: str = Field(description="the clause as the manual words it / 条款原文")
+    reading: str = Field(description="how the policy reads the clause / 对条款的解读")
+    kind: str | None = Field(default=None, description="a free category / 条款类别")
 
 
 class Money(_Strict):
-    """``200`` or ``20-100`` (a range) in the policy currency; exact decimals."""
+    """``200`` or ``20-100`` (a range) in the policy currency; exact decimals.
+    金额或金额区间(精确小数)"""
 
     low: Decimal
     high: Decimal
@@ -868,20 +1013,28 @@ def _table_entry(value: str | int | float) -> Decimal | Money | str:
 
 
 class Param(_Strict):
-    """A named number of the manual; exactly one of the typed keys."""
+    """A named number of the manual; exactly one of the typed keys.
+    手册中的具名参数;只写一种类型键。"""
 
-    duration: str | None = None
-    money: str | int | float | None = None
-    count: int | None = None
-    number: float | int | str | None = None
-    salary_days: int | float | str | None = None
-    text: str | None = None
+    duration: str | None = Field(
+        default=None, description="a time limit, e.g. 2 days / 时限,如 2 days"
+    )
+    money: str | int | float | None = Field(
+        default=None, description="an amount or range, e.g. 200 or '20-100' / 金额或区间(如罚款)"
+    )
+    count: int | None = Field(default=None, description="a whole number / 整数次数")
+    number: float | int | str | None = Field(default=None, description="an exact number / 精确数值")
+    salary_days: int | float | str | None = Field(
+        default=None, description="days of salary / 日工资天数"
+    )
+    text: str | None = Field(default=None, description="a piece of text / 文本")
     table: dict[str, str | int | float] | None = Field(
         default=None,
         description="a lookup table (fine by severity, weight by source): key -> number, "
-        "money range or text; read with {get: [$params.NAME, key]}",
+        "money range or text; read with {get: [$params.NAME, key]}"
+        " / 参数表:键 -> 数值、金额区间或文本",
     )
-    doc: str | None = None
+    doc: str | None = Field(default=None, description="what the parameter is for / 参数说明")
 
     @model_validator(mode="after")
     def _one(self) -> Param:
@@ -919,13 +1072,18 @@ FieldType = Literal["str", "int", "bool", "decimal", "time", "date", "list[str]"
 
 
 class FieldSpec(_Strict):
-    type: FieldType = "str"
-    optional: bool = False
-    enum: list[str | int] | None = None
-    min: int | float | None = None
-    max: int | float | None = None
-    default: Any = None
-    doc: str | None = None
+    """One field of an event type, so bad input is refused at the door.
+    事件类型的一个字段,用于拒绝不合格输入。"""
+
+    type: FieldType = Field(default="str", description="the value type / 字段类型")
+    optional: bool = Field(default=False, description="the field may be absent / 字段可省略")
+    enum: list[str | int] | None = Field(
+        default=None, description="the allowed values / 允许的取值"
+    )
+    min: int | float | None = Field(default=None, description="least allowed number / 最小值")
+    max: int | float | None = Field(default=None, description="greatest allowed number / 最大值")
+    default: Any = Field(default=None, description="value when absent / 缺省值")
+    doc: str | None = Field(default=None, description="what the field means / 字段说明")
 
 
 def parse_field(value: Any) -> Any:
@@ -939,6 +1097,8 @@ def parse_field(value: Any) -> Any:
 
 
 class EventType(_Strict):
+    """A kind of event the policy accepts, and its fields. / 策略接受的一类事件及其字段。"""
+
     doc: str | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 
@@ -951,17 +1111,33 @@ class EventType(_Strict):
 
 
 class Rule(_Strict):
-    id: str = Field(min_length=1)
-    clause: str | list[str]
-    doc: str | None = None
-    on: str | list[str] | None = None
-    every: Literal["day", "week", "month"] | None = Field(
-        default=None, description="fire at the start of every local calendar period instead"
+    """What the manual requires when something happens, citing its clause.
+    规则:事件发生时手册的要求,并引用条款。"""
+
+    id: str = Field(min_length=1, description="the rule id / 规则编号")
+    clause: str | list[str] = Field(
+        description="the clause(s) the rule enforces / 规则所依据的条款"
     )
-    when: Condition | None = None
-    overrides: list[str] = Field(default_factory=list)
-    then: list[Action] = Field(default_factory=list)
-    expect: Expect | None = None
+    doc: str | None = None
+    on: str | list[str] | None = Field(
+        default=None, description="the event type(s) that fire the rule / 触发规则的事件类型"
+    )
+    every: Literal["day", "week", "month"] | None = Field(
+        default=None,
+        description="fire at the start of every local calendar period instead"
+        " / 改为在每个日历周期开始时触发",
+    )
+    when: Condition | None = Field(
+        default=None, description="the rule applies only when this holds / 规则适用的条件"
+    )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="rules this one replaces when both apply / 两者都适用时被本规则取代的规则",
+    )
+    then: list[Action] = Field(default_factory=list, description="actions to run / 执行的动作")
+    expect: Expect | None = Field(
+        default=None, description="a duty the event creates, with a deadline / 事件产生的有时限义务"
+    )
 
     @property
     def clauses(self) -> list[str]:
@@ -985,10 +1161,13 @@ class Rule(_Strict):
 
 
 class LabelCase(_Strict):
+    """One value of a label and when it applies. / 标签的一个取值及其适用条件。"""
+
     value: str
     when: Condition = True
     reason: str | None = Field(
-        default=None, description="why this value applies, reported with the classification"
+        default=None,
+        description="why this value applies, reported with the classification / 取该值的原因",
     )
 
 
@@ -1000,13 +1179,21 @@ class Label(_Strict):
     that event, with ``$event`` bound: a return request is ``refused``, ``exchange``... with its
     reason. ``cases`` are tried top-down and the first that holds gives the value, so list the
     highest grade or the most specific case first; none holding gives null.
+
+    标签:按历史对主体或事件分类(如客户等级);按顺序取第一个成立的情形。
     """
 
-    clause: str | list[str]
+    clause: str | list[str] = Field(description="the clause(s) behind the label / 标签所依据的条款")
     doc: str | None = None
-    on: str | list[str] | None = None
-    subject: Operand = None
-    cases: list[LabelCase] = Field(min_length=1)
+    on: str | list[str] | None = Field(
+        default=None, description="classify at each such event / 在此类事件发生时分类"
+    )
+    subject: Operand = Field(
+        default=None, description="what the event classifies / 事件所分类的对象"
+    )
+    cases: list[LabelCase] = Field(
+        min_length=1, description="the values, tried top-down / 取值情形,自上而下匹配"
+    )
 
     @model_validator(mode="after")
     def _subject_needs_on(self) -> Label:
@@ -1020,7 +1207,8 @@ class Label(_Strict):
 
 
 class Target(_Strict):
-    """The standard a metric is held to: one comparison with a number."""
+    """The standard a metric is held to: one comparison with a number.
+    指标的考核标准:与一个数值比较"""
 
     ge: Operand = None
     gt: Operand = None
@@ -1040,7 +1228,8 @@ class Target(_Strict):
 
 
 class Grade(_Strict):
-    """A grade and the least value that earns it; the last grade may omit ``min`` (the rest)."""
+    """A grade and the least value that earns it; the last grade may omit ``min`` (the rest).
+    等级及其最低值"""
 
     grade: str
     min: Operand = None
@@ -1054,18 +1243,28 @@ class Metric(_Strict):
     period (``period``, ``start``, ``end``). A period whose denominator is zero, or whose value
     is null, is not reported. ``target`` (optional) says met / not met; ``grades`` (optional,
     highest first) name the band the value falls in. A party listed twice is measured once.
+
+    指标:每个当事人每个日历周期的数值(如投诉解决率),在周期末计算。
     """
 
-    id: str = Field(min_length=1)
-    clause: str | list[str]
+    id: str = Field(min_length=1, description="the metric id / 指标编号")
+    clause: str | list[str] = Field(
+        description="the clause(s) behind the metric / 指标所依据的条款"
+    )
     doc: str | None = None
-    every: Literal["day", "week", "month"] = "month"
-    parties: Operand
-    numerator: Operand = None
-    denominator: Operand = None
-    value: Operand = None
-    target: Target | None = None
-    grades: list[Grade] | None = Field(default=None, min_length=1)
+    every: Literal["day", "week", "month"] = Field(
+        default="month", description="the measuring period / 考核周期"
+    )
+    parties: Operand = Field(description="who is measured / 考核对象")
+    numerator: Operand = Field(default=None, description="a rate's numerator / 比率的分子")
+    denominator: Operand = Field(default=None, description="a rate's denominator / 比率的分母")
+    value: Operand = Field(
+        default=None, description="the value, when not a rate / 指标值(非比率时)"
+    )
+    target: Target | None = Field(default=None, description="the standard to meet / 考核标准")
+    grades: list[Grade] | None = Field(
+        default=None, min_length=1, description="grade bands, highest first / 等级划分,从高到低"
+    )
 
     @model_validator(mode="after")
     def _value_or_ratio(self) -> Metric:
@@ -1081,6 +1280,8 @@ class Metric(_Strict):
 
 
 class TieBreak(_Strict):
+    """A further metric to rank by when parties tie. / 并列时的次要排名指标。"""
+
     metric: str
     order: Literal["highest", "lowest"] = "highest"
 
@@ -1090,16 +1291,22 @@ class Award(_Strict):
 
     Parties are ranked by ``metric`` (``order``), then by each ``tie_break`` metric, then by
     party id; the first ``winners`` win. Only parties the metric measured that period compete.
+
+    评选:每个周期按指标选出最佳当事人(如每月服务之星)。
     """
 
-    id: str = Field(min_length=1)
-    clause: str | list[str]
+    id: str = Field(min_length=1, description="the award id / 评选编号")
+    clause: str | list[str] = Field(description="the clause(s) behind the award / 评选所依据的条款")
     doc: str | None = None
-    title: str | None = None
-    metric: str
-    order: Literal["highest", "lowest"] = "highest"
-    tie_break: list[TieBreak] = Field(default_factory=list)
-    winners: int = Field(default=1, ge=1)
+    title: str | None = Field(default=None, description="the award's name / 奖项名称")
+    metric: str = Field(description="the metric parties are ranked by / 排名所依据的指标")
+    order: Literal["highest", "lowest"] = Field(
+        default="highest", description="which end wins / 高者胜或低者胜"
+    )
+    tie_break: list[TieBreak] = Field(
+        default_factory=list, description="tie breakers / 并列时的排序"
+    )
+    winners: int = Field(default=1, ge=1, description="how many win / 获奖人数")
 
     @property
     def clauses(self) -> list[str]:
@@ -1108,7 +1315,8 @@ class Award(_Strict):
 
 class PolicyInvariant(_Strict):
     """Something that must hold for every subject at every ``as_of`` (``$subject`` bound), e.g.
-    "no customer carries more than three open claims"; checked by ``policyengine.testing``."""
+    "no customer carries more than three open claims"; checked by ``policyengine.testing``.
+    不变式:任何时刻对每个主体都须成立的条件。"""
 
     id: str = Field(min_length=1)
     doc: str | None = None
@@ -1116,18 +1324,29 @@ class PolicyInvariant(_Strict):
 
 
 class PolicyFile(_Strict):
-    """One YAML file. Files of one folder form a policy set; ``policy`` is required in each."""
+    """One YAML file. Files of one folder form a policy set; ``policy`` is required in each.
+    一个 YAML 文件;同一文件夹的文件组成一套策略,每个文件都须有 ``policy``。"""
 
     schema_: str | None = Field(default=None, alias="$schema")
-    policy: Meta
-    clauses: list[Clause] = Field(default_factory=list)
-    params: dict[str, Param] = Field(default_factory=dict)
-    events: dict[str, EventType] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
-    labels: dict[str, Label] = Field(default_factory=dict)
-    metrics: list[Metric] = Field(default_factory=list)
-    awards: list[Award] = Field(default_factory=list)
-    invariants: list[PolicyInvariant] = Field(default_factory=list)
+    policy: Meta = Field(description="the policy's identity and settings / 策略标识与设置")
+    clauses: list[Clause] = Field(
+        default_factory=list, description="clauses of the manual / 手册条款"
+    )
+    params: dict[str, Param] = Field(
+        default_factory=dict, description="named numbers: time limits, fines... / 参数:时限、罚款等"
+    )
+    events: dict[str, EventType] = Field(
+        default_factory=dict, description="event types and their fields / 事件类型及其字段"
+    )
+    rules: list[Rule] = Field(default_factory=list, description="rules / 规则")
+    labels: dict[str, Label] = Field(
+        default_factory=dict, description="labels (classifications) / 标签(分类)"
+    )
+    metrics: list[Metric] = Field(default_factory=list, description="metrics / 指标")
+    awards: list[Award] = Field(default_factory=list, description="awards / 评选")
+    invariants: list[PolicyInvariant] = Field(
+        default_factory=list, description="invariants / 不变式"
+    )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -1211,13 +1430,13 @@ _FIELD_SHORT_FORMS: Final[list[dict[str, Any]]] = [
     {
         "type": "string",
         "enum": [t + q for t in get_args(FieldType) for q in ("", "?")],
-        "description": "a field type; `?` marks it optional",
+        "description": "a field type; `?` marks it optional / 字段类型;`?` 表示可省略",
     },
     {
         "type": "array",
         "items": {"type": "string"},
         "minItems": 1,
-        "description": "an enum of text values",
+        "description": "an enum of text values / 文本枚举值",
     },
 ]
 
@@ -1235,7 +1454,7 @@ def policy_json_schema() -> dict[str, Any]:
     defs["Meta"]["properties"]["version"] = {
         "anyOf": [{"type": "string"}, {"type": "number"}],
         "title": version.get("title", "Version"),
-        "description": 'the policy\'s version, e.g. "1.0.0"',
+        "description": 'the policy\'s version, e.g. "1.0.0" / 策略版本',
     }
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
