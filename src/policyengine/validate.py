@@ -262,46 +262,34 @@ def _merge(
             cites.append(
                 (label.clauses, label.clause, ("labels", name, "clause"), f"label {name!r}")
             )
-        seen_metrics = {mt.id for mt, _, _ in pset.metrics}
-        for k, metric in enumerate(pf.metrics):
-            i = original("metrics", k)
-            if metric.id in seen_metrics:
-                sink.add(
-                    "PE107",
-                    f"duplicate metric id {metric.id!r}",
-                    source.locate(("metrics", i, "id")),
-                )
-                continue
-            seen_metrics.add(metric.id)
-            pset.metrics.append((metric, source, i))
-            cites.append(
-                (metric.clauses, metric.clause, ("metrics", i, "clause"), f"metric {metric.id!r}")
-            )
-        seen_awards = {aw.id for aw, _, _ in pset.awards}
-        for k, award in enumerate(pf.awards):
-            i = original("awards", k)
-            if award.id in seen_awards:
-                sink.add(
-                    "PE107", f"duplicate award id {award.id!r}", source.locate(("awards", i, "id"))
-                )
-                continue
-            seen_awards.add(award.id)
-            pset.awards.append((award, source, i))
-            cites.append(
-                (award.clauses, award.clause, ("awards", i, "clause"), f"award {award.id!r}")
-            )
-        seen_invariants = {iv.id for iv, _, _ in pset.invariants}
-        for k, inv in enumerate(pf.invariants):
-            i = original("invariants", k)
-            if inv.id in seen_invariants:
-                sink.add(
-                    "PE107",
-                    f"duplicate invariant id {inv.id!r}",
-                    source.locate(("invariants", i, "id")),
-                )
-                continue
-            seen_invariants.add(inv.id)
-            pset.invariants.append((inv, source, i))
+        # metrics, awards and invariants: entries with ids, unique across the set
+        for section, noun in (
+            ("metrics", "metric"),
+            ("awards", "award"),
+            ("invariants", "invariant"),
+        ):
+            merged: list[tuple[Any, Source, int]] = getattr(pset, section)
+            seen = {entry.id for entry, _, _ in merged}
+            for k, entry in enumerate(getattr(pf, section)):
+                i = original(section, k)
+                if entry.id in seen:
+                    sink.add(
+                        "PE107",
+                        f"duplicate {noun} id {entry.id!r}",
+                        source.locate((section, i, "id")),
+                    )
+                    continue
+                seen.add(entry.id)
+                merged.append((entry, source, i))
+                if hasattr(entry, "clause"):
+                    cites.append(
+                        (
+                            entry.clauses,
+                            entry.clause,
+                            (section, i, "clause"),
+                            f"{noun} {entry.id!r}",
+                        )
+                    )
         for clause_ids, raw, where, what in cites:
             for j, cid in enumerate(clause_ids):
                 if cid not in local_clauses and cid not in broken:
