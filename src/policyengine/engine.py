@@ -1178,8 +1178,10 @@ def evaluate(
     history: History,
     as_of: int | None,
     dispatcher: Dispatcher | None = None,
+    world_type: type[World] = World,
 ) -> d.Decision:
-    world = World(policy, dispatcher)
+    """``world_type``: a World subclass that records more (the distributed runner's shards)."""
+    world = world_type(policy, dispatcher)
     applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
     horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
     world.horizon = horizon
