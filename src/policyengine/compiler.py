@@ -723,6 +723,10 @@ class _Compiler:
                 pair = getattr(cond, op)
                 a = self.operand(pair[0], (*path, op, 0), scope)
                 b = self.operand(pair[1], (*path, op, 1), scope)
+                if op in ("eq", "ne"):
+                    fast = _literal_equality(op, pair, a, b)
+                    if fast is not None:
+                        return fast
                 return _comparison(op, a, b)
         raise AssertionError(f"unhandled condition {cond!r}")  # pragma: no cover
 
@@ -1086,6 +1090,23 @@ def _equal(x: Any, y: Any) -> bool:
         return bool(x == y)
     x, y = _plain(x), _plain(y)
     return isinstance(x, bool) == isinstance(y, bool) and bool(x == y)
+
+
+def _literal_equality(op: str, pair: Any, a: Getter, b: Getter) -> Pred | None:
+    """``eq``/``ne`` against a literal null or text, the commonest guards (``owner: null``,
+    ``channel: feedback``), as one identity or string test: ``_equal`` gives the same answer
+    there, since no other kind of value equals null or a text."""
+    for lit, other in ((pair[1], a), (pair[0], b)):
+        if lit is None:
+            if op == "eq":
+                return lambda c: other(c) is None
+            return lambda c: other(c) is not None
+        if isinstance(lit, str) and not lit.startswith("$"):
+            text = lit
+            if op == "eq":
+                return lambda c: other(c) == text
+            return lambda c: other(c) != text
+    return None
 
 
 def _comparison(op: str, a: Getter, b: Getter) -> Pred:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -189,6 +189,21 @@ class TraceEntry(_Frozen):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _trusted(cls: type[_M], **values: Any) -> _M:
+    """An entry built from the engine's own checked tuples, every field given: validating it
+    again (or pydantic's ``model_construct``, which walks the fields in Python) would cost
+    more than evaluating the events that produced it."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 def _instant(value: str | datetime, what: str) -> datetime:
     return parse_instant(value, what)
 
@@ -248,11 +263,20 @@ class Decision(_Frozen):
     )
     raw: RawDecision | None = Field(default=None, exclude=True, repr=False)
 
+    @cached_property
+    def _instants(self) -> dict[int, datetime]:
+        """Instants already converted: a decision repeats its events' times in many entries,
+        and building a pendulum DateTime costs more than the rest of an entry."""
+        return {}
+
     def _t(self, us: int | None) -> datetime | None:
-        return None if us is None else to_pendulum(us, self.timezone)
+        return None if us is None else self._at(us)
 
     def _at(self, us: int) -> datetime:
-        return to_pendulum(us, self.timezone)
+        found = self._instants.get(us)
+        if found is None:
+            found = self._instants[us] = to_pendulum(us, self.timezone)
+        return found
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
@@ -261,7 +285,8 @@ class Decision(_Frozen):
             return {}
         return {
             sid: [
-                OwnershipSpan(
+                _trusted(
+                    OwnershipSpan,
                     subject=sid,
                     owner=owner,
                     start=self._at(start),
@@ -282,7 +307,8 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            Penalty(
+            _trusted(
+                Penalty,
                 party=party,
                 sanction=sanction,
                 amount_min=low,
@@ -309,7 +335,8 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            Obligation(
+            _trusted(
+                Obligation,
                 rule=rule[0],
                 clause=_clause_ref(rule[1]),
                 clauses=list(rule[1]),
@@ -464,7 +491,8 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            TraceEntry(
+            _trusted(
+                TraceEntry,
                 seq=i,
                 at=self._at(at),
                 kind=kind,

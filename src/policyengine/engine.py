@@ -255,6 +255,13 @@ class World:
         self.step_owner: dict[str, tuple[str | None, str]] = {}
         self.rejected = False
         self.now = 0
+        # trigger -> rules tuples in which no rule overrides or rejects (nothing to resolve)
+        self.plain = frozenset(
+            id(rs)
+            for group in (policy.by_trigger, policy.periodic)
+            for rs in group.values()
+            if not any(r.overrides or r.rejects for r in rs)
+        )
 
     # ------------------------------------------------------------ queries used by closures
     def owner_of(self, subject: Any) -> str | None:
@@ -414,7 +421,11 @@ class World:
     ) -> None:
         for a in actions:
             if a.for_each_subject is None:
-                self._run_one(a, ctx, rule, causes)
+                if a.for_each is None:  # the common case, without a call per action
+                    if a.when is None or a.when(ctx):
+                        self.do(a, ctx, rule, causes)
+                else:
+                    self._run_one(a, ctx, rule, causes)
                 continue
             ids = a.for_each_subject(ctx) or []
             for sid in ids if isinstance(ids, list | tuple) else [ids]:
@@ -1082,7 +1093,7 @@ class World:
             matched = [r for r in rules if r.when is None or r.when(ctx)]
         else:
             matched = self.dispatcher.match(rules, ctx)
-        if len(matched) > 1 and any(r.overrides for r in matched):
+        if len(matched) > 1 and id(rules) not in self.plain and any(r.overrides for r in matched):
             suppressed: set[str] = set()
             for r in sorted(matched, key=lambda r: -r.rank):
                 if r.id not in suppressed:
@@ -1098,27 +1109,31 @@ class World:
         sid = ev.get(self.sf)
         subj = self.subject(sid) if isinstance(sid, str) else None
         ctx = Ctx(self, self.now, ev, None, sid if isinstance(sid, str) else None, subj)
-        matched = self.resolve(self.policy.by_trigger.get(ev["type"], ()), ctx)
+        et = ev["type"]
+        rules = self.policy.by_trigger.get(et, ())
+        matched = self.resolve(rules, ctx)
         causes = [ev["id"]]
         fired = self.fired
         for r in matched:
             fired[r.id] = fired.get(r.id, 0) + 1
-        for r in matched:
-            if r.rejects:
-                self.run(r.actions, ctx, r, causes)
-        if self.rejected:
-            return
-        if ev["type"] in self.classifying:
+        plain = id(rules) in self.plain
+        if not plain:
+            for r in matched:
+                if r.rejects:
+                    self.run(r.actions, ctx, r, causes)
+            if self.rejected:
+                return
+        if et in self.classifying:
             self.classify(ev, ctx)
-        if ev["type"] in self.policy.awaited:
+        if et in self.policy.awaited:
             self.settle(ev)
         for r in matched:
-            if not r.rejects:
+            if plain or not r.rejects:
                 self.run(r.actions, ctx, r, causes)
         if derived:
             return  # derived events are consequences, not history
-        self.drain()
-        et = ev["type"]
+        if self.derived:
+            self.drain()
         if isinstance(sid, str):
             self.hist_subj.setdefault((sid, et), []).append(ev)
         self.hist_type.setdefault(et, []).append(ev)
@@ -1246,7 +1261,9 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
     for sid, s in w.subjects.items():
         if s.counters:
             counters.setdefault(sid, {}).update(s.counters)
-    return d.Decision(
+    # every part is built here from checked values: validating them again would cost as much
+    # as a 100-event evaluation
+    return d.Decision.model_construct(
         policy=policy.id,
         version=policy.version,
         timezone=policy.timezone,

@@ -105,11 +105,24 @@ def _normalise(check: FieldCheck, value: Any) -> Any:
     return value
 
 
+_Plan = tuple[tuple[tuple[str, bool, bool, Any, FieldCheck], ...], frozenset[str]]
+
+
+def _plan(checks: tuple[FieldCheck, ...]) -> _Plan:
+    """Per declared field: whether plain non-empty text is accepted as is (a text field with
+    no enum), so the common field costs one type test; and the keys an event may carry."""
+    fields = tuple(
+        (c.name, c.type == "str" and c.enum is None, c.required, c.default, c) for c in checks
+    )
+    return fields, frozenset({"id", "type", "at", *(c.name for c in checks)})
+
+
 def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
     problems: list[Problem] = []
     out: list[tuple[int, int, Event]] = []
     seen: dict[str, Mapping[str, Any]] = {}
     history = History([])
+    plans: dict[Any, _Plan] = {}  # per event type, built on first sight
     for index, raw in enumerate(raw_events):
         if not isinstance(raw, Mapping):
             problems.append(
@@ -175,45 +188,50 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             )
             continue
         event: Event = {"id": eid, "type": etype, "at": at}
-        declared = set()
+        plan = plans.get(etype)
+        if plan is None:
+            plan = plans[etype] = _plan(checks)
+        fields, allowed = plan
         bad = False
-        for check in checks:
-            declared.add(check.name)
-            value = raw.get(check.name)
+        for name, fast, required, default, check in fields:
+            value = raw.get(name)
             if value is None:
-                if check.required:
+                if required:
                     problems.append(
                         Problem(
                             "PE202",
-                            f"missing field {check.name!r} of {etype}",
+                            f"missing field {name!r} of {etype}",
                             event_id=eid,
-                            field=check.name,
+                            field=name,
                         )
                     )
                     bad = True
-                elif check.default is not None:
-                    event[check.name] = check.default
+                elif default is not None:
+                    event[name] = default
+                continue
+            if fast and type(value) is str and value:
+                event[name] = value  # plain text, the common case: nothing to convert
                 continue
             complaint = _check_field(check, value)
             if complaint is not None:
-                problems.append(
-                    Problem("PE203", f"{check.name} {complaint}", event_id=eid, field=check.name)
-                )
+                problems.append(Problem("PE203", f"{name} {complaint}", event_id=eid, field=name))
                 bad = True
                 continue
-            event[check.name] = _normalise(check, value)
-        for key in raw:
-            if key not in declared and key not in ("id", "type", "at"):
-                problems.append(
-                    Problem(
-                        "PE205",
-                        f"field {key!r} is not declared for {etype}",
-                        hint=did_you_mean(str(key), declared),
-                        event_id=eid,
-                        field=str(key),
+            event[name] = _normalise(check, value)
+        if not allowed.issuperset(raw):
+            declared = {check.name for check in checks}
+            for key in raw:
+                if key not in allowed:
+                    problems.append(
+                        Problem(
+                            "PE205",
+                            f"field {key!r} is not declared for {etype}",
+                            hint=did_you_mean(str(key), declared),
+                            event_id=eid,
+                            field=str(key),
+                        )
                     )
-                )
-                bad = True
+            bad = True
         if not bad:
             out.append((at, index, event))
             if isinstance(at_raw, str):

@@ -21,6 +21,7 @@ import pendulum
 from .errors import EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
 US: Final = 1_000_000
 _FIXED_US: Final[dict[str, int]] = {
     "second": US,
@@ -116,8 +117,19 @@ class Duration:
         fixed = _FIXED_US.get(self.unit)
         if fixed is not None:
             return start_us + self.amount * fixed, True
-        local = to_local(start_us, tz)
         unit, n = self.unit, self.amount
+        steady = steady_offset(tz)
+        if steady is not None and start_us >= steady[0]:
+            # no offset change from here on: a local day is 24 h, midnight is arithmetic
+            if unit == "day":
+                return start_us + n * _DAY_US, True
+            if unit == "week":
+                return start_us + n * 7 * _DAY_US, True
+            if unit == "same_day" or unit == "next_day":
+                offset = steady[1]
+                local_midnight = (start_us + offset) // _DAY_US * _DAY_US - offset
+                return local_midnight + (n + (1 if unit == "same_day" else 2)) * _DAY_US, False
+        local = to_local(start_us, tz)
         if unit == "day":
             return from_dt(local + timedelta(days=n)), True
         if unit == "week":
@@ -219,6 +231,35 @@ def zone(tz: str) -> pendulum.Timezone:
     return found
 
 
+_DAY_US: Final = 86_400 * US
+
+
+@lru_cache(maxsize=64)
+def steady_offset(tz: str) -> tuple[int, int] | None:
+    """``(since_us, offset_us)``: from ``since_us`` until 2100 the zone's UTC offset is
+    constant (Asia/Shanghai since its last summer time in 1991), so local days can be counted
+    in exact 24 h steps there; None for zones that keep changing (summer time).
+
+    Found by probing weekly back from 2100: summer time lasts months, so no change hides
+    between two probes, and the first probe after the last change is a safe start.
+    """
+    zi = zone(tz)
+    probe = datetime(2100, 1, 1, tzinfo=UTC)
+    final = zi.utcoffset(probe)
+    if final is None:
+        return None
+    floor = datetime(1900, 1, 1, tzinfo=UTC)
+    while probe > floor:
+        earlier = probe - timedelta(weeks=1)
+        if zi.utcoffset(earlier.astimezone(zi)) != final:
+            break
+        probe = earlier
+    since = from_dt(probe)
+    if since >= from_dt(datetime(2099, 1, 1, tzinfo=UTC)):
+        return None
+    return since, (final // timedelta(microseconds=1))
+
+
 def to_local(us: int, tz: str) -> datetime:
     """Wall-clock time in ``tz``; adding a timedelta to it is calendar (wall-clock) arithmetic."""
     return (EPOCH + timedelta(microseconds=us)).astimezone(zone(tz))
@@ -234,6 +275,12 @@ def add_months(local: datetime, n: int) -> datetime:
 def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
     """Boundary conversion to pendulum (built directly: ``pendulum.instance`` is 4x slower)."""
     z = zone(tz)
+    steady = steady_offset(tz)
+    if steady is not None and us >= steady[0]:  # wall time by arithmetic, no zone lookup
+        t = _NAIVE_EPOCH + timedelta(microseconds=us + steady[1])
+        return pendulum.DateTime(
+            t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=z
+        )
     t = (EPOCH + timedelta(microseconds=us)).astimezone(z)
     return pendulum.DateTime(
         t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=z, fold=t.fold
