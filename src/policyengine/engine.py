@@ -1135,8 +1135,17 @@ class World:
         if self.derived:
             self.drain()
         if isinstance(sid, str):
-            self.hist_subj.setdefault((sid, et), []).append(ev)
-        self.hist_type.setdefault(et, []).append(ev)
+            key = (sid, et)
+            found = self.hist_subj.get(key)
+            if found is None:
+                self.hist_subj[key] = [ev]
+            else:
+                found.append(ev)
+        found = self.hist_type.get(et)
+        if found is None:
+            self.hist_type[et] = [ev]
+        else:
+            found.append(ev)
 
 
 def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]:
