@@ -423,8 +423,18 @@ def generate(n_customers: int, seed: int = 1, n_employees: int = N_EMPLOYEES) ->
     return b.events()
 
 
-def single_customer(n_events: int = 100, seed: int = 1, customer: str = "C1") -> list[Event]:
-    """One customer's long history of exactly ``n_events`` events with five employees."""
+def single_customer(
+    n_events: int = 100,
+    seed: int = 1,
+    customer: str = "C1",
+    types: Sequence[str] | None = None,
+) -> list[Event]:
+    """One customer's long history of exactly ``n_events`` events with five employees.
+
+    ``types`` keeps the script to those event types (a policy that declares only some, such
+    as benchmarks/hx_ownership.yaml, still gets ``n_events`` events); it must include
+    ``registered``, the first event.
+    """
     b = _Builder(seed, prefix="s")
     rnd = b.rnd
     employees = [f"E{i}" for i in range(1, 6)]
@@ -441,7 +451,7 @@ def single_customer(n_events: int = 100, seed: int = 1, customer: str = "C1") ->
         ("manager_assigned", 1),
         ("dispute", 1),
     ]
-    kinds = [k for k, w in script for _ in range(w)]
+    kinds = [k for k, w in script if types is None or k in types for _ in range(w)]
     b.emit("registered", t, customer=customer, employee="E1", channel="list_call")
     while len(b.rows) < n_events:
         kind = rnd.choice(kinds)
