@@ -4,6 +4,8 @@ import policyengine as pe
 policy = pe.load_policy("policies/huixiao/resources.yaml")
 decision = policy.evaluate(events, as_of="2026-03-05T12:00:00+08:00")
 decision.owner("C1"), decision.penalties, decision.obligations, decision.trace
+policy.resume(decision.snapshot(), new_events)       # incremental
+policy.evaluate_many(events, workers=2)              # many subjects over processes
 """
 
 from .decision import (
@@ -26,6 +28,7 @@ from .errors import (
     PolicyEngineError,
     PolicyError,
     Problem,
+    SnapshotError,
 )
 from .policy import Policy, load_params_file, load_policy, load_policy_text
 
@@ -46,6 +49,7 @@ __all__ = [
     "PolicyError",
     "Problem",
     "Rejection",
+    "SnapshotError",
     "TraceEntry",
     "Violation",
     "load_params_file",

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .times import parse_instant, to_pendulum
+
+if TYPE_CHECKING:
+    from .snapshot import ResumeInfo
 
 ObligationStatus = Literal["met", "late", "open", "overdue"]
 Sanction = Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
@@ -555,3 +558,23 @@ class Decision(_Frozen):
         from .explain import explain_subject
 
         return explain_subject(self, subject)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The evaluation's state at ``as_of`` as plain JSON values, for ``Policy.resume``: a
+        caller stores it and later applies only the new events instead of the whole history.
+
+        For decisions of ``policy.evaluate`` (native backend, unless ``resumable=False``) and
+        ``policy.resume``; ``SnapshotError`` PE504 otherwise.
+        """
+        from .snapshot import take
+
+        return take(self)
+
+    @property
+    def resumed(self) -> ResumeInfo | None:
+        """How ``Policy.resume`` made this decision (``mode`` incremental or full, and why);
+        None for a decision of ``evaluate``. Not part of the dump: it does not change what
+        was decided."""
+        from .snapshot import resume_info
+
+        return resume_info(self)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -43,6 +43,10 @@ from .model import Money
 from .times import add_months, from_dt, to_local, to_pendulum
 
 OPEN, MET, MISSED, LATE, CANCELLED = range(5)
+
+# ids of the events behind a change: a tuple, shared by every record it explains (immutable,
+# and untracked by the cyclic GC, which otherwise rescans every trace entry of a long history)
+Causes = tuple[str, ...]
 _STATUS = {OPEN: "open", MET: "met", MISSED: "overdue", LATE: "late"}
 
 
@@ -367,14 +371,14 @@ class World:
         self,
         kind: str,
         rule: CompiledRule,
-        causes: list[str],
+        causes: Causes,
         subject: str | None = None,
         party: str | None = None,
         **detail: Any,
     ) -> None:
         self.trace.append((self.now, kind, subject, party, rule.ref, causes, detail))
 
-    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: list[str]) -> None:
+    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: Causes) -> None:
         s = self.subject(sid)
         earlier = self.step_owner.get(sid)
         if earlier is not None and earlier[1] != rule.id and earlier[0] != owner:
@@ -400,7 +404,7 @@ class World:
         s.owner = owner
         s.owner_since = self.now if owner is not None else None
         if owner is not None:
-            s.spans.append([owner, self.now, None, rule.ref, list(causes)])
+            s.spans.append([owner, self.now, None, rule.ref, causes])
             self.owned_by.setdefault(owner, set()).add(sid)
         self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
         if self.emits_owner:
@@ -417,7 +421,7 @@ class World:
 
     # ------------------------------------------------------------ actions
     def run(
-        self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule, causes: list[str]
+        self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule, causes: Causes
     ) -> None:
         for a in actions:
             if a.for_each_subject is None:
@@ -433,7 +437,7 @@ class World:
                 sub.party, sub.item = ctx.party, ctx.item
                 self._run_one(a, sub, rule, causes)
 
-    def _run_one(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+    def _run_one(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
         if a.for_each is not None:
             items = a.for_each(ctx) or []
             for item in items if isinstance(items, list | tuple) else [items]:
@@ -458,7 +462,7 @@ class World:
             )
         return ctx.subject_id
 
-    def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+    def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
         kind = a.kind
         if kind == "claim" or kind == "lapse_claim":
             assert a.value is not None
@@ -552,7 +556,7 @@ class World:
                     ev["id"] if ev is not None else None,
                     self.now,
                     rule.ref,
-                    list(causes),
+                    causes,
                 )
             )
             self._trace(
@@ -565,7 +569,7 @@ class World:
             self.rejections.append((eid, self.now, rule.ref, a.text or "rejected"))
             self._trace("reject", rule, causes, subject=ctx.subject_id, reason=a.text)
 
-    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: list[str]) -> None:
+    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
         p = a.penalty
         assert p is not None
         party = p.party(ctx)
@@ -600,7 +604,7 @@ class World:
                 ctx.subject_id,
                 self.now,
                 rule.ref,
-                list(causes),
+                causes,
             )
         )
         self._trace(
@@ -720,7 +724,7 @@ class World:
                 OPEN,
                 None,
                 None,
-                [trig["id"]],
+                (trig["id"],),
                 not start_excl,
             ]
             self.obligations.append(p.obligation)
@@ -742,7 +746,7 @@ class World:
         self._trace(
             "expectation",
             p.rule,
-            [p.trigger["id"]],
+            (p.trigger["id"],),
             subject=p.subject_id,
             party=_s(p.party),
             awaits=list(p.types),
@@ -751,7 +755,9 @@ class World:
 
     def renew(self, chain: Chain, at: int) -> None:
         """Owe a recurring duty again from ``at``: the next period, or the next cadence window."""
-        if chain.stopped or (self.horizon is not None and at > self.horizon):
+        # no horizon test: renewals come from timers and events, which never pass the horizon,
+        # and a renewal dropped here would be missing when ``Policy.resume`` moves the clock on
+        if chain.stopped:
             return
         e = chain.spec
         subj = self.subject(chain.subject_id) if chain.subject_id is not None else None
@@ -804,7 +810,7 @@ class World:
                 ctx = Ctx(self, p.due, None, p.trigger, p.subject_id, subj)
                 ctx.party = p.party
                 self.step_owner = {}
-                self.run(p.spec.missed, ctx, p.rule, [p.trigger["id"]])
+                self.run(p.spec.missed, ctx, p.rule, (p.trigger["id"],))
             if p.spec.repeat and p.chain is not None:
                 self.renew(p.chain, p.due)
             self.drain()
@@ -926,7 +932,7 @@ class World:
         subj = self.subject(p.subject_id) if p.subject_id is not None else None
         ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
         ctx.party = p.party
-        self.run(branch, ctx, p.rule, [p.trigger["id"], ev["id"]])
+        self.run(branch, ctx, p.rule, (p.trigger["id"], ev["id"]))
 
     def schedule_ticks(self, first: int, horizon: int) -> None:
         """Queue the first period start of every `every:` unit; each tick queues the next.
@@ -1024,6 +1030,13 @@ class World:
 
     def finish(self, horizon: int) -> None:
         """At the horizon: measure the unfinished metric periods, and label every subject."""
+        # what a snapshot leaves out: these measures hold at this horizon only
+        self.before_finish = (
+            len(self.metric_rows),
+            len(self.award_rows),
+            self.period_values,
+            self.now,
+        )
         for unit in sorted({mt.every for mt in self.policy.metrics}):
             tick = period_of(unit, horizon, self.tz)
             if tick.start < horizon:
@@ -1065,9 +1078,11 @@ class World:
                 self.apply(ev, derived=True)
 
     def _push_tick(self, tick: Tick) -> None:
-        if self.horizon is not None and tick.start <= self.horizon:
-            self.seq += 1
-            heapq.heappush(self.timers, (2 * tick.start, self.seq, tick))
+        # queued even past the horizon, where it never fires: ``Policy.resume`` moves the clock
+        # on from a snapshot, and a tick dropped here would stop the periods (and shift ``seq``,
+        # the heap's tie-break, against a whole-history evaluation)
+        self.seq += 1
+        heapq.heappush(self.timers, (2 * tick.start, self.seq, tick))
 
     def tick(self, tick: Tick) -> None:
         self.now = tick.start
@@ -1081,7 +1096,7 @@ class World:
             "end": tick.end,
         }
         ctx = Ctx(self, tick.start, ev, None, None, None)
-        causes = [ev["id"]]
+        causes = (ev["id"],)
         for r in self.resolve(self.policy.periodic.get(tick.unit, ()), ctx):
             self.fired[r.id] = self.fired.get(r.id, 0) + 1
             self.run(r.actions, ctx, r, causes)
@@ -1112,7 +1127,7 @@ class World:
         et = ev["type"]
         rules = self.policy.by_trigger.get(et, ())
         matched = self.resolve(rules, ctx)
-        causes = [ev["id"]]
+        causes = (ev["id"],)
         fired = self.fired
         for r in matched:
             fired[r.id] = fired.get(r.id, 0) + 1
@@ -1146,6 +1161,38 @@ class World:
             self.hist_type[et] = [ev]
         else:
             found.append(ev)
+
+    # ------------------------------------------------------------ incremental evaluation
+    # set by ``finish``: metric rows, award rows, period values and clock before it ran
+    before_finish: tuple[int, int, dict[tuple[str, str], Decimal], int] | None = None
+
+    def advance(self, events: list[Event], horizon: int | None) -> None:
+        """Apply ``events`` (time-ordered, none before the clock), then fire the deadlines up to
+        the horizon: the loop of ``evaluate``, which ``Policy.resume`` runs on a World rebuilt
+        from a snapshot, so both take exactly the same steps."""
+        for ev in events:
+            try:
+                self.fire_until(2 * ev["at"] + 1)
+                self.apply(ev)
+            except EvaluationError as exc:  # say which event the undecidable step was on
+                raise EvaluationError(
+                    [
+                        p if p.event_id is not None else dataclasses.replace(p, event_id=ev["id"])
+                        for p in exc.problems
+                    ]
+                ) from exc
+        if horizon is not None:
+            self.fire_until(2 * horizon + 1)
+
+    @staticmethod
+    def reported(obligations: Iterable[list[Any]]) -> list[tuple[Any, ...]]:
+        """Obligation records as decisions show them (a cancelled duty is not shown); also for
+        records a resumed evaluation reads back from its snapshot."""
+        return [
+            (*o[:2], None if o[2] is None else str(o[2]), *o[3:8], _STATUS[o[8]], *o[9:])
+            for o in obligations
+            if o[8] != CANCELLED
+        ]
 
 
 def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]:
@@ -1203,29 +1250,25 @@ def evaluate(
     as_of: int | None,
     dispatcher: Dispatcher | None = None,
     world_type: type[World] = World,
+    keep_world: bool = False,
 ) -> d.Decision:
-    """``world_type``: a World subclass that records more (the distributed runner's shards)."""
+    """``world_type``: a World subclass that records more (the distributed runner's shards).
+    ``keep_world``: the decision keeps the World (before ``finish``) so that it can be
+    snapshotted and resumed (``Policy.evaluate``'s default); it costs memory."""
     world = world_type(policy, dispatcher)
     applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
     horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
     world.horizon = horizon
     if (policy.periodic or policy.metrics) and applied and horizon is not None:
         world.schedule_ticks(applied[0]["at"], horizon)
-    for ev in applied:
-        try:
-            world.fire_until(2 * ev["at"] + 1)
-            world.apply(ev)
-        except EvaluationError as exc:  # say which event the undecidable step was working on
-            raise EvaluationError(
-                [
-                    p if p.event_id is not None else dataclasses.replace(p, event_id=ev["id"])
-                    for p in exc.problems
-                ]
-            ) from exc
+    world.advance(applied, horizon)
     if horizon is not None:
-        world.fire_until(2 * horizon + 1)
         world.finish(horizon)
-    return _decision(policy, world, history, horizon)
+    decision = _decision(policy, world, history, horizon)
+    if keep_world:
+        # for ``Decision.snapshot``; outside the model's fields, so dumps and == ignore it
+        decision.__dict__["_world"] = world
+    return decision
 
 
 def _fired(policy: CompiledPolicy, w: World) -> dict[str, int]:
@@ -1250,11 +1293,7 @@ def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | N
     raw = d.RawDecision(
         spans={sid: s.spans for sid, s in w.subjects.items() if s.spans},
         penalties=w.penalties,
-        obligations=[
-            (*o[:2], None if o[2] is None else str(o[2]), *o[3:8], _STATUS[o[8]], *o[9:])
-            for o in w.obligations
-            if o[8] != CANCELLED
-        ],
+        obligations=World.reported(w.obligations),
         rejections=w.rejections,
         trace=w.trace,
         violations=w.violations,

@@ -48,6 +48,11 @@ CODES: Final[dict[str, str]] = {
     "PE304": "owner_changed rules do not settle",
     "PE305": "penalty amount is not an amount",
     "PE306": "durable backend unavailable",
+    # PE5xx: snapshots and incremental evaluation (Decision.snapshot, Policy.resume)
+    "PE501": "snapshot of another policy or library version",
+    "PE502": "malformed snapshot",
+    "PE503": "resume as_of before the snapshot's",
+    "PE504": "decision or value cannot be snapshotted",
 }
 
 
@@ -130,6 +135,12 @@ class EvaluationError(PolicyEngineError):
     """The policy and history are each valid but together ask for something undecidable."""
 
     code = "PE300"
+
+
+class SnapshotError(PolicyEngineError):
+    """A snapshot cannot be taken or resumed; evaluating the full history always can."""
+
+    code = "PE500"
 
 
 @dataclass(slots=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import snapshot as _snapshot
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision
 from .engine import evaluate as _evaluate
-from .errors import Location, ProblemSink
+from .errors import Location, Problem, ProblemSink, SnapshotError
 from .events import prepare
 from .loader import Source, load_source, load_text
 from .times import from_dt, parse_instant
@@ -70,22 +72,80 @@ class Policy:
         events: Iterable[Mapping[str, Any]],
         as_of: str | datetime | None = None,
         backend: Literal["native", "durable"] = "native",
+        resumable: bool | None = None,
     ) -> Decision:
         """Decide everything the history implies as of ``as_of`` (default: its last event).
 
         Raises ``EventError`` (every bad event at once) before evaluating anything.
         ``backend="durable"`` lets durable_rules dispatch the steps instead of the native
         matcher (same decision; an optional extra, imported only when asked for).
+        The decision keeps the evaluation's state, so that ``decision.snapshot()`` can be
+        stored and later continued with ``resume`` (native backend; the default). That costs
+        memory for as long as the decision lives: ``resumable=False`` gives a lean decision
+        for batch work that never snapshots.
         """
         if backend not in ("native", "durable"):
             raise ValueError(f"unknown backend {backend!r}: use 'native' or 'durable'")
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
+        if resumable is None:
+            resumable = backend == "native"
+        if resumable:
+            if backend != "native":
+                raise SnapshotError(
+                    [
+                        Problem(
+                            "PE504",
+                            "a durable-backend evaluation cannot be snapshotted",
+                            hint="evaluate with the native backend (both decide the same)",
+                        )
+                    ]
+                )
+            return _snapshot.evaluate_resumable(self, events, horizon)
         history = prepare(self.compiled, events)
         if backend == "durable":
             from .durable_backend import evaluate as durable_evaluate
 
             return durable_evaluate(self, history, horizon)
         return _evaluate(self.compiled, history, horizon)
+
+    def resume(
+        self,
+        snapshot: Mapping[str, Any],
+        events: Iterable[Mapping[str, Any]],
+        as_of: str | datetime | None = None,
+    ) -> Decision:
+        """Continue a stored ``decision.snapshot()`` with the events that came after it.
+
+        Equal to ``evaluate(all events, as_of=as_of)``, at the cost of the new events only.
+        ``as_of`` defaults to the last event and must not be before the snapshot's. A new
+        event before the snapshot's ``as_of`` makes it evaluate the whole history again
+        (``decision.resumed`` says which way it went). Raises ``SnapshotError``: PE501 for a
+        snapshot of another policy (or parameters, or library version), PE502 for a damaged
+        one, PE503 for an ``as_of`` before the snapshot's.
+        """
+        return _snapshot.resume(self, snapshot, events, as_of)
+
+    @cached_property
+    def _snapshot_codec(self) -> _snapshot._Codec:
+        """Built on first use and kept: walking the compiled rules and hashing the sources is
+        not worth repeating on every resume."""
+        return _snapshot._Codec(self)
+
+    def evaluate_many(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        as_of: str | datetime | None = None,
+        workers: int = 1,
+        shards: int | None = None,
+    ) -> Decision:
+        """``evaluate`` of one large history of many subjects, split by subject over
+        ``workers`` processes (``workers=1``: this process). The decision is the same; a
+        policy or history that cannot be split is evaluated as one shard.
+        ``policyengine.distributed.run`` also reports how it was split, and why not.
+        """
+        from .distributed import evaluate_many
+
+        return evaluate_many(self, events, as_of, workers=workers, shards=shards)
 
     def __repr__(self) -> str:
         return f"Policy({self.id!r}, version={self.version!r}, rules={len(self.compiled.rules)})"
