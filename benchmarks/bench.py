@@ -258,6 +258,38 @@ def latency(policy: pe.Policy, history: list[Event], runs: int, warmup: int) -> 
     }
 
 
+def resume_latency(policy: pe.Policy, history: list[Event], runs: int, warmup: int) -> Result:
+    """What a CRM calling us on every new event pays: the stored snapshot of the first
+    ``len - 1`` events (already read from its database) resumed with the last event, the
+    decision read as in ``latency``."""
+    customer = history[0]["customer"]
+    stored = json.loads(json.dumps(policy.evaluate(history[:-1]).snapshot()))
+    last = history[-1:]
+
+    def once() -> None:
+        decision = policy.resume(stored, last)
+        decision.owner(customer)
+        _ = decision.penalties
+
+    for _ in range(warmup):
+        once()
+    samples: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        once()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return {
+        "events": len(history),
+        "runs": runs,
+        "warmup": warmup,
+        "snapshot_kb": len(json.dumps(stored)) / 1024,
+        "p50_ms": percentile(samples, 50),
+        "p99_ms": percentile(samples, 99),
+        "mean_ms": statistics.fmean(samples),
+        "max_ms": max(samples),
+    }
+
+
 def retained(policy: pe.Policy, events: list[Event]) -> Result:
     """Memory a decision keeps, per customer; tracemalloc slows Python, so this run is untimed.
 
@@ -269,7 +301,7 @@ def retained(policy: pe.Policy, events: list[Event]) -> Result:
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    decision = policy.evaluate(events)
+    decision = policy.evaluate(events, resumable=False)
     gc.collect()
     lazy, peak = tracemalloc.get_traced_memory()
     _ = decision.ownerships, decision.penalties, decision.obligations
@@ -300,7 +332,7 @@ def boundedness(policy: pe.Policy, batches: list[list[Event]], size: int) -> Res
     base = tracemalloc.get_traced_memory()[0]
     rows: list[Result] = []
     for k, batch in enumerate(batches, start=1):
-        decision = policy.evaluate(batch)
+        decision = policy.evaluate(batch, resumable=False)
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - base
         del decision
@@ -339,7 +371,9 @@ def parallel(events: list[Event], repeat: int) -> Result:
     as_of = events[-1]["at"]
     many: Callable[..., pe.Decision] = cast(Any, policy).evaluate_many  # not in every version
     out: Result = {"policy": str(HX_RESOURCES.relative_to(ROOT)), "events": len(events)}
-    reference = timed(out, "evaluate", events, lambda: policy.evaluate(events, as_of), 1)
+    reference = timed(
+        out, "evaluate", events, lambda: policy.evaluate(events, as_of, resumable=False), 1
+    )
     timed(out, "workers_1", events, lambda: many(events, as_of=as_of, workers=1), repeat)
     split = timed(out, "workers_2", events, lambda: many(events, as_of=as_of, workers=2), repeat)
     out["speedup_2_vs_1"] = out["workers_1"]["seconds"] / out["workers_2"]["seconds"]
@@ -397,8 +431,8 @@ def run(args: argparse.Namespace) -> Result:
     for policy, sample in ((hx, subset[:200]), (own, stream_subset[:200])):
         policy.evaluate(sample)
         policy.evaluate(sample, backend="durable")
-    timed(t, "hx_native", events, lambda: hx.evaluate(events), r)
-    native = timed(t, "hx_native_subset", subset, lambda: hx.evaluate(subset), r)
+    timed(t, "hx_native", events, lambda: hx.evaluate(events, resumable=False), r)
+    native = timed(t, "hx_native_subset", subset, lambda: hx.evaluate(subset, resumable=False), r)
     durable = timed(
         t, "hx_durable_subset", subset, lambda: hx.evaluate(subset, backend="durable"), r
     )
@@ -408,11 +442,17 @@ def run(args: argparse.Namespace) -> Result:
         and native.obligations == durable.obligations
     }
     del native, durable
-    decision = timed(t, "own_native", stream, lambda: own.evaluate(stream), r)
+    decision = timed(t, "own_native", stream, lambda: own.evaluate(stream, resumable=False), r)
     ours = timed(t, "own_baseline", stream, lambda: baseline.evaluate(stream), max(r, 3))
     agree["baseline_vs_native_ownership"] = spans_of(decision) == ours.spans
     del decision, ours
-    native = timed(t, "own_native_subset", stream_subset, lambda: own.evaluate(stream_subset), r)
+    native = timed(
+        t,
+        "own_native_subset",
+        stream_subset,
+        lambda: own.evaluate(stream_subset, resumable=False),
+        r,
+    )
     durable = timed(
         t,
         "own_durable_subset",
@@ -440,6 +480,8 @@ def run(args: argparse.Namespace) -> Result:
     out["latency"] = {
         "hx_packs": latency(hx, history, args.latency_runs, args.warmup),
         "ownership": latency(own, own_history, args.latency_runs, args.warmup),
+        "hx_packs_resume": resume_latency(hx, history, args.latency_runs, args.warmup),
+        "ownership_resume": resume_latency(own, own_history, args.latency_runs, args.warmup),
     }
 
     # 6. memory, per customer on the durable subset (tracemalloc is slow and a decision with
@@ -490,7 +532,12 @@ def run(args: argparse.Namespace) -> Result:
                 "measured": f"{lat[key]['p50_ms']:.2f} ms",
                 "pass": lat[key]["p50_ms"] <= TARGET_P50_MS,
             }
-            for key, name in (("hx_packs", "HX packs"), ("ownership", "ownership-only"))
+            for key, name in (
+                ("hx_packs", "HX packs"),
+                ("ownership", "ownership-only"),
+                ("hx_packs_resume", "HX packs, resume with the last event"),
+                ("ownership_resume", "ownership-only, resume with the last event"),
+            )
         ),
     ]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -559,7 +606,12 @@ def report(r: Result) -> str:
         f"  {'':26s} {'events':>7s} {'runs':>6s} {'p50 ms':>8s} {'p99 ms':>8s} "
         f"{'mean ms':>8s} {'max ms':>8s}",
     ]
-    for key, label in (("hx_packs", "HX packs"), ("ownership", "ownership-only")):
+    for key, label in (
+        ("hx_packs", "HX packs"),
+        ("ownership", "ownership-only"),
+        ("hx_packs_resume", "HX packs, resume 1 event"),
+        ("ownership_resume", "ownership, resume 1 event"),
+    ):
         x = r["latency"][key]
         lines.append(
             f"  {label:26s} {x['events']:>7} {x['runs']:>6} {x['p50_ms']:>8.3f} "

@@ -505,7 +505,10 @@ class Decision(_Frozen):
                 clause=_clause_ref(rule[1]),
                 clauses=list(rule[1]),
                 events=list(events),
-                detail={k: (self._t(v) if k == "due" else v) for k, v in detail.items()},
+                detail={
+                    k: (self._t(v) if k == "due" else list(v) if k == "awaits" else v)
+                    for k, v in detail.items()
+                },
             )
             for i, (at, kind, subject, party, rule, events, detail) in enumerate(self.raw.trace)
         ]

@@ -749,7 +749,7 @@ class World:
             (p.trigger["id"],),
             subject=p.subject_id,
             party=_s(p.party),
-            awaits=list(p.types),
+            awaits=p.types,  # a tuple: the entry stays out of the cyclic GC's sight
             due=p.due,
         )
 
