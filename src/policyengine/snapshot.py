@@ -335,13 +335,17 @@ def resume(
     else:
         added, new_ids = fresh
         ids += new_ids
-        merged = list(
-            heapq.merge(
-                zip(old_events, texts, strict=True),
-                ((e, None) for e in added.events),
-                key=lambda pair: pair[0]["at"],
-            )
-        )  # stable: an old event before a new one at the same instant, as prepare sorts
+        if not added.events or not old_events or added.events[0]["at"] >= old_events[-1]["at"]:
+            # the usual call, new events after the stored ones: nothing to interleave
+            merged = [*zip(old_events, texts, strict=True), *((e, None) for e in added.events)]
+        else:
+            merged = list(
+                heapq.merge(
+                    zip(old_events, texts, strict=True),
+                    ((e, None) for e in added.events),
+                    key=lambda pair: pair[0]["at"],
+                )
+            )  # stable: an old event before a new one at the same instant, as prepare sorts
         history = History(
             [e for e, _ in merged], duplicates + added.duplicates, ignored + added.ignored
         )
