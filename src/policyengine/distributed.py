@@ -1962,7 +1962,8 @@ def _run_processes(
             send.close()
             running[recv] = (k, proc)
         ready: list[Any] = multiprocessing.connection.wait(list(running))
-        for conn in ready:
+        received: list[tuple[int, bytes]] = []
+        for conn in ready:  # every finished worker's bytes first: a worker blocks until read
             k, proc = running.pop(conn)
             try:
                 data = conn.recv_bytes()
@@ -1970,6 +1971,8 @@ def _run_processes(
                 data = pickle.dumps(("crash", f"shard {k}: the worker died ({proc.exitcode})"))
             conn.close()
             proc.join()
+            received.append((k, data))
+        for k, data in received:
             # read and key this shard while the others still run
             with _gc_paused():
                 status, value = pickle.loads(data)
