@@ -12,7 +12,7 @@ runs it, and a second evaluator can run the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -1330,3 +1330,20 @@ _ARITH: Final[dict[str, Callable[[list[Decimal]], Decimal | None]]] = {
     "mul": _product,
     "div": _div,
 }
+
+
+def walk_actions(policy: CompiledPolicy) -> Iterator[CAction]:
+    """Every action of the compiled rules, depth first, an expectation's branches (met, late,
+    missed, out of order) right after it: the same order in every process that compiled the
+    same policy, so positions in it name closures that cannot be stored or sent."""
+
+    def walk(actions: tuple[CAction, ...]) -> Iterator[CAction]:
+        for a in actions:
+            yield a
+            e = a.expect
+            if e is not None:
+                for branch in (e.met, e.late, e.missed, e.out_of_order):
+                    yield from walk(branch)
+
+    for rule in policy.rules:
+        yield from walk(rule.actions)

@@ -83,7 +83,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from . import model as m
-from .compiler import OWNER_CHANGED, CAction, CExpect, CompiledPolicy, CompiledRule, Ctx
+from .compiler import (
+    OWNER_CHANGED,
+    CAction,
+    CExpect,
+    CompiledPolicy,
+    CompiledRule,
+    Ctx,
+    walk_actions,
+)
 from .decision import Decision
 from .engine import Causes, Close, Pending, Renew, Subject, Tick, World, _decision
 from .engine import evaluate as engine_evaluate
@@ -1153,17 +1161,10 @@ def _index_compiled(policy: CompiledPolicy) -> tuple[dict[int, int], dict[int, i
     every process that compiled the same policy): they order work within one step."""
     specs: dict[int, int] = {}
     acts: dict[int, int] = {}
-
-    def walk(actions: tuple[CAction, ...]) -> None:
-        for a in actions:
-            acts[id(a)] = len(acts)
-            e = a.expect
-            if e is not None:
-                specs[id(e)] = len(specs)
-                walk(e.met + e.late + e.missed + e.out_of_order)
-
-    for r in policy.rules:
-        walk(r.actions)
+    for a in walk_actions(policy):
+        acts.setdefault(id(a), len(acts))
+        if a.expect is not None:
+            specs.setdefault(id(a.expect), len(specs))
     return specs, acts
 
 
@@ -1380,19 +1381,13 @@ class ShardWorld(World):
         outcomes: list[tuple[tuple[Any, ...], dict[str, Any]] | None] = []
         error: EvaluationError | None = None
         for i in range(len(p.steps) if p.ladder else 1):
-            self.ladders[key] = i
             try:
-                super().penalize(a, ctx, rule, causes)
+                outcomes.append(self.sentence(p, i, i + 1, str(party), ctx, rule, causes))
             except EvaluationError as exc:
                 if not p.ladder:
-                    self.ladders[key] = count
                     raise  # its only step: one process stops here too
                 outcomes.append(None)
                 error = exc
-                continue
-            row = self.penalties.pop()
-            trow = self.trace.pop()
-            outcomes.append((row, dict(trow[6])))
         self.ladders[key] = count + 1
         shown = outcomes[min(count, len(outcomes) - 1)]
         if shown is None:

@@ -33,6 +33,7 @@ from .compiler import (
     CExpect,
     CompiledPolicy,
     CompiledRule,
+    CPenalty,
     Ctx,
     HistoryPlan,
     SubjectView,
@@ -578,7 +579,26 @@ class World:
         key = (p.ladder_key or rule.id, str(party))
         n = self.ladders.get(key, 0) + 1
         self.ladders[key] = n
-        step = p.steps[min(n - 1, len(p.steps) - 1)] if p.ladder else p.steps[0]
+        row, detail = self.sentence(
+            p, min(n - 1, len(p.steps) - 1), n, str(party), ctx, rule, causes
+        )
+        self.penalties.append(row)
+        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party), **detail)
+
+    def sentence(
+        self,
+        p: CPenalty,
+        index: int,
+        offence: int,
+        party: str,
+        ctx: Ctx,
+        rule: CompiledRule,
+        causes: Causes,
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The penalty row and its trace detail for step ``index`` of ``p`` (step 0 unless a
+        ladder): the distributed runner evaluates every step where the context exists and
+        numbers the offences afterwards."""
+        step = p.steps[index] if p.ladder else p.steps[0]
         low = high = None
         if step.amount is not None:
             low, high = _money(step.amount(ctx), rule, "amount")
@@ -591,35 +611,29 @@ class World:
         if step.salary_days is not None:
             days = _money(step.salary_days(ctx), rule, "salary_days")[0]
         currency = self.policy.currency if low is not None else None
-        self.penalties.append(
-            (
-                str(party),
-                step.sanction,
-                low,
-                high,
-                currency,
-                units,
-                days,
-                n,
-                ctx.subject_id,
-                self.now,
-                rule.ref,
-                causes,
-            )
-        )
-        self._trace(
-            "penalty",
-            rule,
+        row = (
+            party,
+            step.sanction,
+            low,
+            high,
+            currency,
+            units,
+            days,
+            offence,
+            ctx.subject_id,
+            self.now,
+            rule.ref,
             causes,
-            subject=ctx.subject_id,
-            party=str(party),
-            sanction=step.sanction,
-            amount_min=_s(low),
-            amount_max=_s(high),
-            units=units,
-            salary_days=_s(days),
-            offence=n,
         )
+        detail = {
+            "sanction": step.sanction,
+            "amount_min": _s(low),
+            "amount_max": _s(high),
+            "units": units,
+            "salary_days": _s(days),
+            "offence": offence,
+        }
+        return row, detail
 
     def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
         key = None

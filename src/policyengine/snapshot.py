@@ -56,7 +56,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import engine
-from .compiler import CAction, CExpect, CompiledPolicy, CompiledRule
+from .compiler import CExpect, CompiledPolicy, CompiledRule, walk_actions
 from .decision import Decision, RawDecision
 from .engine import MISSED, OPEN, Chain, Close, Pending, Renew, Subject, Tick, World
 from .errors import EventError, Problem, SnapshotError
@@ -740,10 +740,8 @@ class _Codec:
         self.compiled: CompiledPolicy = compiled
         self.policy_id = policy.id
         self.policy_version = policy.version
-        self.expects: list[CExpect] = []
-        seen: set[int] = set()
-        for rule in compiled.rules:
-            self._walk(rule.actions, seen)
+        found = {id(a.expect): a.expect for a in walk_actions(compiled) if a.expect is not None}
+        self.expects: list[CExpect] = list(found.values())
         self.expect_index = {id(e): i for i, e in enumerate(self.expects)}
         self.rules: dict[str, CompiledRule] = {r.id: r for r in compiled.rules}
         refs = [r.ref for r in compiled.rules]
@@ -754,16 +752,6 @@ class _Codec:
         self.ref_index = {ref: i for i, ref in enumerate(self.refs)}
         self.fingerprint = _fingerprint(policy)
         self._check_engine_shape()
-
-    def _walk(self, actions: tuple[CAction, ...], seen: set[int]) -> None:
-        for a in actions:
-            e = a.expect
-            if e is None or id(e) in seen:
-                continue
-            seen.add(id(e))
-            self.expects.append(e)
-            for branch in (e.met, e.late, e.missed, e.out_of_order):
-                self._walk(branch, seen)
 
     def _check_engine_shape(self) -> None:
         """A state field this module does not know would be silently lost, and the resumed
