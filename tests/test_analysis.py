@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import policyengine as pe
-from policyengine.analysis import CODES, Finding, analyze
 from policyengine.errors import Location
+from policyengine.tools.analysis import CODES, Finding, analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 F = "a.yaml"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from policyengine.__main__ import main
-from policyengine.tables import width
+from policyengine.tools.tables import width
 
 ROOT = Path(__file__).resolve().parents[1]
 HUIXIAO = str(ROOT / "policies" / "huixiao")
@@ -211,7 +211,7 @@ def test_check_reports_analysis_findings(
     policy: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Whatever `policyengine.analysis` finds is printed; warnings fail only under --strict."""
-    import policyengine.__main__ as cli
+    import policyengine.cli as cli
     from policyengine.errors import Location
 
     class Finding:
@@ -385,7 +385,7 @@ def test_decision_explain_still_works() -> None:
 
 
 def test_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from policyengine.model import policy_json_schema
+    from policyengine.language.model import policy_json_schema
 
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == policy_json_schema()

@@ -15,7 +15,7 @@ import pytest
 
 import policyengine as pe
 from policyengine import distributed
-from policyengine.dask_runner import evaluate_dask, run_dask
+from policyengine.backends.parallel.dask_cluster import evaluate_dask, run_dask
 
 dd = pytest.importorskip("dask.dataframe")  # the dev extra installs it: never skipped in CI
 db = pytest.importorskip("dask.bag")
@@ -132,7 +132,7 @@ def test_bad_event_raises_what_one_process_raises(client: Any) -> None:
 
 
 def test_without_dask_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from policyengine import dask_runner
+    from policyengine.backends.parallel import dask_cluster as dask_runner
 
     real = builtins.__import__
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 
 import policyengine as pe
 from policyengine import distributed
-from policyengine.testing import Pools, histories
+from policyengine.tools.testing import Pools, histories
 
 ROOT = Path(__file__).parents[1]
 PACKS = ROOT / "policies"

@@ -18,10 +18,10 @@ import pytest
 from pydantic import BaseModel
 
 import policyengine as pe
-from policyengine import model as m
 from policyengine.errors import ProblemSink
-from policyengine.loader import load_text
-from policyengine.scenarios import collect, run_suite
+from policyengine.language import model as m
+from policyengine.language.loader import load_text
+from policyengine.tools.scenarios import collect, run_suite
 from test_schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]

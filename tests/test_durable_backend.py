@@ -29,10 +29,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import policyengine as pe
-from policyengine import durable_backend as db
-from policyengine.compiler import FieldCheck
-from policyengine.events import prepare
-from policyengine.scenarios import PolicyCache, collect
+from policyengine.backends import durable as db
+from policyengine.language.compiler import FieldCheck
+from policyengine.runtime.events import prepare
+from policyengine.tools.scenarios import PolicyCache, collect
 from strategies import SHANGHAI, Event, add_months, as_of_instants, hx_histories, iso, profile
 
 POLICIES = Path(__file__).parents[1] / "policies"

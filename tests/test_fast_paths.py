@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine as pe
-from policyengine.compiler import _equal
 from policyengine.errors import EventError
+from policyengine.language.compiler import _equal
 from policyengine.times import Duration, from_dt, steady_offset, to_local, to_pendulum
 
 ZONES = ["Asia/Shanghai", "UTC", "Asia/Kolkata", "Europe/Berlin", "America/New_York"]
@@ -118,7 +118,7 @@ def test_a_guard_against_a_literal_null_or_text_agrees_with_general_equality(
 ) -> None:
     """The compiled shortcut is read off a policy, then fed values no event could carry
     (numbers, yes/no) through `$item`-free getters: it must agree with `_equal` on all."""
-    from policyengine.compiler import _literal_equality
+    from policyengine.language.compiler import _literal_equality
 
     pair = ["$event.v", literal] if not flip else [literal, "$event.v"]
     getter = lambda c: value  # noqa: E731

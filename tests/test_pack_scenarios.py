@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from policyengine import load_policy
-from policyengine.scenarios import Case, PolicyCache, Suite, collect, coverage, mutate, run_suite
-from policyengine.scenarios import run_scenario as run_one
+from policyengine.tools.scenarios import (
+    Case,
+    PolicyCache,
+    Suite,
+    collect,
+    coverage,
+    mutate,
+    run_suite,
+)
+from policyengine.tools.scenarios import run_scenario as run_one
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 SUITES = collect(POLICIES)

@@ -10,7 +10,7 @@ import pytest
 
 from policyengine.__main__ import main
 from policyengine.errors import PolicyError
-from policyengine.scenarios import collect, coverage, mutate, run_suite
+from policyengine.tools.scenarios import collect, coverage, mutate, run_suite
 
 PACK = """\
 policy: {id: mini, title: mini, version: "1", timezone: Asia/Shanghai}

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from policyengine.errors import ProblemSink
-from policyengine.loader import load_source
-from policyengine.model import policy_json_schema
+from policyengine.language.loader import load_source
+from policyengine.language.model import policy_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = ROOT / "schema/policy.schema.json"

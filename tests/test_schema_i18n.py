@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from policyengine.model import policy_json_schema
+from policyengine.language.model import policy_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = ROOT / "schema/policy.schema.json"

@@ -26,12 +26,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine as pe
-from policyengine import snapshot as snap
-from policyengine.engine import World
+from policyengine.backends import snapshot as snap
 from policyengine.errors import SnapshotError
-from policyengine.events import prepare
-from policyengine.testing import histories
+from policyengine.runtime.engine import World
+from policyengine.runtime.events import prepare
 from policyengine.times import instant_us
+from policyengine.tools.testing import histories
 from strategies import profile
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine as pe
-from policyengine.scenarios import collect, run_suite
-from policyengine.testing import (
+from policyengine.tools.scenarios import collect, run_suite
+from policyengine.tools.testing import (
     INVARIANTS,
     InvariantViolation,
     check,

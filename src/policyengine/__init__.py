@@ -8,7 +8,17 @@ policy.resume(decision.snapshot(), new_events)       # incremental
 policy.evaluate_many(events, workers=2)              # many subjects over processes
 """
 
-from .decision import (
+from policyengine.errors import (
+    EvaluationError,
+    EventError,
+    Location,
+    PolicyEngineError,
+    PolicyError,
+    Problem,
+    SnapshotError,
+)
+from policyengine.policy import Policy, load_params_file, load_policy, load_policy_text
+from policyengine.runtime.decision import (
     Award,
     Classification,
     Decision,
@@ -21,16 +31,8 @@ from .decision import (
     TraceEntry,
     Violation,
 )
-from .errors import (
-    EvaluationError,
-    EventError,
-    Location,
-    PolicyEngineError,
-    PolicyError,
-    Problem,
-    SnapshotError,
-)
-from .policy import Policy, load_params_file, load_policy, load_policy_text
+from policyengine.tools.explain import explain
+from policyengine.version import __version__
 
 __all__ = [
     "Award",
@@ -52,8 +54,9 @@ __all__ = [
     "SnapshotError",
     "TraceEntry",
     "Violation",
+    "__version__",
+    "explain",
     "load_params_file",
     "load_policy",
     "load_policy_text",
 ]
-__version__ = "0.1.0"

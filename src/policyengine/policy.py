@@ -1,30 +1,38 @@
-"""The public entry points: load a policy (file or folder), evaluate histories against it.
+"""The front end: load a policy (file or folder), evaluate histories against it.
 
-``load_policy`` runs the first three pipeline stages (load -> validate -> compile) and raises
-one ``PolicyError`` listing every problem of every file; ``Policy.evaluate`` runs the last
-ones (history input -> evaluate -> decision).
+``load_policy`` runs the language's three stages (load -> validate -> compile, in
+``policyengine.language``) and raises one ``PolicyError`` listing every problem of every file;
+``Policy.evaluate`` runs the rest (history input -> evaluate -> decision) on the backend asked
+for. Everything here delegates: the policy is a ``Program`` with the public methods on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import snapshot as _snapshot
-from .compiler import CompiledPolicy, compile_policy
-from .decision import Decision
-from .engine import evaluate as _evaluate
-from .errors import Location, Problem, ProblemSink, SnapshotError
-from .events import prepare
-from .loader import Source, load_source, load_text
-from .times import from_dt, parse_instant
+from policyengine.backends import snapshot as _snapshot
+from policyengine.errors import Problem, SnapshotError
+from policyengine.language.compiler import CompiledPolicy
+from policyengine.language.program import (
+    Program,
+    load_params_file,
+    load_program,
+    load_program_text,
+)
+from policyengine.runtime.decision import Decision
+from policyengine.runtime.engine import evaluate as _evaluate
+from policyengine.runtime.events import prepare
+from policyengine.times import from_dt, parse_instant
 
 if TYPE_CHECKING:
-    from .model import Rule
-    from .validate import PolicySet
+    from policyengine.language.loader import Source
+    from policyengine.language.model import Rule
+    from policyengine.language.validate import PolicySet
+
+__all__ = ["Policy", "load_params_file", "load_policy", "load_policy_text"]
 
 
 class Policy:
@@ -32,20 +40,36 @@ class Policy:
 
     def __init__(
         self,
-        compiled: CompiledPolicy,
-        files: list[str],
+        compiled: CompiledPolicy | Program,
+        files: list[str] | None = None,
         rules: tuple[Rule, ...] = (),
         pset: PolicySet | None = None,
         sources: tuple[Source, ...] = (),
     ) -> None:
-        self.compiled = compiled
-        self.files = files
-        # the validated policy set with source positions (static analysis reads it)
-        self.pset = pset
-        self.sources = sources
-        # the validated rules, in compiled order: the durable backend translates their `when`
-        # into its own condition language (closures cannot be read back)
-        self.rules = rules
+        if isinstance(compiled, Program):
+            self.program = compiled
+        else:
+            self.program = Program(compiled, tuple(files or ()), rules, pset, sources)
+
+    @property
+    def compiled(self) -> CompiledPolicy:
+        return self.program.compiled
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.program.files)
+
+    @property
+    def pset(self) -> PolicySet | None:
+        return self.program.pset
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return self.program.sources
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self.program.rules
 
     @property
     def id(self) -> str:
@@ -89,23 +113,23 @@ class Policy:
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
         if resumable is None:
             resumable = backend == "native"
+        if resumable and backend != "native":
+            raise SnapshotError(
+                [
+                    Problem(
+                        "PE504",
+                        "a durable-backend evaluation cannot be snapshotted",
+                        hint="evaluate with the native backend (both decide the same)",
+                    )
+                ]
+            )
         if resumable:
-            if backend != "native":
-                raise SnapshotError(
-                    [
-                        Problem(
-                            "PE504",
-                            "a durable-backend evaluation cannot be snapshotted",
-                            hint="evaluate with the native backend (both decide the same)",
-                        )
-                    ]
-                )
-            return _snapshot.evaluate_resumable(self, events, horizon)
+            return _snapshot.evaluate_resumable(self.program, events, horizon)
         history = prepare(self.compiled, events)
         if backend == "durable":
-            from .durable_backend import evaluate as durable_evaluate
+            from policyengine.backends.durable import evaluate as durable_evaluate
 
-            return durable_evaluate(self, history, horizon)
+            return durable_evaluate(self.program, history, horizon)
         return _evaluate(self.compiled, history, horizon)
 
     def resume(
@@ -123,13 +147,7 @@ class Policy:
         snapshot of another policy (or parameters, or library version), PE502 for a damaged
         one, PE503 for an ``as_of`` before the snapshot's.
         """
-        return _snapshot.resume(self, snapshot, events, as_of)
-
-    @cached_property
-    def _snapshot_codec(self) -> _snapshot._Codec:
-        """Built on first use and kept: walking the compiled rules and hashing the sources is
-        not worth repeating on every resume."""
-        return _snapshot._Codec(self)
+        return _snapshot.resume(self.program, snapshot, events, as_of)
 
     def evaluate_many(
         self,
@@ -143,32 +161,12 @@ class Policy:
         policy or history that cannot be split is evaluated as one shard.
         ``policyengine.distributed.run`` also reports how it was split, and why not.
         """
-        from .distributed import evaluate_many
+        from policyengine.backends.parallel import evaluate_many
 
-        return evaluate_many(self, events, as_of, workers=workers, shards=shards)
+        return evaluate_many(self.program, events, as_of, workers=workers, shards=shards)
 
     def __repr__(self) -> str:
         return f"Policy({self.id!r}, version={self.version!r}, rules={len(self.compiled.rules)})"
-
-
-def _policy_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [path]
-
-
-def load_params_file(path: str | Path) -> dict[str, Any]:
-    """A company's parameter overrides: a YAML mapping name -> value (same safe loader)."""
-    sink = ProblemSink()
-    source = load_source(Path(path), sink)
-    if source is not None and not isinstance(source.data, dict):
-        sink.add(
-            "PE102", "a params file is a mapping of parameter name to value", source.locate(())
-        )
-    sink.raise_if_any()
-    assert source is not None
-    data = source.data
-    return dict(data.get("params", data)) if isinstance(data, dict) else {}
 
 
 def load_policy(
@@ -180,41 +178,11 @@ def load_policy(
 
     ``params`` (or a ``params_file``) overrides declared parameters without editing rules.
     """
-    root = Path(path)
-    sink = ProblemSink()
-    if not root.exists():
-        sink.add("PE116", f"no policy file or folder at {root}", Location(str(root), 1, 1))
-        sink.raise_if_any()
-    sources: list[Source] = []
-    files = _policy_files(root)
-    if not files:
-        sink.add("PE116", f"the folder {root} has no .yaml policy files", Location(str(root), 1, 1))
-    for file in files:
-        source = load_source(file, sink)
-        if source is not None:
-            sources.append(source)
-    overrides = dict(load_params_file(params_file)) if params_file is not None else {}
-    overrides.update(params or {})
-    return _build(sources, sink, overrides, [str(f) for f in files])
+    return Policy(load_program(path, params, params_file))
 
 
 def load_policy_text(
     text: str, name: str = "<policy>", params: Mapping[str, Any] | None = None
 ) -> Policy:
     """A policy from a string (tests, documentation examples, editors)."""
-    sink = ProblemSink()
-    source = load_text(text, name, sink)
-    return _build([source] if source is not None else [], sink, dict(params or {}), [name])
-
-
-def _build(
-    sources: list[Source], sink: ProblemSink, params: dict[str, Any], files: list[str]
-) -> Policy:
-    from .validate import validate_sources
-
-    pset = validate_sources(sources, sink) if sources else None
-    compiled = compile_policy(pset, sink, params) if pset is not None else None
-    sink.raise_if_any()
-    assert compiled is not None
-    assert pset is not None
-    return Policy(compiled, files, tuple(site.rule for site in pset.rules), pset, tuple(sources))
+    return Policy(load_program_text(text, name, params))

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 import pendulum
 
-from .errors import EvaluationError, EventError, Problem
+from policyengine.errors import EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)

@@ -15,9 +15,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .compiler import CompiledPolicy, FieldCheck
-from .errors import EventError, Problem, did_you_mean
-from .times import instant_us
+from policyengine.errors import EventError, Problem, did_you_mean
+from policyengine.language.compiler import CompiledPolicy, FieldCheck
+from policyengine.times import instant_us
 
 Event = dict[str, Any]  # fields plus "id", "type" and "at" (epoch microseconds)
 

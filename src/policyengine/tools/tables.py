@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .decision import Decision
+from policyengine.runtime.decision import Decision
 
 MAX_CELL = 60
 

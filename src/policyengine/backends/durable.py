@@ -84,16 +84,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 
-from . import model as m
-from .compiler import OWNER_CHANGED, CompiledPolicy, CompiledRule, Ctx
-from .engine import OPEN, Close, Pending, Renew, Tick
-from .engine import evaluate as engine_evaluate
-from .errors import EvaluationError, Problem
+from policyengine.errors import EvaluationError, Problem
+from policyengine.language import model as m
+from policyengine.language.compiler import OWNER_CHANGED, CompiledPolicy, CompiledRule, Ctx
+from policyengine.runtime.engine import OPEN, Close, Pending, Renew, Tick
+from policyengine.runtime.engine import evaluate as engine_evaluate
 
 if TYPE_CHECKING:
-    from .decision import Decision
-    from .events import History
-    from .policy import Policy
+    from policyengine.language.program import Program
+    from policyengine.runtime.decision import Decision
+    from policyengine.runtime.events import History
 
 # ---------------------------------------------------------------- the translation
 
@@ -415,7 +415,7 @@ class _Plan:
     slots: dict[str, tuple[tuple[str, str, str], ...]]  # event type -> (field, key, kind)
 
 
-def _plan(policy: Policy, dm: Any) -> _Plan:
+def _plan(policy: Program, dm: Any) -> _Plan:
     compiled = policy.compiled
     models = policy.rules
     readable = len(models) == len(compiled.rules) and all(
@@ -515,10 +515,10 @@ class _Backend:
         self.m = durable_lang.m
         self.lock = threading.RLock()
         self.rulesets: dict[str, _Ruleset] = {}
-        self.plans: weakref.WeakKeyDictionary[Policy, _Plan] = weakref.WeakKeyDictionary()
+        self.plans: weakref.WeakKeyDictionary[Program, _Plan] = weakref.WeakKeyDictionary()
         self.sids: Iterator[str] = (f"pe{n}" for n in itertools.count(1))
 
-    def plan(self, policy: Policy) -> _Plan:
+    def plan(self, policy: Program) -> _Plan:
         with self.lock:
             plan = self.plans.get(policy)
             if plan is None:
@@ -544,7 +544,7 @@ class _Backend:
                 self.rulesets[plan.key] = rs
             return rs
 
-    def open(self, policy: Policy) -> _Run:
+    def open(self, policy: Program) -> _Run:
         plan = self.plan(policy)
         rs = self.ruleset(plan)
         with self.lock:
@@ -718,7 +718,7 @@ def _backend() -> _Backend:
 
 
 def evaluate(
-    policy: Policy,
+    policy: Program,
     history: History,
     as_of: int | None,
     steps: list[tuple[str, int]] | None = None,
@@ -733,6 +733,6 @@ def evaluate(
         backend.close(run)
 
 
-def translation(policy: Policy) -> dict[str, RulePlan]:
+def translation(policy: Program) -> dict[str, RulePlan]:
     """How each rule runs in durable: what was translated, and the durable condition."""
     return {p.rule: p for p in _backend().plan(policy).rules}

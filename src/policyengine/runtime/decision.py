@@ -7,18 +7,43 @@ clause that produced it and the event ids that prove it, so a decision can be ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from .times import parse_instant, to_pendulum
+from policyengine.errors import Problem, SnapshotError
+from policyengine.times import parse_instant, to_pendulum
 
-if TYPE_CHECKING:
-    from .snapshot import ResumeInfo
+
+@dataclass(frozen=True, slots=True)
+class ResumeInfo:
+    """How ``Policy.resume`` produced a decision: ``incremental`` (only the events after the
+    snapshot were applied) or ``full`` (the whole history again, for ``reason``)."""
+
+    mode: Literal["incremental", "full"]
+    applied: int  # events the engine applied in this call
+    reason: str | None = None
+
+
+class Resumable(Protocol):
+    """What a backend attaches to a decision it can snapshot (under ``RESUMABLE``): the
+    decision stays pure data and reaches the backend through this hook only."""
+
+    @property
+    def resumed(self) -> ResumeInfo | None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+# where a decision keeps its backend's hook: outside the model's fields, so dumps and == ignore
+# it, as they ignore cached properties
+RESUMABLE: Final = "_resumable"
+
 
 ObligationStatus = Literal["met", "late", "open", "overdue"]
 Sanction = Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
@@ -556,11 +581,17 @@ class Decision(_Frozen):
     def ignored(self) -> list[str]:
         return [n.event for n in self.notices if n.kind == "ignored"]
 
-    def explain(self, subject: str) -> str:
-        """A readable account of how the subject's owner, penalties and duties came about."""
-        from .explain import explain_subject
+    # the text of ``explain``: registered by ``policyengine.tools.explain`` when it is imported
+    # (``import policyengine`` does), so this data module imports no tool
+    explainer: ClassVar[Callable[[Decision, str], str] | None] = None
 
-        return explain_subject(self, subject)
+    def explain(self, subject: str) -> str:
+        """A readable account of how the subject's owner, penalties and duties came about
+        (the same as ``policyengine.explain(decision, subject)``)."""
+        explainer = type(self).explainer
+        if explainer is None:
+            raise RuntimeError("import policyengine.tools.explain to explain decisions")
+        return explainer(self, subject)
 
     def snapshot(self) -> dict[str, Any]:
         """The evaluation's state at ``as_of`` as plain JSON values, for ``Policy.resume``: a
@@ -569,15 +600,25 @@ class Decision(_Frozen):
         For decisions of ``policy.evaluate`` (native backend, unless ``resumable=False``) and
         ``policy.resume``; ``SnapshotError`` PE504 otherwise.
         """
-        from .snapshot import take
-
-        return take(self)
+        state: Resumable | None = self.__dict__.get(RESUMABLE)
+        if state is None:
+            raise SnapshotError(
+                [
+                    Problem(
+                        "PE504",
+                        "this decision cannot be snapshotted: it was evaluated with "
+                        "resumable=False, on the durable backend, or by evaluate_many",
+                        hint="evaluate it with policy.evaluate(events, as_of=...) on the native "
+                        "backend (resumable by default), or resume it with policy.resume(...)",
+                    )
+                ]
+            )
+        return state.snapshot()
 
     @property
     def resumed(self) -> ResumeInfo | None:
         """How ``Policy.resume`` made this decision (``mode`` incremental or full, and why);
         None for a decision of ``evaluate``. Not part of the dump: it does not change what
         was decided."""
-        from .snapshot import resume_info
-
-        return resume_info(self)
+        state: Resumable | None = self.__dict__.get(RESUMABLE)
+        return state.resumed if state is not None else None

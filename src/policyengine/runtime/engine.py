@@ -25,8 +25,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from . import decision as d
-from .compiler import (
+from policyengine.errors import EvaluationError, Problem
+from policyengine.language.compiler import (
     OWNER_CHANGED,
     CAction,
     CAward,
@@ -38,10 +38,10 @@ from .compiler import (
     HistoryPlan,
     SubjectView,
 )
-from .errors import EvaluationError, Problem
-from .events import Event, History
-from .model import Money
-from .times import add_months, from_dt, to_local, to_pendulum
+from policyengine.language.model import Money
+from policyengine.runtime import decision as d
+from policyengine.runtime.events import Event, History
+from policyengine.times import add_months, from_dt, to_local, to_pendulum
 
 OPEN, MET, MISSED, LATE, CANCELLED = range(5)
 

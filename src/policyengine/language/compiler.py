@@ -20,11 +20,11 @@ from typing import Any, Final, Protocol
 
 from pydantic import BaseModel
 
-from . import model as m
-from .errors import Location, ProblemSink, did_you_mean
-from .loader import Source
-from .times import Duration, parse_duration, to_local
-from .validate import PolicySet, RuleSite
+from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.language import model as m
+from policyengine.language.loader import Source
+from policyengine.language.validate import PolicySet, RuleSite
+from policyengine.times import Duration, parse_duration, to_local
 
 # labels and metrics are compiled with the rule machinery; this stands in for "no rule"
 _NO_RULE = m.Rule.model_validate({"id": "-", "clause": "-", "on": "-", "then": [{"clear": "-"}]})

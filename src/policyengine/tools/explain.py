@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .decision import Decision, TraceEntry
-from .times import parse_instant
+from policyengine.runtime.decision import Decision, TraceEntry
+from policyengine.times import parse_instant
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from policyengine.policy import Policy
 
 
 def _fmt(value: object) -> str:
@@ -285,3 +285,12 @@ def explain_full(
         lines.append("  what would have changed it:")
         lines.extend(what_if)
     return "\n".join(lines)
+
+
+def explain(decision: Decision, subject: str) -> str:
+    """``pe.explain(decision, subject)``: the account ``decision.explain(subject)`` gives."""
+    return explain_subject(decision, subject)
+
+
+# ``Decision.explain`` reaches this module through its hook: the data module imports no tool
+Decision.explainer = explain

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import model as m
-from .errors import Location, ProblemSink, did_you_mean
-from .loader import Source
+from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.language import model as m
+from policyengine.language.loader import Source
 
 
 @dataclass

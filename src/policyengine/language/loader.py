@@ -24,7 +24,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from .errors import Location, ProblemSink
+from policyengine.errors import Location, ProblemSink
 
 Path_ = tuple[str | int, ...]
 MAX_NODES: Final = 200_000  # values built from one file, aliases expanded

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .errors import EventError, Location, Problem, ProblemSink
-from .loader import load_source
+from policyengine.errors import EventError, Location, Problem, ProblemSink
+from policyengine.language.loader import load_source
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from policyengine.policy import Policy
 
 SUFFIXES: Final = (".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".csv")
 _GLOB = re.compile(r"[*?\[]")

@@ -1,0 +1,283 @@
+"""TODO docstring: merge."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from policyengine.runtime.decision import Decision
+from policyengine.runtime.engine import (
+    Subject,
+    World,
+    _decision,
+)
+from policyengine.runtime.events import History
+
+if TYPE_CHECKING:
+    from policyengine.language.program import Program
+
+
+from policyengine.backends.parallel.partition import Partition
+from policyengine.backends.parallel.shard import (
+    _FINISH,
+    _MARKS,
+    AddRecord,
+    LadderRecord,
+    ShardResult,
+)
+
+log = logging.getLogger(__name__)
+
+# ================================================================ merge (phase 2)
+
+
+class _Fallback(Exception):
+    """Phase 2 met something only one process can decide exactly (e.g. a ladder step whose
+    amount cannot be evaluated): the caller evaluates the history in one process."""
+
+
+def _positions(res: ShardResult) -> list[tuple[Any, ...]]:
+    """Comparable positions: ``(2*at, 1, input index)`` for an event, ``(key, 0, pusher's
+    position, j)`` for a timer, nested tuples sharing their pushers (``()``: none)."""
+    out: list[tuple[Any, ...]] = []
+    for key, ref, j, flag in zip(res.s_key, res.s_ref, res.s_j, res.s_flag, strict=True):
+        if flag & 1:
+            out.append((key, 1, ref))
+        else:
+            out.append((key, 0, out[ref] if ref >= 0 else (), j))
+    return out
+
+
+_LAST: tuple[Any, ...] = (_FINISH,)
+
+
+_TB0: tuple[Any, ...] = (0, "")
+_TB1: tuple[Any, ...] = (1, "")
+
+
+def _keys(
+    rows: Sequence[Any],
+    column: int,
+    res: ShardResult,
+    pos: list[tuple[Any, ...]],
+    shard: int,
+    replicated: Callable[[int, Any], bool],
+    subject: Callable[[Any], Any],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Merge keys of the rows, ``(step position, tie-break, shard, row index)``: those of this
+    shard's own rows, and those of rows every shard produced alike (kept from one shard).
+    Only steps without a subject can hold the latter, or rows of several shards, so only
+    their rows pay for a check."""
+    starts = res.marks[column::_MARKS]
+    flags = res.s_flag
+    own: list[tuple[Any, ...]] = []
+    alike: list[tuple[Any, ...]] = []
+    append = own.append
+    n = len(rows)
+    last = len(starts) - 1
+    right = bisect.bisect_right
+    i = 0
+    while i < n:  # one run of rows per step that has any
+        s = right(starts, i) - 1
+        b = starts[s + 1] if s < last else n
+        p = pos[s] if s >= 0 else ()
+        if s < 0 or not flags[s] & 2:
+            for j in range(i, b):
+                append((p, _TB0, shard, j))
+        else:
+            for j in range(i, b):
+                row = rows[j]
+                if replicated(j, row):
+                    alike.append((p, _TB1, shard, j))
+                else:
+                    append((p, (0, str(subject(row) or "")), shard, j))
+        i = b
+    return own, alike
+
+
+def _reject_subjects(r: ShardResult) -> list[Any]:
+    """The subject of each rejection: its trace entry, in the same order."""
+    return [row[2] for row in r.trace if row[1] == "reject"]
+
+
+def _obligation_check(r: ShardResult) -> Callable[[int, Any], bool]:
+    alike = set(r.repl_obligations)
+    return lambda i, row: i in alike
+
+
+def _rejection_check(r: ShardResult) -> Callable[[int, Any], bool]:
+    subjects = _reject_subjects(r)
+    return lambda i, row: subjects[i] is None
+
+
+# the merged lists: name, marks column, which rows every shard made alike, the row's subject
+_LISTS: tuple[
+    tuple[str, int, Callable[[ShardResult], Callable[[int, Any], bool]], Callable[[Any], Any]],
+    ...,
+] = (
+    ("trace", 1, lambda r: lambda i, row: row[2] is None, lambda row: row[2]),
+    ("obligations", 2, _obligation_check, lambda row: row[3]),
+    ("penalties", 3, lambda r: lambda i, row: row[8] is None, lambda row: row[8]),
+    ("violations", 4, lambda r: lambda i, row: row[2] is None, lambda row: row[2]),
+    ("rejections", 5, _rejection_check, lambda row: row[0]),
+    ("classifications", 6, lambda r: lambda i, row: row[6] is None, lambda row: row[6]),
+    ("conflicts", 7, lambda r: lambda i, row: False, lambda row: row[0]),
+)
+
+
+@dataclass
+class Prepared:
+    """One shard's result with what the merge needs from it alone, computed as soon as it
+    arrives (while other shards still run): step positions and the merge keys."""
+
+    result: ShardResult
+    pos: list[tuple[Any, ...]]
+    keys: dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+    touched: list[tuple[tuple[Any, ...], str]]
+
+
+def prepare_result(res: ShardResult, shard: int) -> Prepared:
+    pos = _positions(res)
+    keys = {
+        name: _keys(getattr(res, name), column, res, pos, shard, alike(res), subject)
+        for name, column, alike, subject in _LISTS
+    }
+    starts = res.marks[0::_MARKS]
+    right = bisect.bisect_right
+    touched = []
+    for i, sid in enumerate(res.subjects):
+        step = right(starts, i) - 1
+        touched.append(((pos[step] if step >= 0 else (), shard, i), sid))
+    return Prepared(res, pos, keys, touched)
+
+
+def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepared]) -> Decision:
+    """Phase 2: one decision from the shards (see the module doc)."""
+    compiled = policy.compiled
+    prepared = [
+        x if isinstance(x, Prepared) else prepare_result(x, k) for k, x in enumerate(shards)
+    ]
+    results = [x.result for x in prepared]
+    primary = next((k for k, r in enumerate(results) if r.applied), 0)
+    pos = [x.pos for x in prepared]
+
+    # offences: numbered per (ladder key, party) in the single-process order
+    groups: dict[tuple[str, str], list[tuple[tuple[Any, ...], int, LadderRecord]]] = {}
+    for k, r in enumerate(results):
+        for rec in r.ladder:
+            if rec.replicated and k != primary:
+                continue
+            groups.setdefault(rec.key, []).append(
+                ((pos[k][rec.step], rec.intra, k, rec.row), k, rec)
+            )
+    for offences in groups.values():
+        offences.sort(key=lambda x: x[0])
+        for n, (_, k, rec) in enumerate(offences, start=1):
+            outcome = rec.outcomes[min(n - 1, len(rec.outcomes) - 1)]
+            if outcome is None:
+                raise _Fallback(f"offence {n} of {rec.key} takes a step that cannot be evaluated")
+            row, detail = outcome
+            res = results[k]
+            res.penalties[rec.row] = (*row[:7], n, *row[8:])
+            t = res.trace[rec.trace]
+            res.trace[rec.trace] = (*t[:6], {**detail, "offence": n})
+
+    # party counters: increments in order; running totals as one process shows them
+    adds: list[tuple[tuple[Any, ...], AddRecord, int]] = []
+    for k, r in enumerate(results):
+        for a in r.adds:
+            if a.replicated and k != primary:
+                continue
+            adds.append(((pos[k][a.step], a.intra, k, a.trace), a, k))
+    adds.sort(key=lambda x: x[0])
+    totals: dict[str, dict[str, Decimal]] = {}
+    counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
+    for _, a, k in adds:
+        party, name = a.key
+        table = totals.setdefault(party, {})
+        table[name] = table.get(name, Decimal(0)) + a.by
+        counter_log.setdefault(a.key, []).append((a.at, a.by))
+        results[k].trace[a.trace][6]["value"] = str(table[name])
+
+    w = World(compiled)
+    # metrics and awards: measured at each period end with the counters as they stood
+    if compiled.metrics:
+        counters: dict[str, dict[str, Decimal]] = {}
+        w.counter_log = counter_log
+        w.horizon = part.horizon
+        closes = results[primary].closes
+        i = 0
+        for step, tick, at, complete in closes:
+            at_pos = pos[primary][step] if step != _FINISH else _LAST
+            while i < len(adds) and adds[i][0][0] < at_pos:
+                a = adds[i][1]
+                table = counters.setdefault(a.key[0], {})
+                table[a.key[1]] = table.get(a.key[1], Decimal(0)) + a.by
+                i += 1
+            w.party_counters = counters
+            w.close(tick, at, complete)
+
+    # the lists, merged by position (after the offences and totals above were written in)
+    merged: dict[str, list[Any]] = {}
+    for name, _, _, _ in _LISTS:
+        order = [key for x in prepared for key in x.keys[name][0]]
+        order += prepared[primary].keys[name][1]
+        order.sort()
+        lists = [getattr(r, name) for r in results]
+        merged[name] = [lists[key[2]][key[3]] for key in order]
+
+    # subjects, in the order one process first touched them
+    touched = sorted(t for x in prepared for t in x.touched)
+    subjects: dict[str, Subject] = {}
+    for (_, k, _), sid in touched:
+        if sid in subjects:
+            raise _Fallback(f"subject {sid!r} was touched in two shards")
+        subjects[sid] = results[k].subjects[sid]
+
+    # labels: each subject's at as_of, then what events classified (the latest wins)
+    labels: dict[str, dict[str, Any]] = {}
+    if any(not lab.on for lab in compiled.labels):
+        for sid in subjects:
+            for r in results:
+                found = r.labels.get(sid)
+                if found is not None:
+                    labels[sid] = dict(found)
+                    break
+    event_labels: dict[str, dict[str, Any]] = {}
+    for row in merged["classifications"]:
+        event_labels.setdefault(row[1], {})[row[0][0]] = row[2]
+    for key, found in event_labels.items():
+        labels.setdefault(key, {}).update(found)
+
+    broken_in = [{name: set(sids) for name, sids in r.broken.items()} for r in results]
+    broken: dict[str, list[str]] = {}
+    for sid in subjects:
+        for name, _ in compiled.invariants:
+            if any(sid in b.get(name, ()) for b in broken_in):
+                broken.setdefault(name, []).append(sid)
+
+    fired: dict[str, int] = {}
+    for k, r in enumerate(results):
+        for rid, n in r.fired.items():
+            own = n - r.fired_repl.get(rid, 0) + (r.fired_repl.get(rid, 0) if k == primary else 0)
+            if own:
+                fired[rid] = fired.get(rid, 0) + own
+
+    w.subjects = subjects
+    w.penalties = merged["penalties"]
+    w.obligations = merged["obligations"]
+    w.rejections = merged["rejections"]
+    w.trace = merged["trace"]
+    w.violations = merged["violations"]
+    w.classifications = merged["classifications"]
+    w.conflicts = merged["conflicts"]
+    w.party_counters = totals
+    w.labels = labels
+    w.broken = broken
+    w.fired = fired
+    history = History([], duplicates=list(part.duplicates), ignored=list(part.ignored))
+    return _decision(compiled, w, history, part.horizon)

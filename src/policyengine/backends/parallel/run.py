@@ -1,0 +1,269 @@
+"""TODO docstring: run."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import pickle
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from policyengine.backends.parallel.merge import Prepared, _Fallback, merge, prepare_result
+from policyengine.backends.parallel.partition import Partition, partition, shard_events
+from policyengine.backends.parallel.plan import Plan, plan
+from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
+from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
+from policyengine.backends.snapshot import evaluate_resumable
+from policyengine.errors import PolicyEngineError
+from policyengine.language.program import HasProgram, Program, program_of
+from policyengine.runtime.decision import Decision
+from policyengine.times import from_dt, parse_instant
+
+log = logging.getLogger(__name__)
+
+# ================================================================ running
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Unpickling and merging build hundreds of thousands of small acyclic tuples; the cyclic
+    collector's repeated passes over them cost several times the work itself and can free
+    nothing. Paused for that span only, and restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@dataclass
+class Report:
+    """How a history was evaluated: the plan, the shards and where the time went."""
+
+    plan: Plan
+    mode: str  # single | in-process | fork | spawn | dask
+    shards: int
+    sizes: list[int] = field(default_factory=list)  # events of subjects per shard
+    replicated: int = 0  # events without a subject (in every shard)
+    components: int = 0
+    largest: int = 0
+    collapse: list[str] = field(default_factory=list)
+    fallback: str | None = None  # why the decision came from one process after all
+    seconds: dict[str, float] = field(default_factory=dict)
+    placed: dict[str, int] = field(default_factory=dict)  # subject -> shard that evaluated it
+
+    def explain(self) -> str:
+        lines = [self.plan.explain(), f"mode {self.mode}, {self.shards} shard(s)"]
+        if self.sizes:
+            lines.append(
+                f"  {self.components} components (largest {self.largest} events), "
+                f"events per shard {self.sizes} + {self.replicated} replicated"
+            )
+        lines += [f"  one shard: {c}" for c in self.collapse]
+        if self.fallback:
+            lines.append(f"  evaluated in one process: {self.fallback}")
+        if self.seconds:
+            lines.append("  seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in self.seconds.items()))
+        return "\n".join(lines)
+
+
+@dataclass
+class Run:
+    decision: Decision
+    report: Report
+
+
+def _default_method() -> str:
+    """fork shares the history with the workers without copying it, but is safe only on Linux
+    from a process that runs no other thread; spawn works everywhere."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _child_fork(policy: Program, part: Partition, k: int, conn: Any) -> None:
+    # what this process inherited (the whole history, the caller's objects) stays alive and
+    # unchanged: out of the cyclic collector's sight, it costs the shard nothing
+    gc.freeze()
+    _no_collector()
+    _reply(conn, lambda: evaluate_shard(policy, shard_events(part, k), part.horizon, part.first))
+
+
+def _child_spawn(
+    spec: PolicySpec,
+    events: list[tuple[int, Mapping[str, Any]]],
+    horizon: int | None,
+    first: int | None,
+    conn: Any,
+) -> None:
+    _no_collector()
+    _reply(conn, lambda: evaluate_shard(rebuild(spec), events, horizon, first))
+
+
+def _no_collector() -> None:
+    """A worker is our own process: it evaluates one shard, sends it and exits. The cyclic
+    collector could free nothing the shard still holds, and its passes over the shard's live
+    objects cost a third of the work; off for the worker's short life (its memory goes back
+    when it exits). Never done in the caller's process."""
+    gc.disable()
+
+
+def _reply(conn: Any, work: Callable[[], ShardResult]) -> None:
+    try:
+        payload: tuple[str, Any] = ("ok", work())
+    except PolicyEngineError as exc:
+        payload = ("engine", f"{type(exc).__name__}: {exc}")
+    except BaseException:
+        payload = ("crash", traceback.format_exc())
+    conn.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    conn.close()
+
+
+def _run_processes(
+    policy: Program, part: Partition, workers: int, method: str
+) -> list[tuple[str, Any]]:
+    ctx: Any = multiprocessing.get_context(method)
+    spec = None if method == "fork" else policy_spec(policy)
+    waiting = list(range(part.shards))
+    running: dict[Any, tuple[int, Any]] = {}
+    done: dict[int, tuple[str, Any]] = {}
+    while waiting or running:
+        while waiting and len(running) < workers:
+            k = waiting.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            if spec is None:
+                args: tuple[Any, ...] = (policy, part, k, send)
+                target: Callable[..., None] = _child_fork
+            else:
+                args = (spec, shard_events(part, k), part.horizon, part.first, send)
+                target = _child_spawn
+            proc = ctx.Process(target=target, args=args, daemon=True)
+            proc.start()
+            send.close()
+            running[recv] = (k, proc)
+        ready: list[Any] = multiprocessing.connection.wait(list(running))
+        received: list[tuple[int, bytes]] = []
+        for conn in ready:  # every finished worker's bytes first: a worker blocks until read
+            k, proc = running.pop(conn)
+            try:
+                data = conn.recv_bytes()
+            except EOFError:
+                data = pickle.dumps(("crash", f"shard {k}: the worker died ({proc.exitcode})"))
+            conn.close()
+            proc.join()
+            received.append((k, data))
+        for k, data in received:
+            # read and key this shard while the others still run
+            with _gc_paused():
+                status, value = pickle.loads(data)
+                done[k] = (status, prepare_result(value, k) if status == "ok" else value)
+    return [done[k] for k in range(part.shards)]
+
+
+def run(
+    policy: Program | HasProgram,
+    events: Iterable[Mapping[str, Any]],
+    as_of: str | Any | None = None,
+    workers: int = 1,
+    shards: int | None = None,
+    start_method: str | None = None,
+) -> Run:
+    """Evaluate one large history in shards; the decision equals ``policy.evaluate``'s.
+
+    ``workers`` processes evaluate ``shards`` shards (default: one per worker). ``workers=1``
+    evaluates in this process (with ``shards`` > 1, shard by shard: the same merge, without
+    processes). ``start_method``: ``fork`` or ``spawn`` (default: fork on Linux when this
+    process runs no other thread). The report says how the history was split, and why a
+    policy or a history was evaluated as one shard.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    policy = program_of(policy)
+    started = time.perf_counter()
+    the_plan = plan(policy)
+    horizon_arg = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
+    raw = list(events)
+    want = shards if shards is not None else workers
+    report = Report(the_plan, "single", 1)
+
+    def single(why: str | None) -> Run:
+        t0 = time.perf_counter()
+        decision = evaluate_resumable(policy, raw, horizon_arg)
+        report.mode, report.shards, report.fallback = "single", 1, why
+        report.seconds["evaluate"] = time.perf_counter() - t0
+        if why:
+            log.info("evaluate_many: one process: %s", why)
+        return Run(decision, report)
+
+    if want <= 1:
+        return single(None)
+    if not the_plan.separable:
+        return single("the policy is not separable: " + "; ".join(the_plan.reasons))
+    part = partition(policy, the_plan, raw, want, horizon_arg)
+    report.seconds["partition"] = time.perf_counter() - started
+    report.sizes, report.replicated = part.sizes, part.replicated
+    report.components, report.largest, report.collapse = (
+        part.components,
+        part.largest,
+        part.collapse,
+    )
+    if part.invalid:
+        return single("an event could not be read (one process reports every problem)")
+    if part.shards <= 1:
+        return single("; ".join(part.collapse) or "one component")
+    t0 = time.perf_counter()
+    results: list[ShardResult | Prepared] = []
+    if workers == 1:
+        report.mode = "in-process"
+        try:
+            for k in range(part.shards):
+                results.append(
+                    evaluate_shard(policy, shard_events(part, k), part.horizon, part.first)
+                )
+        except PolicyEngineError as exc:
+            return single(f"{type(exc).__name__} in a shard")
+    else:
+        method = start_method or _default_method()
+        report.mode = method
+        for status, value in _run_processes(policy, part, workers, method):
+            if status == "engine":
+                return single(f"{value} (in a shard)")
+            if status != "ok":
+                raise RuntimeError(f"a shard failed:\n{value}")
+            results.append(value)
+    report.shards = part.shards
+    shard_results = [x.result if isinstance(x, Prepared) else x for x in results]
+    report.placed = {sid: k for k, r in enumerate(shard_results) for sid in r.subjects}
+    report.seconds["shards"] = time.perf_counter() - t0
+    report.seconds.update({f"shard{k}": r.seconds for k, r in enumerate(shard_results)})
+    t0 = time.perf_counter()
+    try:
+        with _gc_paused():
+            decision = merge(policy, part, results)
+    except (_Fallback, RecursionError) as exc:  # RecursionError: timer chains too deep to order
+        return single(str(exc) or type(exc).__name__)
+    report.seconds["merge"] = time.perf_counter() - t0
+    report.seconds["total"] = time.perf_counter() - started
+    return Run(decision, report)
+
+
+def evaluate_many(
+    policy: Program | HasProgram,
+    events: Iterable[Mapping[str, Any]],
+    as_of: str | Any | None = None,
+    workers: int = 1,
+    shards: int | None = None,
+    start_method: str | None = None,
+) -> Decision:
+    """``run(...).decision``: see ``run``."""
+    return run(policy, events, as_of, workers, shards, start_method).decision

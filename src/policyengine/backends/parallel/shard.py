@@ -1,0 +1,412 @@
+"""TODO docstring: shard."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from policyengine.errors import EvaluationError
+from policyengine.language.compiler import (
+    CAction,
+    CExpect,
+    CompiledPolicy,
+    CompiledRule,
+    Ctx,
+    walk_actions,
+)
+from policyengine.runtime.engine import (
+    Causes,
+    Close,
+    Pending,
+    Renew,
+    Subject,
+    Tick,
+    World,
+)
+from policyengine.runtime.engine import evaluate as engine_evaluate
+from policyengine.runtime.events import prepare
+
+if TYPE_CHECKING:
+    from policyengine.language.program import Program
+
+log = logging.getLogger(__name__)
+
+
+# ================================================================ shards
+
+_FINISH = 2**62  # the position of the closes at as_of: after every step
+_MARKS = 8  # lengths recorded per step: subjects, trace, obligations, penalties, violations,
+# rejections, classifications, conflicts
+
+
+def _index_compiled(policy: CompiledPolicy) -> tuple[dict[int, int], dict[int, int]]:
+    """A stable number for every expectation and action of the compiled rules (the same in
+    every process that compiled the same policy): they order work within one step."""
+    specs: dict[int, int] = {}
+    acts: dict[int, int] = {}
+    for a in walk_actions(policy):
+        acts.setdefault(id(a), len(acts))
+        if a.expect is not None:
+            specs.setdefault(id(a.expect), len(specs))
+    return specs, acts
+
+
+@dataclass
+class _ShardConfig:
+    gidx: dict[str, int]
+    first: int | None
+    specs: dict[int, int]
+    acts: dict[int, int]
+    out: list[ShardWorld]
+
+
+@dataclass
+class LadderRecord:
+    """One penalty as a shard saw it: phase 2 numbers it among the party's offences."""
+
+    step: int
+    intra: Any
+    row: int  # index in the shard's penalties
+    trace: int  # index in the shard's trace
+    key: tuple[str, str]  # (ladder key or rule id, party)
+    outcomes: list[tuple[tuple[Any, ...], dict[str, Any]] | None]  # per step; None: error
+    replicated: bool
+
+
+@dataclass
+class AddRecord:
+    """One increment of a party counter: phase 2 sums them in order."""
+
+    step: int
+    intra: Any
+    key: tuple[str, str]  # (party, counter)
+    by: Decimal
+    at: int
+    trace: int
+    replicated: bool
+
+
+class _Clock:
+    """The engine's dispatcher hook: native matching, and the timer about to fire."""
+
+    def __init__(self, world: ShardWorld) -> None:
+        self.world = world
+
+    def match(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
+        return [r for r in rules if r.when is None or r.when(ctx)]
+
+    def timer(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
+        self.world.timer_step(key, entry)
+
+
+class ShardWorld(World):
+    """The engine's World, recording what phase 2 needs: every step's place in the global
+    order, which entries came from steps without a subject, each penalty with all its ladder
+    steps, and each party counter increment.
+
+    Steps are numbered in the shard. An event step is ``2*at`` and its input index; a timer
+    step is its heap key, the index of the step that pushed it (-1: before the first event) and
+    ``j``, its order among that step's pushes (see the module doc).
+    """
+
+    config: ClassVar[_ShardConfig]
+
+    def __init__(self, policy: CompiledPolicy, dispatcher: Any = None) -> None:
+        super().__init__(policy, _Clock(self))
+        cfg = type(self).config
+        cfg.out.append(self)
+        self._gidx = cfg.gidx
+        self._specs = cfg.specs
+        self._acts = cfg.acts
+        # one entry per step, in flat lists of numbers: nothing for the cyclic GC to walk
+        self.s_key: list[int] = []  # 2*at for an event, the heap key for a timer
+        self.s_ref: list[int] = []  # the event's input index; the pushing step (-1: none)
+        self.s_j: list[Any] = []  # a timer's order among its pusher's pushes
+        self.s_flag = bytearray()  # 1: an event (else a timer); 2: a step without a subject
+        self.marks: list[int] = []  # _MARKS list lengths at the start of each step
+        self._cur = -1
+        self._cur_repl = True
+        self._c = 0
+        self._bc: dict[tuple[int, str], int] | None = None
+        self._pc: dict[Any, int] | None = None
+        self._born: dict[int, int] = {}
+        self._born_j: dict[int, Any] = {}
+        self._chain_last: dict[int, tuple[int, Any]] = {}
+        self._tick_from: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.repl_obligations: list[int] = []
+        self.ladder: list[LadderRecord] = []
+        self.adds: list[AddRecord] = []
+        self.closes: list[tuple[int, Tick, int, bool]] = []
+        self.fired_repl: dict[str, int] = {}
+        self.applied = False
+
+    # -- steps
+    def _begin(self, key: int, ref: int, j: Any, flag: int) -> None:
+        self.s_key.append(key)
+        self.s_ref.append(ref)
+        self.s_j.append(j)
+        self.s_flag.append(flag)
+        self.marks += (
+            len(self.subjects),
+            len(self.trace),
+            len(self.obligations),
+            len(self.penalties),
+            len(self.violations),
+            len(self.rejections),
+            len(self.classifications),
+            len(self.conflicts),
+        )
+        self._cur += 1
+        self._cur_repl = bool(flag & 2)
+        self._c = 0
+        self._bc = None
+        self._pc = None
+
+    def apply(self, ev: dict[str, Any], derived: bool = False) -> None:
+        if not derived:
+            self.applied = True
+            self._begin(
+                2 * ev["at"],
+                self._gidx[ev["id"]],
+                0,
+                1 if isinstance(ev.get(self.sf), str) else 3,
+            )
+        super().apply(ev, derived)
+
+    def timer_step(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
+        j: Any
+        if isinstance(entry, Pending):
+            pusher = self._born.pop(id(entry))
+            j = self._born_j.pop(id(entry))
+            replicated = entry.subject_id is None
+        elif isinstance(entry, Renew):
+            pusher, j = self._chain_last[id(entry.chain)]
+            # pushed right after the chain's latest duty, in the same step
+            j = (*j[:-1], 1) if isinstance(j, tuple) else j + 1
+            replicated = entry.chain.subject_id is None
+        else:
+            kind = ("tick", entry.unit) if isinstance(entry, Tick) else ("close", entry.tick.unit)
+            pusher, j = self._tick_from[kind]
+            replicated = True
+        self._begin(key, pusher, j, 2 if replicated else 0)
+        if isinstance(entry, Tick):
+            self._tick_from[("tick", entry.unit)] = (self._cur, (2, 0, "", 0, 0))
+        elif isinstance(entry, Close):
+            self._tick_from[("close", entry.tick.unit)] = (self._cur, (2, 0, "", 0, 0))
+
+    def schedule_ticks(self, first: int, horizon: int) -> None:
+        """Periods start from the first event of the whole history, in every shard."""
+        start = type(self).config.first
+        super().schedule_ticks(start if start is not None else first, horizon)
+        k = 0
+        for unit in self.policy.periodic:
+            self._tick_from[("tick", unit)] = (-1, (2, k, "", 0, 0))
+            k += 1
+        for unit in sorted({mt.every for mt in self.policy.metrics}):
+            self._tick_from[("close", unit)] = (-1, (2, k, "", 0, 0))
+            k += 1
+
+    def _instance(
+        self, e: CExpect, ctx: Ctx, rule: CompiledRule, chain: Any, *rest: Any
+    ) -> Pending:
+        p = super()._instance(e, ctx, rule, chain, *rest)
+        sid = p.subject_id
+        j: Any
+        if self._cur_repl:
+            # every shard runs this step: order pushes by (expectation, subject), which the
+            # shards agree on, not by a count that differs with each shard's subjects
+            if self._bc is None:
+                self._bc = {}
+            k = (self._specs[id(e)], sid or "")
+            c = self._bc.get(k, 0)
+            self._bc[k] = c + 1
+            j = (1, k[0], k[1], c, 0)
+        else:
+            j = 2 * self._c
+            self._c += 1
+        self._born[id(p)] = self._cur
+        self._born_j[id(p)] = j
+        if chain is not None and e.every is not None:
+            self._chain_last[id(chain)] = (self._cur, j)
+        if sid is None and p.obligation is not None:
+            self.repl_obligations.append(len(self.obligations) - 1)
+        return p
+
+    def close(self, tick: Tick, at: int, complete: bool) -> None:
+        self.closes.append((self._cur if complete else _FINISH, tick, at, complete))
+        super().close(tick, at, complete)
+
+    def resolve(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
+        matched = super().resolve(rules, ctx)
+        if ctx.subject_id is None and matched:
+            for r in matched:
+                self.fired_repl[r.id] = self.fired_repl.get(r.id, 0) + 1
+        return matched
+
+    def _intra(self, a: CAction, sid: str | None) -> Any:
+        """Order within one step: as ``j`` for pushes (see ``_instance``)."""
+        if self._pc is None:
+            self._pc = {}
+        k: Any = (self._acts[id(a)], sid or "") if self._cur_repl else None
+        c = self._pc.get(k, 0)
+        self._pc[k] = c + 1
+        return c if k is None else (1, k[0], k[1], c)
+
+    # -- penalties: every ladder step's outcome, numbered in phase 2
+    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
+        p = a.penalty
+        assert p is not None
+        party = p.party(ctx)
+        if party is None:
+            return
+        key = (p.ladder_key or rule.id, str(party))
+        count = self.ladders.get(key, 0)
+        outcomes: list[tuple[tuple[Any, ...], dict[str, Any]] | None] = []
+        error: EvaluationError | None = None
+        for i in range(len(p.steps) if p.ladder else 1):
+            try:
+                outcomes.append(self.sentence(p, i, i + 1, str(party), ctx, rule, causes))
+            except EvaluationError as exc:
+                if not p.ladder:
+                    raise  # its only step: one process stops here too
+                outcomes.append(None)
+                error = exc
+        self.ladders[key] = count + 1
+        shown = outcomes[min(count, len(outcomes) - 1)]
+        if shown is None:
+            shown = next((o for o in outcomes if o is not None), None)
+        if shown is None:  # every step fails: whichever phase 2 picks, one process stops here
+            assert error is not None
+            raise error
+        row, detail = shown
+        self.penalties.append(row)
+        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party), **detail)
+        self.ladder.append(
+            LadderRecord(
+                self._cur,
+                self._intra(a, ctx.subject_id),
+                len(self.penalties) - 1,
+                len(self.trace) - 1,
+                key,
+                outcomes,
+                ctx.subject_id is None,
+            )
+        )
+
+    # -- party counters: each increment, summed in phase 2
+    def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
+        if a.kind != "add" or a.target is None:
+            super().do(a, ctx, rule, causes)
+            return
+        party = a.target(ctx)
+        if party is None:
+            super().do(a, ctx, rule, causes)
+            return
+        assert a.name is not None
+        key = (str(party), a.name)
+        before = len(self.counter_log.get(key, ()))
+        super().do(a, ctx, rule, causes)
+        entries = self.counter_log.get(key, [])
+        if len(entries) > before:
+            at, by = entries[-1]
+            self.adds.append(
+                AddRecord(
+                    self._cur,
+                    self._intra(a, ctx.subject_id),
+                    key,
+                    by,
+                    at,
+                    len(self.trace) - 1,
+                    ctx.subject_id is None,
+                )
+            )
+
+
+@dataclass
+class ShardResult:
+    """What one shard decided, as plain data for phase 2 (see ``ShardWorld``)."""
+
+    s_key: list[int]
+    s_ref: list[int]
+    s_j: list[Any]
+    s_flag: bytes
+    marks: list[int]  # _MARKS ints per step
+    subjects: dict[str, Subject]
+    penalties: list[tuple[Any, ...]]
+    obligations: list[list[Any]]
+    rejections: list[tuple[Any, ...]]
+    trace: list[tuple[Any, ...]]
+    violations: list[tuple[Any, ...]]
+    classifications: list[tuple[Any, ...]]
+    conflicts: list[tuple[str, str]]
+    repl_obligations: list[int]
+    ladder: list[LadderRecord]
+    adds: list[AddRecord]
+    closes: list[tuple[int, Tick, int, bool]]
+    fired: dict[str, int]
+    fired_repl: dict[str, int]
+    labels: dict[str, dict[str, Any]]
+    broken: dict[str, list[str]]
+    applied: bool
+    events: int = 0
+    seconds: float = 0.0
+
+
+def evaluate_shard(
+    policy: Program,
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+    horizon: int | None,
+    first: int | None,
+) -> ShardResult:
+    """Evaluate one shard: ``events`` are ``(global input index, event)`` in input order, each
+    with its id; ``horizon`` is the whole history's, ``first`` its first applied instant."""
+    started = time.process_time()
+    compiled = policy.compiled
+    gidx: dict[str, int] = {}
+    raws: list[Mapping[str, Any]] = []
+    for index, raw in events:
+        gidx[str(raw["id"])] = index
+        raws.append(raw)
+    history = prepare(compiled, raws)
+    specs, acts = _index_compiled(compiled)
+    out: list[ShardWorld] = []
+    cfg = _ShardConfig(gidx, first, specs, acts, out)
+    world_type = type("BoundShardWorld", (ShardWorld,), {"config": cfg})
+    engine_evaluate(compiled, history, horizon, world_type=world_type)
+    w = out[0]
+    unbound = [lab.name for lab in compiled.labels if not lab.on]
+    labels = (
+        {sid: {n: w.labels.get(sid, {}).get(n) for n in unbound} for sid in w.subjects}
+        if unbound
+        else {}
+    )
+    return ShardResult(
+        s_key=w.s_key,
+        s_ref=w.s_ref,
+        s_j=w.s_j,
+        s_flag=bytes(w.s_flag),
+        marks=w.marks,
+        subjects=w.subjects,
+        penalties=w.penalties,
+        obligations=w.obligations,
+        rejections=w.rejections,
+        trace=w.trace,
+        violations=w.violations,
+        classifications=w.classifications,
+        conflicts=w.conflicts,
+        repl_obligations=w.repl_obligations,
+        ladder=w.ladder,
+        adds=w.adds,
+        closes=w.closes,
+        fired=w.fired,
+        fired_repl=w.fired_repl,
+        labels=labels,
+        broken=w.broken,
+        applied=w.applied,
+        events=len(raws),
+        seconds=time.process_time() - started,
+    )

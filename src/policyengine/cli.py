@@ -1,0 +1,325 @@
+"""``policyengine`` / ``python -m policyengine``: the command line.
+
+``check`` (every problem of every file, ``file:line:col: CODE message (hint)``), ``eval``
+(histories in JSON, JSON Lines, YAML or CSV -> tables or JSON), ``explain`` (one subject, with
+the clauses' original text and what would have changed the outcome), ``schema`` and ``test``.
+Exit codes follow OPA's: 0 clean, 1 a policy or input error, 2 test failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from policyengine.errors import EventError, Location, PolicyEngineError, did_you_mean
+from policyengine.language.model import policy_json_schema
+from policyengine.policy import Policy, load_policy
+from policyengine.runtime.decision import Decision
+from policyengine.tools.analysis import analyze
+from policyengine.tools.explain import explain_full
+from policyengine.tools.history_io import expand, read_located
+from policyengine.tools.scenarios import (
+    MutationOutcome,
+    PolicyCache,
+    Result,
+    collect,
+    coverage,
+    mutate,
+    run_suite,
+)
+from policyengine.tools.tables import render
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="policyengine",
+        description="Compile YAML policies and evaluate CRM histories against them. "
+        "Exit codes: 0 clean, 1 a policy or input error, 2 test failures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser(
+        "check", help="load, validate and analyse policies; every problem at file:line:col"
+    )
+    check.add_argument("paths", nargs="+", help="policy files or pack folders")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
+    ev = sub.add_parser("eval", help="evaluate histories (JSON, JSONL, YAML, CSV) against a policy")
+    ev.add_argument("policy")
+    ev.add_argument("history", nargs="+", help="history files, folders of them, or globs")
+    ev.add_argument("--as-of", default=None)
+    ev.add_argument("--format", choices=("table", "json"), default="table")
+    ev.add_argument("--params-file", default=None, help="YAML parameter overrides")
+    ex = sub.add_parser(
+        "explain", help="why a subject has its owner, penalties and duties, with clause texts"
+    )
+    ex.add_argument("policy")
+    ex.add_argument("history")
+    ex.add_argument("--subject", required=True)
+    ex.add_argument("--at", default=None, help="explain the owner at this instant")
+    ex.add_argument("--as-of", default=None)
+    ex.add_argument("--params-file", default=None)
+    sc = sub.add_parser("schema", help="the JSON Schema of the policy language")
+    sc.add_argument("--output", default=None, help="write it to FILE instead of stdout")
+    test = sub.add_parser(
+        "test", help="run the YAML scenarios of packs (policies/<pack>/tests/*.yaml)"
+    )
+    test.add_argument("paths", nargs="+", help="scenario files, pack folders, or a tree of packs")
+    test.add_argument(
+        "--coverage",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="fail when a pack's rule coverage is below PERCENT (e.g. 100)",
+    )
+    test.add_argument(
+        "--mutate",
+        action="store_true",
+        help="nudge every duration, amount and count parameter; report mutations no scenario "
+        "notices",
+    )
+    test.add_argument("--format", choices=("text", "json"), default="text")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing scenarios too")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "test":
+            return _test(args)
+        if args.command == "schema":
+            return _schema(args)
+        if args.command == "explain":
+            return _explain(args)
+        return _eval(args)
+    except PolicyEngineError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+# ---------------------------------------------------------------- check
+
+
+def _analyzer() -> Callable[[str], list[Any]] | None:
+    """The static analysis that ``check`` runs (a seam: tests put their own in its place)."""
+    return analyze
+
+
+def _record(
+    loc: Location | None, code: str, message: str, hint: str | None, severity: str, path: str
+) -> dict[str, Any]:
+    return {
+        "file": loc.file if loc else path,
+        "line": loc.line if loc else 1,
+        "column": loc.column if loc else 1,
+        "code": code,
+        "message": message,
+        "hint": hint,
+        "severity": severity,
+    }
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Every path is checked, even after a broken one; problems are listed all at once."""
+    found: list[dict[str, Any]] = []
+    analyze = _analyzer()
+    for path in args.paths:
+        try:
+            load_policy(path)
+        except PolicyEngineError as exc:
+            found.extend(
+                _record(p.location, p.code, p.message, p.hint, "error", path) for p in exc.problems
+            )
+            continue
+        if analyze is None:
+            continue
+        for f in analyze(path):
+            rec = _record(
+                getattr(f, "location", None),
+                str(getattr(f, "code", "")),
+                str(getattr(f, "message", "")),
+                getattr(f, "hint", None),
+                str(getattr(f, "severity", "warning")),
+                path,
+            )
+            rec["related"] = [str(r) for r in getattr(f, "related", None) or []]
+            found.append(rec)
+    if args.format == "json":
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        for r in found:
+            word = "warning: " if r["severity"] == "warning" else ""
+            hint = f" ({r['hint']})" if r["hint"] else ""
+            related = "".join(f" [see {x}]" for x in r.get("related", []))
+            print(
+                f"{r['file']}:{r['line']}:{r['column']}: {r['code']} {word}{r['message']}"
+                f"{hint}{related}",
+                file=sys.stderr,
+            )
+    errors = [r for r in found if r["severity"] != "warning" or args.strict]
+    return 1 if errors else 0
+
+
+# ---------------------------------------------------------------- eval / explain
+
+
+def _progress(done: int, total: int) -> None:
+    filled = 20 * done // total
+    sys.stderr.write(f"\r[{'#' * filled}{' ' * (20 - filled)}] {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _decide(policy: Policy, path: Path, as_of: str | None) -> tuple[Decision, list[Any]]:
+    history = read_located(path, policy)
+    try:
+        return policy.evaluate(history.events, as_of=as_of), history.events
+    except EventError as exc:
+        raise history.relocate(exc) from None
+
+
+def _eval(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy, params_file=args.params_file)
+    files = expand(args.history)
+    if not files:
+        print(f"no history files match {' '.join(args.history)}", file=sys.stderr)
+        return 1
+    bar = len(files) > 1 and sys.stderr.isatty()
+    failed = False
+    out: list[dict[str, Any]] = []
+    for n, path in enumerate(files, start=1):
+        try:
+            decision, _ = _decide(policy, path, args.as_of)
+        except PolicyEngineError as exc:
+            if bar:
+                sys.stderr.write("\n")
+            print(exc, file=sys.stderr)
+            failed = True
+        else:
+            if args.format == "json":
+                body = decision.model_dump(mode="json", exclude={"trace"})
+                out.append({"history": str(path), "decision": body})
+            else:
+                title = f"{path}: {decision.policy} {decision.version}" if len(files) > 1 else None
+                print(render(decision, title))
+                if len(files) > 1:
+                    print()
+        if bar:
+            _progress(n, len(files))
+    if args.format == "json" and out:
+        body_out: Any = out[0]["decision"] if len(files) == 1 else out
+        print(json.dumps(body_out, ensure_ascii=False, indent=2))
+    return 1 if failed else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy, params_file=args.params_file)
+    decision, events = _decide(policy, Path(args.history), args.as_of)
+    known = set(decision.ownerships) | {o.subject for o in decision.obligations if o.subject}
+    known |= {p.subject for p in decision.penalties if p.subject}
+    known |= {t.subject for t in decision.trace if t.subject}
+    if args.subject not in known:
+        hint = did_you_mean(args.subject, sorted(known))
+        print(
+            f"{args.subject!r} does not appear in the decision" + (f" ({hint})" if hint else ""),
+            file=sys.stderr,
+        )
+        return 1
+    print(explain_full(decision, args.subject, policy, at=args.at, history=events))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = json.dumps(policy_json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    """Scenarios, then coverage, then (on request) mutations; 2 if anything falls short."""
+    failed = False
+    report: list[dict[str, Any]] = []
+    for path in args.paths:
+        for suite in collect(path):
+            cache = PolicyCache()
+            results = run_suite(suite, cache)
+            cov = coverage(load_policy(suite.policy_path), results)
+            below = args.coverage is not None and cov.percent < args.coverage
+            outcomes: list[MutationOutcome] = mutate(suite) if args.mutate else []
+            survivors = [o for o in outcomes if o.survived and o.accepted is None]
+            failed |= any(not r.passed for r in results) or below or bool(survivors)
+            if args.format == "json":
+                report.append(_json(suite.policy_path, results, cov, outcomes, below))
+                continue
+            _print_text(suite.policy_path, results, cov, outcomes, below, args.verbose)
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 2 if failed else 0
+
+
+def _print_text(
+    policy: Path,
+    results: list[Result],
+    cov: Any,
+    outcomes: list[MutationOutcome],
+    below: bool,
+    verbose: bool,
+) -> None:
+    passed = sum(r.passed for r in results)
+    print(f"{policy}: {passed}/{len(results)} scenarios pass")
+    for r in results:
+        if verbose or not r.passed:
+            print(r.report())
+    print(cov.report() + ("  BELOW THRESHOLD" if below else ""))
+    if outcomes:
+        killed = sum(not o.survived for o in outcomes)
+        print(f"  mutations killed: {killed}/{len(outcomes)}")
+        for o in outcomes:
+            if o.survived:
+                why = f" (accepted: {o.accepted})" if o.accepted else ""
+                print(f"    survived: {o.mutation.label}{why}")
+
+
+def _json(
+    policy: Path,
+    results: list[Result],
+    cov: Any,
+    outcomes: list[MutationOutcome],
+    below: bool,
+) -> dict[str, Any]:
+    return {
+        "policy": str(policy),
+        "scenarios": [
+            {
+                "name": r.case.scenario.name,
+                "location": str(r.case.location),
+                "passed": r.passed,
+                "failures": r.failures,
+            }
+            for r in results
+        ],
+        "coverage": {
+            "percent": cov.percent,
+            "never_fired": cov.never_fired,
+            "clauses": cov.clauses,
+            "below_threshold": below,
+        },
+        "mutations": [
+            {
+                "mutation": o.mutation.label,
+                "killed_by": o.killed_by,
+                "accepted": o.accepted,
+            }
+            for o in outcomes
+        ],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

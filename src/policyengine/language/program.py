@@ -1,0 +1,135 @@
+"""A policy set through the first three stages (load -> validate -> compile), as one value.
+
+Every later layer (the runtime, the backends, the front end ``policy.Policy``) receives a
+``Program``: the compiled closures for evaluation, and the validated set and the loaded YAML
+for what reads the rules as data (static analysis, the durable translator, a rebuild in a
+worker process, a snapshot's fingerprint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from policyengine.errors import Location, ProblemSink
+from policyengine.language.compiler import CompiledPolicy, compile_policy
+from policyengine.language.loader import Source, load_source, load_text
+from policyengine.language.model import Rule
+from policyengine.language.validate import PolicySet, validate_sources
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """Immutable once built, and safe to share between threads and calls."""
+
+    compiled: CompiledPolicy
+    files: tuple[str, ...]
+    # the validated rules, in compiled order: the durable backend translates their `when`
+    # into its own condition language (closures cannot be read back)
+    rules: tuple[Rule, ...] = ()
+    # the validated policy set with source positions (static analysis reads it)
+    pset: PolicySet | None = None
+    sources: tuple[Source, ...] = ()
+    # what later stages derive from this program once and keep (the snapshot codec): owned
+    # by the program, so nothing is cached process-wide
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.compiled.id
+
+    @property
+    def version(self) -> str:
+        return self.compiled.version
+
+
+def _policy_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [path]
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    """A company's parameter overrides: a YAML mapping name -> value (same safe loader)."""
+    sink = ProblemSink()
+    source = load_source(Path(path), sink)
+    if source is not None and not isinstance(source.data, dict):
+        sink.add(
+            "PE102",
+            "a params file is a mapping of parameter name to value",
+            source.locate(()),
+        )
+    sink.raise_if_any()
+    assert source is not None
+    data = source.data
+    return dict(data.get("params", data)) if isinstance(data, dict) else {}
+
+
+def load_program(
+    path: str | Path,
+    params: Mapping[str, Any] | None = None,
+    params_file: str | Path | None = None,
+) -> Program:
+    """A policy file, or a folder whose YAML files form one policy set."""
+    root = Path(path)
+    sink = ProblemSink()
+    if not root.exists():
+        sink.add("PE116", f"no policy file or folder at {root}", Location(str(root), 1, 1))
+        sink.raise_if_any()
+    sources: list[Source] = []
+    files = _policy_files(root)
+    if not files:
+        sink.add(
+            "PE116",
+            f"the folder {root} has no .yaml policy files",
+            Location(str(root), 1, 1),
+        )
+    for file in files:
+        source = load_source(file, sink)
+        if source is not None:
+            sources.append(source)
+    overrides = dict(load_params_file(params_file)) if params_file is not None else {}
+    overrides.update(params or {})
+    return build(sources, sink, overrides, [str(f) for f in files])
+
+
+def load_program_text(
+    text: str, name: str = "<policy>", params: Mapping[str, Any] | None = None
+) -> Program:
+    """A program from a string (tests, documentation examples, editors)."""
+    sink = ProblemSink()
+    source = load_text(text, name, sink)
+    return build([source] if source is not None else [], sink, dict(params or {}), [name])
+
+
+def build(
+    sources: list[Source], sink: ProblemSink, params: dict[str, Any], files: list[str]
+) -> Program:
+    """Validate and compile loaded sources; raises one ``PolicyError`` with every problem."""
+    pset = validate_sources(sources, sink) if sources else None
+    compiled = compile_policy(pset, sink, params) if pset is not None else None
+    sink.raise_if_any()
+    assert compiled is not None
+    assert pset is not None
+    return Program(
+        compiled,
+        tuple(files),
+        tuple(site.rule for site in pset.rules),
+        pset,
+        tuple(sources),
+    )
+
+
+class HasProgram(Protocol):
+    """What the front end's ``Policy`` is to the layers below it: a holder of a program."""
+
+    @property
+    def program(self) -> Program: ...
+
+
+def program_of(policy: Program | HasProgram) -> Program:
+    """The program of a ``Policy`` (or the program itself): the backends' public functions take
+    either, and the front end stays above them."""
+    return policy if isinstance(policy, Program) else policy.program
