@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 import policyengine as pe
 from policyengine.backends import snapshot as snap
 from policyengine.errors import SnapshotError
+from policyengine.backends import snapshot_codec as codec
+from policyengine.runtime import state
 from policyengine.runtime.engine import World
 from policyengine.runtime.events import prepare
 from policyengine.times import instant_us
@@ -586,9 +588,9 @@ def test_a_damaged_snapshot_with_a_recomputed_digest_is_still_refused_clearly() 
         return stored
 
     for change in (
-        lambda state: state.__setitem__("timers", [[0, 0, ["nonsense", 1]]]),
-        lambda state: state.pop("pendings"),
-        lambda state: state.__setitem__("seq", "1"),
+        lambda state: state["fields"].__setitem__("timers", [[0, 0, ["nonsense", 1]]]),
+        lambda state: state.pop("Pending"),
+        lambda state: state["fields"].__setitem__("seq", "1"),
         lambda state: state.__setitem__("extras", [{"$x": 1}]),
     ):
         refused("PE502", pe.load_policy_text(MINI), edited(change))
@@ -645,18 +647,22 @@ def test_event_errors_in_new_events_are_reported_as_evaluate_does() -> None:
 
 
 def test_state_the_format_does_not_know_stops_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A World attribute added without extending the format would be lost on resume."""
-    init = World.__init__
-
-    def more(self: World, *args: Any, **kw: Any) -> None:
-        init(self, *args, **kw)
-        self.cache_of_something = {}  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(World, "__init__", more)
+    """The World's attributes are its declared state: one not declared cannot be set, and a
+    declared one the codec cannot store refuses snapshots instead of being lost on resume."""
+    world = World(pe.load_policy_text(MINI).compiled)
+    with pytest.raises(AttributeError):
+        world.cache_of_something = {}  # type: ignore[attr-defined]
+    declared = dict(state.STATE)
+    declared["cache_of_something"] = state.keep("a shape nobody stores", dict)
+    monkeypatch.setattr(codec, "STATE", declared)
     with pytest.raises(SnapshotError) as info:
         pe.load_policy_text(MINI).evaluate([BOUGHT], resumable=True)
     assert info.value.codes == ["PE504"]
     assert "cache_of_something" in str(info.value)
+    monkeypatch.setattr(codec, "STATE", state.STATE)
+    monkeypatch.setattr(state.Pending, "FIELDS", {**state.Pending.FIELDS, "due": "clockwork"})
+    with pytest.raises(SnapshotError, match="Pending.due"):
+        pe.load_policy_text(MINI).evaluate([BOUGHT], resumable=True)
 
 
 def test_snapshots_do_not_share_state_with_their_decisions() -> None:

@@ -5,55 +5,269 @@ history input) and *what to do*, and carries a stable code so that callers and
 editors can react to a class of problem without parsing messages. A policy load
 collects every problem it can find before raising, so an author fixes a file in
 one round trip instead of one error per run.
+
+The codes are one registry, ``Code`` (docs/errors.md says what each means and what to do);
+raise and report sites name them by constant, ``Code.OUTSIDE_CALENDAR``, never by text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum, unique
 from typing import Final
 
-# Stable codes. Never renumber: other systems match on them.
-CODES: Final[dict[str, str]] = {
-    # PE1xx: policy text (YAML, schema, references)
-    "PE100": "malformed YAML",
-    "PE101": "unknown field",
-    "PE102": "wrong type or value",
-    "PE103": "duplicate key",
-    "PE104": "forbidden YAML tag",
-    "PE105": "YAML alias expansion too large",
-    "PE106": "bad duration, money or count",
-    "PE107": "duplicate id",
-    "PE108": "unknown clause id",
-    "PE109": "unknown event type",
-    "PE110": "unknown parameter",
-    "PE111": "unknown rule",
-    "PE112": "precedence cycle",
-    "PE113": "unknown event field",
-    "PE114": "missing field",
-    "PE115": "conflicting declarations",
-    "PE116": "file not found",
-    "PE117": "bad reference",
-    # PE2xx: event history input
-    "PE201": "unknown event type",
-    "PE202": "missing event field",
-    "PE203": "wrong event field type or value",
-    "PE204": "timestamp without UTC offset",
-    "PE205": "unknown event field",
-    "PE206": "bad instant argument",
-    "PE207": "event is not a mapping",
-    # PE3xx: evaluation
-    "PE301": "conflicting decisions in one step",
-    "PE302": "date outside the working-day calendar",
-    "PE303": "runtime value has the wrong type",
-    "PE304": "owner_changed rules do not settle",
-    "PE305": "penalty amount is not an amount",
-    "PE306": "durable backend unavailable",
-    # PE5xx: snapshots and incremental evaluation (Decision.snapshot, Policy.resume)
-    "PE501": "snapshot of another policy or library version",
-    "PE502": "malformed snapshot",
-    "PE503": "resume as_of before the snapshot's",
-    "PE504": "decision or value cannot be snapshotted",
-}
+
+class Family(StrEnum):
+    """A family of codes, by its first digit: what kind of thing is wrong. It is also the
+    ``code`` of the exception class that raises the family (the analysis only warns)."""
+
+    POLICY = "PE1xx"  # the policy text: PolicyError
+    HISTORY = "PE2xx"  # the event history: EventError
+    EVALUATION = "PE3xx"  # policy and history together: EvaluationError
+    ANALYSIS = "PE4xx"  # warnings of `policyengine check` (tools.analysis), never raised
+    SNAPSHOT = "PE5xx"  # snapshots and incremental evaluation: SnapshotError
+
+
+@unique  # no two members share a code
+class Code(StrEnum):
+    """Every stable problem code: ``Code.OUTSIDE_CALENDAR == "PE302"``.
+
+    A member is the code itself (a ``str``: it compares, hashes, formats and dumps to JSON as
+    ``"PE302"``; ``Problem`` stores it as plain text), with its one-line ``summary`` and what
+    to do about it (``todo``); ``reserved`` codes are declared but nothing reports them yet.
+    docs/errors.md documents each one; tests/test_error_codes.py checks that every code used
+    is declared here, every code declared is used (or reserved) and documented. Never
+    renumber: other systems match on the codes.
+    """
+
+    _value_: str
+    summary: str
+    todo: str
+    reserved: bool
+
+    def __new__(cls, code: str, summary: str, todo: str, reserved: bool = False) -> Code:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.summary = summary
+        member.todo = todo
+        member.reserved = reserved
+        return member
+
+    @property
+    def family(self) -> Family:
+        return Family(f"{self.value[:3]}xx")
+
+    # ---------------------------------------------------------------- PE1xx: policy text
+    MALFORMED_YAML = (
+        "PE100",
+        "malformed YAML",
+        "fix the YAML syntax at the position shown; save the file as UTF-8",
+    )
+    UNKNOWN_FIELD = (
+        "PE101",
+        "unknown field",
+        "correct the misspelt key or operator (see the hint), or remove it",
+    )
+    BAD_VALUE = (
+        "PE102",
+        "wrong type or value",
+        "give the field a value of the kind the language reference lists for it",
+    )
+    DUPLICATE_KEY = (
+        "PE103",
+        "duplicate key",
+        "keep one of the two keys of the mapping: merge or rename them",
+    )
+    FORBIDDEN_TAG = ("PE104", "forbidden YAML tag", "remove the tag: policies are plain YAML")
+    ALIAS_TOO_LARGE = (
+        "PE105",
+        "YAML alias expansion too large",
+        "remove the alias chain or the deep nesting",
+    )
+    BAD_QUANTITY = (
+        "PE106",
+        "bad duration, money or count",
+        'write durations like "3 days" or "2 working days", amounts like "200 CNY"',
+    )
+    DUPLICATE_ID = (
+        "PE107",
+        "duplicate id",
+        "rename one of the two, or remove the copy",
+    )
+    UNKNOWN_CLAUSE = (
+        "PE108",
+        "unknown clause id",
+        "add the clause (id, text, reading) under `clauses:` of that file, or fix the id",
+    )
+    UNDECLARED_EVENT_TYPE = (
+        "PE109",
+        "unknown event type",
+        "declare the type under `events:`, or fix its spelling (see the hint)",
+    )
+    UNKNOWN_PARAMETER = (
+        "PE110",
+        "unknown parameter",
+        "declare the parameter under `params:`, or fix the name",
+    )
+    UNKNOWN_RULE = ("PE111", "unknown rule", "name a rule id of the policy set in `overrides:`")
+    PRECEDENCE_CYCLE = (
+        "PE112",
+        "precedence cycle",
+        "remove one of the `overrides:` of the cycle shown",
+    )
+    UNDECLARED_EVENT_FIELD = (
+        "PE113",
+        "unknown event field",
+        "declare the field for the event type under `events:`, or fix its name",
+    )
+    MISSING_FIELD = ("PE114", "missing field", "add the field the message names")
+    CONFLICTING_DECLARATIONS = (
+        "PE115",
+        "conflicting declarations",
+        "declare it the same way in every file of the set, or in one file only",
+    )
+    FILE_NOT_FOUND = (
+        "PE116",
+        "file not found",
+        "check the path, and that the file exists and is readable",
+    )
+    BAD_REFERENCE = (
+        "PE117",
+        "bad reference",
+        "write a reference available at that place ($event.field, $params.name, ...)",
+    )
+    # ---------------------------------------------------------------- PE2xx: event history
+    EVENT_UNKNOWN_TYPE = (
+        "PE201",
+        "unknown event type",
+        "fix the event's type, declare it in the policy, or set `unknown_events: ignore`",
+    )
+    EVENT_MISSING_FIELD = (
+        "PE202",
+        "missing event field",
+        "send the field (`type`, `at`, or a required field of the type) with the event",
+    )
+    EVENT_BAD_FIELD = (
+        "PE203",
+        "wrong event field type or value",
+        "send a value of the declared type (and enum, min, max); ids are non-empty text",
+    )
+    EVENT_NO_OFFSET = (
+        "PE204",
+        "timestamp without UTC offset",
+        "write ISO 8601 with an offset, e.g. 2026-03-01T10:00:00+08:00",
+    )
+    EVENT_UNKNOWN_FIELD = (
+        "PE205",
+        "unknown event field",
+        "drop the field, fix its spelling, or declare it for the event type",
+    )
+    BAD_INSTANT = (
+        "PE206",
+        "bad instant argument",
+        "pass an ISO 8601 text with an offset or a timezone-aware datetime",
+    )
+    MALFORMED_HISTORY = (
+        "PE207",
+        "event is not a mapping",
+        "send each event as a mapping, and the history as a list of them (valid JSON, "
+        "JSON lines, YAML or CSV)",
+    )
+    # ---------------------------------------------------------------- PE3xx: evaluation
+    CONFLICTING_DECISIONS = (
+        "PE301",
+        "conflicting decisions in one step",
+        "declare `overrides:` between the rules (reported today as a `conflict` notice)",
+        True,
+    )
+    OUTSIDE_CALENDAR = (
+        "PE302",
+        "date outside the working-day calendar",
+        "upgrade the chinesecalendar package, or avoid working-day windows there",
+    )
+    RUNTIME_TYPE = (
+        "PE303",
+        "runtime value has the wrong type",
+        "trigger the rule on events that carry what it needs, or name it explicitly",
+    )
+    OWNER_CHANGES_UNSETTLED = (
+        "PE304",
+        "owner_changed rules do not settle",
+        "make sure no rule on owner_changed undoes another's change",
+    )
+    NOT_AN_AMOUNT = (
+        "PE305",
+        "penalty amount is not an amount",
+        "give every key the rule looks up a row of its table, or a default with coalesce",
+    )
+    DURABLE_UNAVAILABLE = (
+        "PE306",
+        "durable backend unavailable",
+        "pip install 'policyengine[durable]', or use the native backend",
+    )
+    # ---------------------------------------------------------------- PE4xx: analysis
+    OVERLAPPING_RULES = (
+        "PE401",
+        "overlapping rules decide differently",
+        "make their `when` conditions exclusive, or declare `overrides:` between them",
+    )
+    UNREACHABLE = (
+        "PE402",
+        "unreachable rule or action",
+        "check the condition's value against the event field's declared `enum`",
+    )
+    SHADOWED_RULE = (
+        "PE403",
+        "shadowed rule",
+        "narrow the overriding rule's `when`, or drop the shadowed rule",
+    )
+    UNUSED_PARAMETER = ("PE404", "unused parameter", "use it as $params.NAME, or remove it")
+    UNUSED_EVENT_TYPE = (
+        "PE405",
+        "unused event type",
+        "remove the declaration if histories need not carry the type",
+    )
+    UNCITED_CLAUSE = (
+        "PE406",
+        "clause cited by nothing",
+        "encode the clause, or mark it `kind: descriptive` if it decides nothing",
+    )
+    ANALYSIS_PRECEDENCE_CYCLE = (
+        "PE407",
+        "precedence cycle",
+        "nothing: the loader refuses a precedence cycle first (PE112)",
+        True,
+    )
+    # ---------------------------------------------------------------- PE5xx: snapshots
+    SNAPSHOT_OTHER_POLICY = (
+        "PE501",
+        "snapshot of another policy or library version",
+        "evaluate the full history with this policy (snapshot.history_of gives its events)",
+    )
+    SNAPSHOT_MALFORMED = (
+        "PE502",
+        "malformed snapshot",
+        "pass decision.snapshot() (or its JSON, loaded) unchanged; else evaluate in full",
+    )
+    RESUME_BEFORE_SNAPSHOT = (
+        "PE503",
+        "resume as_of before the snapshot's",
+        "resume at or after the snapshot's as_of; to look back, evaluate with that as_of",
+    )
+    NOT_SNAPSHOTTABLE = (
+        "PE504",
+        "decision or value cannot be snapshotted",
+        "evaluate natively with resumable=True (the default), with JSON-able event values",
+    )
+
+
+def codes_of(family: Family) -> dict[str, str]:
+    """The codes of one family, code -> summary, in code order."""
+    return {c.value: c.summary for c in Code if c.family is family}
+
+
+# Every code -> its summary, as plain text (tools.analysis.CODES: the PE4xx ones).
+CODES: Final[dict[str, str]] = {c.value: c.summary for c in Code}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +293,10 @@ class Problem:
     event_id: str | None = None
     field: str | None = None
 
+    def __post_init__(self) -> None:
+        if type(self.code) is not str:  # a Code: kept as the plain text it stands for
+            object.__setattr__(self, "code", str(self.code))
+
     def __str__(self) -> str:
         where = ""
         if self.location is not None:
@@ -95,7 +313,9 @@ class Problem:
 class PolicyEngineError(Exception):
     """Root of the family: ``except PolicyEngineError`` catches everything we raise on purpose."""
 
-    code: str = "PE000"
+    # an exception class's code is its family ("PE1xx"), never a problem's code ("PE100"):
+    # a problem's codes are in ``codes``
+    code: str = "PExxx"
 
     def __init__(self, problems: list[Problem]) -> None:
         if not problems:
@@ -122,25 +342,25 @@ class PolicyEngineError(Exception):
 class PolicyError(PolicyEngineError):
     """The policy text is wrong: every problem found in every file of the set, at file:line:col."""
 
-    code = "PE100"
+    code = Family.POLICY.value
 
 
 class EventError(PolicyEngineError):
     """The history is wrong: every bad event, by id and field. Nothing was evaluated."""
 
-    code = "PE200"
+    code = Family.HISTORY.value
 
 
 class EvaluationError(PolicyEngineError):
     """The policy and history are each valid but together ask for something undecidable."""
 
-    code = "PE300"
+    code = Family.EVALUATION.value
 
 
 class SnapshotError(PolicyEngineError):
     """A snapshot cannot be taken or resumed; evaluating the full history always can."""
 
-    code = "PE500"
+    code = Family.SNAPSHOT.value
 
 
 @dataclass(slots=True)

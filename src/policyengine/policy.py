@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from policyengine.backends import snapshot as _snapshot
-from policyengine.errors import Problem, SnapshotError
+from policyengine.errors import Code, Problem, SnapshotError
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.language.program import (
     Program,
@@ -23,7 +23,7 @@ from policyengine.language.program import (
     load_program_text,
 )
 from policyengine.runtime.decision import Decision
-from policyengine.runtime.engine import evaluate as _evaluate
+from policyengine.runtime.evaluate import evaluate as _evaluate
 from policyengine.runtime.events import prepare
 from policyengine.times import from_dt, parse_instant
 
@@ -117,7 +117,7 @@ class Policy:
             raise SnapshotError(
                 [
                     Problem(
-                        "PE504",
+                        Code.NOT_SNAPSHOTTABLE,
                         "a durable-backend evaluation cannot be snapshotted",
                         hint="evaluate with the native backend (both decide the same)",
                     )

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 import pendulum
 
-from policyengine.errors import EvaluationError, EventError, Problem
+from policyengine.errors import Code, EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)
@@ -294,7 +294,7 @@ def parse_instant(value: object, what: str) -> pendulum.DateTime:
         raise EventError(
             [
                 Problem(
-                    "PE206",
+                    Code.BAD_INSTANT,
                     f"{what}={value!r} is not an instant with a UTC offset",
                     hint="pass e.g. '2026-03-05T12:00:00+08:00' or a timezone-aware datetime",
                     field=what,
@@ -332,7 +332,7 @@ def _is_workday(day: date) -> bool:
         raise EvaluationError(
             [
                 Problem(
-                    "PE302",
+                    Code.OUTSIDE_CALENDAR,
                     f"{day.isoformat()} is outside the years the working-day calendar knows",
                     hint="upgrade the chinesecalendar package, or avoid working-day windows there",
                 )

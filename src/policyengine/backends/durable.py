@@ -87,8 +87,10 @@ from pydantic import BaseModel
 from policyengine.errors import EvaluationError, Problem
 from policyengine.language import model as m
 from policyengine.language.compiler import OWNER_CHANGED, CompiledPolicy, CompiledRule, Ctx
-from policyengine.runtime.engine import OPEN, Close, Pending, Renew, Tick
-from policyengine.runtime.engine import evaluate as engine_evaluate
+from policyengine.language.visitor import Visitor, node_types
+from policyengine.runtime.evaluate import evaluate as engine_evaluate
+from policyengine.runtime.records import OPEN
+from policyengine.runtime.state import Close, Hooks, Pending, Renew, Tick
 
 if TYPE_CHECKING:
     from policyengine.language.program import Program
@@ -148,34 +150,83 @@ def _safe(cond: Any) -> bool:
     pre-filtered by durable without hiding an error the native path would raise."""
     if isinstance(cond, bool):
         return True
-    if isinstance(cond, m.All):
-        return all(_safe(c) for c in cond.all)
-    if isinstance(cond, m.AnyOf):
-        return all(_safe(c) for c in cond.any)
-    if isinstance(cond, m.Not):
-        return _safe(cond.not_)
-    if isinstance(cond, m.Exists):
-        return _safe_operand(cond.exists)
-    if isinstance(cond, m.In):
-        a, b = cond.in_
-        listed = isinstance(b, list | m.Claims | m.Owners)
-        return listed and _safe_operand(a) and _safe_operand(b)
-    for op in ("eq", "ne", "lt", "le", "gt", "ge"):
-        if isinstance(cond, getattr(m, op.capitalize())):
-            return all(_safe_operand(x) for x in getattr(cond, op))
-    return False
+    return _SAFE.visit(cond)
 
 
 def _safe_operand(op: Any) -> bool:
     if isinstance(op, list):
         return all(_safe_operand(x) for x in op)
-    if isinstance(op, m.OwnerOf):
+    if isinstance(op, BaseModel):
+        return _SAFE.visit(op)
+    return not isinstance(op, dict)  # literals and plain references
+
+
+def _listed(op: Any) -> bool:
+    """Whether a value is surely a list: a literal list, ``{claims: ...}``, ``{owners: ...}``."""
+    return isinstance(op, list) or (isinstance(op, BaseModel) and _LISTS.visit(op))
+
+
+class _Safe(Visitor[bool]):
+    """``_safe`` of conditions and ``_safe_operand`` of the values in them: one method per
+    model that cannot raise when its parts cannot."""
+
+    # history queries, calendar arithmetic, numbers, other subjects' state: may raise
+    ignores = node_types(m.History) | (
+        frozenset(m.OPERAND_MODELS) - node_types(m.OwnerOf, m.Len, m.Claims, m.Owners)
+    )
+
+    def ignore(self, node: BaseModel) -> bool:
+        return False
+
+    def visit_All(self, cond: m.All) -> bool:
+        return all(_safe(c) for c in cond.all)
+
+    def visit_AnyOf(self, cond: m.AnyOf) -> bool:
+        return all(_safe(c) for c in cond.any)
+
+    def visit_Not(self, cond: m.Not) -> bool:
+        return _safe(cond.not_)
+
+    def visit_Exists(self, cond: m.Exists) -> bool:
+        return _safe_operand(cond.exists)
+
+    def visit_In(self, cond: m.In) -> bool:
+        a, b = cond.in_
+        return _listed(b) and _safe_operand(a) and _safe_operand(b)
+
+    def _compared(self, cond: m.Eq | m.Ne | m.Lt | m.Le | m.Gt | m.Ge) -> bool:
+        return all(_safe_operand(x) for x in next(iter(cond.__dict__.values())))
+
+    visit_Eq = visit_Ne = visit_Lt = visit_Le = visit_Gt = visit_Ge = _compared
+
+    def visit_OwnerOf(self, op: m.OwnerOf) -> bool:
         return _safe_operand(op.owner_of)
-    if isinstance(op, m.Len):
-        return isinstance(op.len, m.Claims | m.Owners | list) and _safe_operand(op.len)
-    if isinstance(op, m.Claims | m.Owners):
+
+    def visit_Len(self, op: m.Len) -> bool:
+        return _listed(op.len) and _safe_operand(op.len)
+
+    def visit_Claims(self, op: m.Claims | m.Owners) -> bool:
         return True
-    return not isinstance(op, BaseModel | dict)  # literals and plain references
+
+    visit_Owners = visit_Claims
+
+
+class _Lists(Visitor[bool]):
+    """The values that are lists whatever the state: claims and owners."""
+
+    ignores = frozenset(m.OPERAND_MODELS) - node_types(m.Claims, m.Owners)
+
+    def ignore(self, op: BaseModel) -> bool:
+        return False
+
+    def visit_Claims(self, op: m.Claims | m.Owners) -> bool:
+        return True
+
+    visit_Owners = visit_Claims
+
+
+_SAFE: Final = _Safe()
+_LISTS: Final = _Lists()
 
 
 def _and(parts: Iterable[Expr]) -> Expr:
@@ -246,8 +297,11 @@ class _Slots:
         return key
 
 
-class _Translator:
+class _Translator(Visitor[tuple[Expr, bool]]):
     """One rule's ``when`` -> (a durable condition it implies, whether it is equivalent)."""
+
+    # history queries: the closure decides
+    ignores = node_types(m.History)
 
     def __init__(self, policy: CompiledPolicy, types: tuple[str, ...], slots: _Slots) -> None:
         self.policy = policy
@@ -304,32 +358,54 @@ class _Translator:
     def condition(self, cond: Any) -> tuple[Expr, bool]:
         if isinstance(cond, bool):
             return cond, True
-        if isinstance(cond, m.All):
-            parts: list[Expr] = []
-            complete = True
-            for sub in cond.all:
-                e, ok = self.condition(sub)
-                parts.append(e)
-                if not ok:
-                    complete = False
-                    if not _safe(sub):
-                        break  # it may raise: nothing after it may filter it out
-            return _and(parts), complete and len(parts) == len(cond.all)
-        if isinstance(cond, m.AnyOf):
-            results = [self.condition(sub) for sub in cond.any]
-            return _or(e for e, _ in results), all(ok for _, ok in results)
-        if isinstance(cond, m.Not):
-            e, ok = self.condition(cond.not_)
-            return (_negate(e), True) if ok else (True, False)
-        if isinstance(cond, m.Exists):
-            return self.exists(cond.exists)
-        if isinstance(cond, m.In):
-            return self.member(cond.in_[0], cond.in_[1])
-        for op in ("eq", "ne", "lt", "le", "gt", "ge"):
-            if isinstance(cond, getattr(m, op.capitalize())):
-                a, b = getattr(cond, op)
-                return self.compare(op, a, b)
-        return True, False  # history queries and anything else: the closure decides
+        return self.visit(cond)
+
+    def ignore(self, cond: BaseModel) -> tuple[Expr, bool]:
+        return True, False
+
+    def visit_All(self, cond: m.All) -> tuple[Expr, bool]:
+        parts: list[Expr] = []
+        complete = True
+        for sub in cond.all:
+            e, ok = self.condition(sub)
+            parts.append(e)
+            if not ok:
+                complete = False
+                if not _safe(sub):
+                    break  # it may raise: nothing after it may filter it out
+        return _and(parts), complete and len(parts) == len(cond.all)
+
+    def visit_AnyOf(self, cond: m.AnyOf) -> tuple[Expr, bool]:
+        results = [self.condition(sub) for sub in cond.any]
+        return _or(e for e, _ in results), all(ok for _, ok in results)
+
+    def visit_Not(self, cond: m.Not) -> tuple[Expr, bool]:
+        e, ok = self.condition(cond.not_)
+        return (_negate(e), True) if ok else (True, False)
+
+    def visit_Exists(self, cond: m.Exists) -> tuple[Expr, bool]:
+        return self.exists(cond.exists)
+
+    def visit_In(self, cond: m.In) -> tuple[Expr, bool]:
+        return self.member(cond.in_[0], cond.in_[1])
+
+    def visit_Eq(self, cond: m.Eq) -> tuple[Expr, bool]:
+        return self.compare("eq", *cond.eq)
+
+    def visit_Ne(self, cond: m.Ne) -> tuple[Expr, bool]:
+        return self.compare("ne", *cond.ne)
+
+    def visit_Lt(self, cond: m.Lt) -> tuple[Expr, bool]:
+        return self.compare("lt", *cond.lt)
+
+    def visit_Le(self, cond: m.Le) -> tuple[Expr, bool]:
+        return self.compare("le", *cond.le)
+
+    def visit_Gt(self, cond: m.Gt) -> tuple[Expr, bool]:
+        return self.compare("gt", *cond.gt)
+
+    def visit_Ge(self, cond: m.Ge) -> tuple[Expr, bool]:
+        return self.compare("ge", *cond.ge)
 
     def exists(self, op: Any) -> tuple[Expr, bool]:
         f = self.event_field(op)
@@ -603,7 +679,7 @@ def _action(rs: _Ruleset, p: RulePlan) -> Callable[[Any], None]:
     return action
 
 
-class _Run:
+class _Run(Hooks):
     """One evaluation's durable state, and the engine's ``Dispatcher``."""
 
     def __init__(

@@ -17,6 +17,18 @@ from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from policyengine.errors import Problem, SnapshotError
+from policyengine.runtime.records import (
+    AwardRow,
+    ClassificationRow,
+    MetricRow,
+    ObligationRow,
+    PenaltyRow,
+    RejectionRow,
+    RuleRef,
+    SpanRecord,
+    TraceRow,
+    ViolationRow,
+)
 from policyengine.times import parse_instant, to_pendulum
 
 
@@ -238,26 +250,31 @@ def _instant(value: str | datetime, what: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class RawDecision:
-    """The engine's findings as plain tuples; rules are given as ``(id, clauses)``.
+    """The engine's findings as its own records (``runtime.records``).
 
     Turning them into pydantic models costs as much as evaluating, and many callers read only
     an owner or two, so the models are built on first access (and then cached).
     """
 
-    spans: dict[str, list[list[Any]]]  # subject -> [owner, start, end, rule, events]
-    penalties: list[tuple[Any, ...]]
-    obligations: list[tuple[Any, ...]]
-    rejections: list[tuple[Any, ...]]
-    trace: list[tuple[Any, ...]]
-    violations: list[tuple[Any, ...]] = field(default_factory=list)
-    metrics: list[tuple[Any, ...]] = field(default_factory=list)
-    classifications: list[tuple[Any, ...]] = field(default_factory=list)
-    awards: list[tuple[Any, ...]] = field(default_factory=list)
+    spans: dict[str, list[SpanRecord]]
+    penalties: list[PenaltyRow]
+    obligations: list[ObligationRow]
+    rejections: list[RejectionRow]
+    trace: list[TraceRow]
+    violations: list[ViolationRow] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)
+    classifications: list[ClassificationRow] = field(default_factory=list)
+    awards: list[AwardRow] = field(default_factory=list)
     award_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
     return clauses[0] if len(clauses) == 1 else list(clauses)
+
+
+def _rule(ref: RuleRef) -> dict[str, Any]:
+    """The fields every entry has for the rule that produced it."""
+    return {"rule": ref[0], "clause": _clause_ref(ref[1]), "clauses": list(ref[1])}
 
 
 class Decision(_Frozen):
@@ -316,15 +333,15 @@ class Decision(_Frozen):
                 _trusted(
                     OwnershipSpan,
                     subject=sid,
-                    owner=owner,
-                    start=self._at(start),
-                    end=self._t(end),
-                    rule=rule[0],
-                    clause=_clause_ref(rule[1]),
-                    clauses=list(rule[1]),
-                    events=list(events),
+                    owner=s.owner,
+                    start=self._at(s.start),
+                    end=self._t(s.end),
+                    rule=s.rule[0],
+                    clause=_clause_ref(s.rule[1]),
+                    clauses=list(s.rule[1]),
+                    events=list(s.events),
                 )
-                for owner, start, end, rule, events in spans
+                for s in spans
             ]
             for sid, spans in self.raw.spans.items()
         }
@@ -337,24 +354,22 @@ class Decision(_Frozen):
         return [
             _trusted(
                 Penalty,
-                party=party,
-                sanction=sanction,
-                amount_min=low,
-                amount_max=high,
-                currency=cur,
-                units=units,
-                salary_days=days,
-                offence=n,
-                subject=subject,
-                at=self._at(at),
-                rule=rule[0],
-                clause=_clause_ref(rule[1]),
-                clauses=list(rule[1]),
-                events=list(events),
+                party=p.party,
+                sanction=p.sanction,
+                amount_min=p.amount_min,
+                amount_max=p.amount_max,
+                currency=p.currency,
+                units=p.units,
+                salary_days=p.salary_days,
+                offence=p.offence,
+                subject=p.subject,
+                at=self._at(p.at),
+                rule=p.rule[0],
+                clause=_clause_ref(p.rule[1]),
+                clauses=list(p.rule[1]),
+                events=list(p.events),
             )
-            for (party, sanction, low, high, cur, units, days, n, subject, at, rule, events) in (
-                self.raw.penalties
-            )
+            for p in self.raw.penalties
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -365,37 +380,23 @@ class Decision(_Frozen):
         return [
             _trusted(
                 Obligation,
-                rule=rule[0],
-                clause=_clause_ref(rule[1]),
-                clauses=list(rule[1]),
-                what=what,
-                party=party,
-                subject=subject,
-                opened=self._at(opened),
-                window_start=self._t(start),
-                due=self._t(due),
-                due_inclusive=inclusive,
-                status=status,
-                met_by=met_by,
-                met_at=self._t(met_at),
-                events=list(events),
-                window_start_inclusive=start_incl,
+                rule=o.rule[0],
+                clause=_clause_ref(o.rule[1]),
+                clauses=list(o.rule[1]),
+                what=o.what,
+                party=o.party,
+                subject=o.subject,
+                opened=self._at(o.opened),
+                window_start=self._t(o.window_start),
+                due=self._t(o.due),
+                due_inclusive=o.due_inclusive,
+                status=o.status,
+                met_by=o.met_by,
+                met_at=self._t(o.met_at),
+                events=list(o.events),
+                window_start_inclusive=o.window_start_inclusive,
             )
-            for (
-                rule,
-                what,
-                party,
-                subject,
-                opened,
-                start,
-                due,
-                inclusive,
-                status,
-                met_by,
-                met_at,
-                events,
-                start_incl,
-            ) in self.raw.obligations
+            for o in self.raw.obligations
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -404,15 +405,8 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            Rejection(
-                event=eid,
-                at=self._at(at),
-                rule=rule[0],
-                clause=_clause_ref(rule[1]),
-                clauses=list(rule[1]),
-                reason=reason,
-            )
-            for eid, at, rule, reason in self.raw.rejections
+            Rejection(event=r.event, at=self._at(r.at), reason=r.reason, **_rule(r.rule))
+            for r in self.raw.rejections
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -422,17 +416,15 @@ class Decision(_Frozen):
             return []
         return [
             Violation(
-                what=what,
-                party=party,
-                subject=subject,
-                event=eid,
-                at=self._at(at),
-                rule=rule[0],
-                clause=_clause_ref(rule[1]),
-                clauses=list(rule[1]),
-                events=list(events),
+                what=v.what,
+                party=v.party,
+                subject=v.subject,
+                event=v.event,
+                at=self._at(v.at),
+                events=list(v.events),
+                **_rule(v.rule),
             )
-            for what, party, subject, eid, at, rule, events in self.raw.violations
+            for v in self.raw.violations
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -442,33 +434,19 @@ class Decision(_Frozen):
             return []
         return [
             Metric(
-                rule=ref[0],
-                clause=_clause_ref(ref[1]),
-                clauses=list(ref[1]),
-                party=party,
-                period=period,
-                value=value,
-                target=target,
-                comparison=op,
-                met=met,
-                numerator=num,
-                denominator=den,
-                complete=complete,
-                grade=grade,
+                party=mt.party,
+                period=mt.period,
+                value=mt.value,
+                target=mt.target,
+                comparison=mt.comparison,
+                met=mt.met,
+                numerator=mt.numerator,
+                denominator=mt.denominator,
+                complete=mt.complete,
+                grade=mt.grade,
+                **_rule(mt.rule),
             )
-            for (
-                ref,
-                party,
-                period,
-                value,
-                target,
-                op,
-                met,
-                num,
-                den,
-                complete,
-                grade,
-            ) in self.raw.metrics
+            for mt in self.raw.metrics
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -479,17 +457,15 @@ class Decision(_Frozen):
         keys = self.raw.award_keys
         return [
             Award(
-                rule=ref[0],
-                clause=_clause_ref(ref[1]),
-                clauses=list(ref[1]),
-                title=title,
-                party=party,
-                period=period,
-                place=place,
-                metrics=dict(zip(keys.get(ref[0], ()), values, strict=False)),
-                complete=complete,
+                title=aw.title,
+                party=aw.party,
+                period=aw.period,
+                place=aw.place,
+                metrics=dict(zip(keys.get(aw.rule[0], ()), aw.metrics, strict=False)),
+                complete=aw.complete,
+                **_rule(aw.rule),
             )
-            for ref, title, party, period, place, values, complete in self.raw.awards
+            for aw in self.raw.awards
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -499,17 +475,17 @@ class Decision(_Frozen):
             return []
         return [
             Classification(
-                label=ref[0],
-                clause=_clause_ref(ref[1]),
-                clauses=list(ref[1]),
-                subject=key,
-                value=value,
-                reason=reason,
-                at=self._at(at),
-                event=eid,
-                customer=sid,
+                label=c.rule[0],
+                clause=_clause_ref(c.rule[1]),
+                clauses=list(c.rule[1]),
+                subject=c.subject,
+                value=c.value,
+                reason=c.reason,
+                at=self._at(c.at),
+                event=c.event,
+                customer=c.customer,
             )
-            for ref, key, value, reason, eid, at, sid in self.raw.classifications
+            for c in self.raw.classifications
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -522,20 +498,20 @@ class Decision(_Frozen):
             _trusted(
                 TraceEntry,
                 seq=i,
-                at=self._at(at),
-                kind=kind,
-                subject=subject,
-                party=party,
-                rule=rule[0],
-                clause=_clause_ref(rule[1]),
-                clauses=list(rule[1]),
-                events=list(events),
+                at=self._at(t.at),
+                kind=t.kind,
+                subject=t.subject,
+                party=t.party,
+                rule=t.rule[0],
+                clause=_clause_ref(t.rule[1]),
+                clauses=list(t.rule[1]),
+                events=list(t.events),
                 detail={
                     k: (self._t(v) if k == "due" else list(v) if k == "awaits" else v)
-                    for k, v in detail.items()
+                    for k, v in t.detail.items()
                 },
             )
-            for i, (at, kind, subject, party, rule, events, detail) in enumerate(self.raw.trace)
+            for i, t in enumerate(self.raw.trace)
         ]
 
     def owner(self, subject: str, at: str | datetime | None = None) -> str | None:

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, cast
 
 from policyengine.errors import EvaluationError, Problem
 from policyengine.language.compiler import (
@@ -35,231 +33,58 @@ from policyengine.language.compiler import (
     CompiledRule,
     CPenalty,
     Ctx,
-    HistoryPlan,
-    SubjectView,
 )
 from policyengine.language.model import Money
-from policyengine.runtime import decision as d
-from policyengine.runtime.events import Event, History
-from policyengine.times import add_months, from_dt, to_local, to_pendulum
-
-OPEN, MET, MISSED, LATE, CANCELLED = range(5)
-
-# ids of the events behind a change: a tuple, shared by every record it explains (immutable,
-# and untracked by the cyclic GC, which otherwise rescans every trace entry of a long history)
-Causes = tuple[str, ...]
-_STATUS = {OPEN: "open", MET: "met", MISSED: "overdue", LATE: "late"}
-
-
-class Subject:
-    """Mutable state of one subject (a customer)."""
-
-    __slots__ = ("claims", "counters", "flags", "id", "owner", "owner_since", "spans")
-
-    def __init__(self, sid: str) -> None:
-        self.id = sid
-        self.owner: str | None = None
-        self.owner_since: int | None = None
-        self.flags: dict[str, Any] = {}
-        self.counters: dict[str, Decimal] = {}
-        self.claims: dict[str, str] = {}
-        self.spans: list[list[Any]] = []  # [owner, start, end, rule, clauses, events]
-
-
-class Chain:
-    """The duties one ``expect`` owes from one trigger: schedule steps, or a recurring duty.
-
-    Renewals are rebuilt from the same context (the creating event as ``$event``), so match and
-    party are evaluated afresh against the subject's state at each renewal.
-    """
-
-    __slots__ = (
-        "ctx_event",
-        "ctx_item",
-        "ctx_trigger",
-        "key",
-        "members",
-        "rule",
-        "spec",
-        "stopped",
-        "subject_id",
-    )
-
-    def __init__(self, spec: CExpect, rule: CompiledRule, ctx: Ctx, key: Any) -> None:
-        self.spec = spec
-        self.rule = rule
-        self.ctx_event = ctx.event
-        self.ctx_trigger = ctx.trigger
-        self.ctx_item = ctx.item
-        self.subject_id = ctx.subject_id
-        self.key = key
-        self.stopped = False
-        self.members: list[Pending] = []
-
-    def live(self) -> bool:
-        if self.stopped:
-            return False
-        if self.spec.every is not None or self.spec.repeat:
-            return True
-        return any(p.state == OPEN for p in self.members)
+from policyengine.runtime.events import Event
+from policyengine.runtime.queries import Queries
+from policyengine.runtime.records import (
+    CANCELLED,
+    LATE,
+    MET,
+    MISSED,
+    OPEN,
+    AwardRow,
+    Causes,
+    ClassificationRow,
+    Comparison,
+    ConflictRow,
+    MetricRow,
+    ObligationRecord,
+    PenaltyRow,
+    RejectionRow,
+    SpanRecord,
+    TraceRow,
+    ViolationRow,
+)
+from policyengine.runtime.state import (
+    STATE,
+    Chain,
+    Close,
+    Hooks,
+    Pending,
+    Renew,
+    Subject,
+    Tick,
+    period_of,
+)
 
 
-class Renew:
-    """A recurring duty's next calendar period begins."""
+class World(Queries):
+    """All state of one evaluation; discarded afterwards (no global state). Its attributes are
+    declared once, with their roles, by ``EngineState``."""
 
-    __slots__ = ("at", "chain")
+    __slots__ = tuple(STATE)
 
-    def __init__(self, chain: Chain, at: int) -> None:
-        self.chain = chain
-        self.at = at
-
-
-class Close:
-    """The end of a metric period: measure it with the state as it stands."""
-
-    __slots__ = ("tick",)
-
-    def __init__(self, tick: Tick) -> None:
-        self.tick = tick
-
-
-class Pending:
-    """An expectation waiting for its event, or past due and watched for a late one."""
-
-    __slots__ = (
-        "cancel",
-        "chain",
-        "due",
-        "inclusive",
-        "match",
-        "obligation",
-        "party",
-        "rule",
-        "spec",
-        "start",
-        "start_excl",
-        "state",
-        "step",
-        "subject_id",
-        "sv",
-        "trigger",
-        "types",
-        "where",
-    )
-
-    def __init__(
-        self, spec: CExpect, rule: CompiledRule, trigger: Mapping[str, Any], subject_id: str | None
-    ) -> None:
-        self.spec = spec
-        self.rule = rule
-        self.trigger = trigger
-        self.subject_id = subject_id
-        self.state = OPEN
-        self.match: tuple[tuple[str, Any], ...] = ()
-        self.cancel: tuple[tuple[str, Any], ...] = ()
-        self.due: int | None = 0
-        self.inclusive = True
-        self.start: int | None = None
-        self.start_excl = False
-        self.chain: Chain | None = None
-        self.step = 0
-        self.types = spec.types
-        self.where = spec.where
-        self.party: Any = None
-        self.obligation: list[Any] | None = None
-        self.sv: Any = None  # the subject value it is indexed under (None: matched on no subject)
-
-
-class Tick:
-    """The start of a calendar period, for rules declared with ``every:``."""
-
-    __slots__ = ("end", "label", "start", "unit")
-
-    def __init__(self, unit: str, start: int, end: int, label: str) -> None:
-        self.unit = unit
-        self.start = start
-        self.end = end
-        self.label = label
-
-
-def period_of(unit: str, us: int, tz: str) -> Tick:
-    """The local calendar period (day, ISO week from Monday, month) that contains ``us``."""
-    local = to_local(us, tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit == "day":
-        return Tick(
-            unit,
-            from_dt(midnight),
-            from_dt(midnight + timedelta(days=1)),
-            midnight.date().isoformat(),
-        )
-    if unit == "week":
-        start = midnight - timedelta(days=midnight.weekday())
-        year, week, _ = start.isocalendar()
-        return Tick(
-            unit, from_dt(start), from_dt(start + timedelta(weeks=1)), f"{year}-W{week:02d}"
-        )
-    start = midnight.replace(day=1)
-    return Tick(unit, from_dt(start), from_dt(add_months(start, 1)), f"{start:%Y-%m}")
-
-
-class Dispatcher(Protocol):
-    """A second evaluator's hook (``backend="durable"``): another engine decides which rules a
-    step matches, and sees every other step of the clock, in the order the native path takes
-    them. Overrides, actions and everything else stay the World's."""
-
-    def match(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
-        """The rules among ``rules`` whose ``when`` holds for ``ctx`` (state before the step)."""
-        ...
-
-    def timer(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
-        """A timer-heap entry is about to fire (``key`` orders it: see ``fire_until``)."""
-        ...
-
-
-class World:
-    """All state of one evaluation; discarded afterwards (no global state)."""
-
-    def __init__(self, policy: CompiledPolicy, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(self, policy: CompiledPolicy, hooks: Hooks | None = None) -> None:
+        for name, declared in STATE.items():
+            if declared.new is not None:
+                setattr(self, name, declared.new())
         self.policy = policy
-        self.dispatcher = dispatcher
+        self.hooks = hooks
         self.tz = policy.timezone
         self.sf = policy.subject_field
-        self.subjects: dict[str, Subject] = {}
-        self.owned_by: dict[str, set[str]] = {}
-        self.claims_by: dict[str, set[str]] = {}
-        self.party_counters: dict[str, dict[str, Decimal]] = {}
-        self.ladders: dict[tuple[str, str], int] = {}
-        self.hist_subj: dict[tuple[Any, str], list[Event]] = {}
-        self.hist_type: dict[str, list[Event]] = {}
-        self.waiting: dict[tuple[str, Any], list[Pending]] = {}
-        self.overdue: dict[tuple[str, Any], list[Pending]] = {}
-        self.cancels: dict[tuple[str, Any], list[Pending]] = {}
-        self.timers: list[tuple[int, int, Pending | Tick | Renew | Close]] = []
-        self.live_keys: dict[tuple[int | str, Any], Chain] = {}
-        self.derived: list[Event] = []
         self.classifying = policy.classifying
         self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
-        self.counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
-        self.violations: list[tuple[Any, ...]] = []
-        self.metric_rows: list[tuple[Any, ...]] = []
-        self.labels: dict[str, dict[str, Any]] = {}
-        self.classifications: list[tuple[Any, ...]] = []
-        self.event_labels: dict[str, dict[str, Any]] = {}
-        self.period_values: dict[tuple[str, str], Decimal] = {}
-        self.award_rows: list[tuple[Any, ...]] = []
-        self.fired: dict[str, int] = {}  # rule id -> how many times its trigger matched
-        self.broken: dict[str, list[str]] = {}  # declared invariant -> subjects breaking it
-        self.horizon: int | None = None
-        self.seq = 0
-        self.penalties: list[tuple[Any, ...]] = []
-        self.obligations: list[list[Any]] = []
-        self.rejections: list[tuple[Any, ...]] = []
-        self.trace: list[tuple[Any, ...]] = []
-        self.conflicts: list[tuple[str, str]] = []
-        self.step_owner: dict[str, tuple[str | None, str]] = {}
-        self.rejected = False
-        self.now = 0
         # trigger -> rules tuples in which no rule overrides or rejects (nothing to resolve)
         self.plain = frozenset(
             id(rs)
@@ -267,99 +92,13 @@ class World:
             for rs in group.values()
             if not any(r.overrides or r.rejects for r in rs)
         )
-
-    # ------------------------------------------------------------ queries used by closures
-    def owner_of(self, subject: Any) -> str | None:
-        s = self.subjects.get(subject) if isinstance(subject, str) else None
-        return s.owner if s is not None else None
-
-    def history(self, plan: HistoryPlan, ctx: Ctx) -> Iterator[Event]:
-        within = plan.within
-        now = ctx.now
-        lower = exact_from = -(2**62)
-        if within is not None:
-            bound = within.back(now, self.tz)
-            slack = within.calendar_slack
-            lower, exact_from = bound - slack, bound + slack
-        if plan.since is not None:
-            since = plan.since(ctx)
-            if isinstance(since, int) and since > lower:
-                lower = since
-                if within is None:
-                    exact_from = lower
-        if plan.subject is not None:
-            sv = plan.subject(ctx)
-            lists = [self.hist_subj.get((sv, t)) for t in plan.types]
-        else:
-            lists = [self.hist_type.get(t) for t in plan.types]
-        match = [(f, g(ctx)) for f, g in plan.match]
-        if plan.last is not None:
-            found = [
-                ev
-                for lst in lists
-                if lst
-                for ev in lst
-                if ev["at"] >= lower
-                and (
-                    ev["at"] >= exact_from
-                    or within is None
-                    or within.covers(ev["at"], now, self.tz)
-                )
-                and all(ev.get(f) == v for f, v in match)
-            ]
-            found.sort(key=lambda ev: ev["at"], reverse=True)  # stable: input order kept on ties
-            yield from found[: plan.last]
-            return
-        for lst in lists:
-            if not lst:
-                continue
-            for ev in reversed(lst):
-                at = ev["at"]
-                if at < lower:
-                    break
-                if at < exact_from and within is not None and not within.covers(at, now, self.tz):
-                    continue
-                if all(ev.get(f) == v for f, v in match):
-                    yield ev
-
-    def subject_view(self, sid: str) -> SubjectView | None:
-        return self.subjects.get(sid)
-
-    def owners(self, kind: str) -> list[str]:
-        return sorted(
-            o for o, ids in self.owned_by.items() if ids and (kind == "any" or o != "company")
-        )
-
-    def party_counter(self, party: str, name: str) -> Decimal:
-        return self.party_counters.get(party, {}).get(name, Decimal(0))
-
-    def parties_with(self, name: str) -> list[str]:
-        return sorted(p for p, table in self.party_counters.items() if table.get(name))
-
-    def metric_value(self, metric: str, party: Any) -> Decimal | None:
-        return self.period_values.get((metric, str(party)))
-
-    def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal:
-        total = Decimal(0)
-        for at, by in self.counter_log.get((str(key), name), ()):
-            if (start is None or at >= start) and (end is None or at < end):
-                total += by
-        return total
-
-    def subjects_with(self, kind: str, owner: Any = None) -> list[str]:
-        if owner is not None:
-            ids = self.owned_by.get(owner, ())
-            if kind == "company" and owner != "company":
-                return []
-            return sorted(ids)
-        subjects = self.subjects.values()
-        if kind == "any":
-            return sorted(s.id for s in subjects)
-        if kind == "owned":
-            return sorted(s.id for s in subjects if s.owner is not None)
-        if kind == "company":
-            return sorted(s.id for s in subjects if s.owner == "company")
-        return sorted(s.id for s in subjects if s.owner not in (None, "company"))
+        self.horizon = None
+        self.derived = []
+        self.labels = {}
+        self.broken = {}
+        self.before_finish = None
+        if hooks is not None:
+            hooks.bind(self)
 
     # ------------------------------------------------------------ state
     def subject(self, sid: str) -> Subject:
@@ -377,14 +116,14 @@ class World:
         party: str | None = None,
         **detail: Any,
     ) -> None:
-        self.trace.append((self.now, kind, subject, party, rule.ref, causes, detail))
+        self.trace.append(TraceRow(self.now, kind, subject, party, rule.ref, causes, detail))
 
     def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: Causes) -> None:
         s = self.subject(sid)
         earlier = self.step_owner.get(sid)
         if earlier is not None and earlier[1] != rule.id and earlier[0] != owner:
             self.conflicts.append(
-                (
+                ConflictRow(
                     causes[-1] if causes else "?",
                     f"rules {earlier[1]!r} and {rule.id!r} both decided the owner "
                     f"of {sid!r} ({earlier[0]!r} vs {owner!r}); the later rule "
@@ -394,18 +133,18 @@ class World:
         self.step_owner[sid] = (owner, rule.id)
         if s.owner == owner:
             return
-        if s.spans and s.spans[-1][2] is None:
-            if s.spans[-1][1] == self.now:
+        if s.spans and s.spans[-1].end is None:
+            if s.spans[-1].start == self.now:
                 s.spans.pop()  # owned for no time at all: keep it in the trace only
             else:
-                s.spans[-1][2] = self.now
+                s.spans[-1].end = self.now
         if s.owner is not None:
             self.owned_by[s.owner].discard(sid)
         previous = s.owner
         s.owner = owner
         s.owner_since = self.now if owner is not None else None
         if owner is not None:
-            s.spans.append([owner, self.now, None, rule.ref, causes])
+            s.spans.append(SpanRecord(owner, self.now, None, rule.ref, causes))
             self.owned_by.setdefault(owner, set()).add(sid)
         self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
         if self.emits_owner:
@@ -546,11 +285,13 @@ class World:
                 counter=a.name,
                 value=str(table[a.name]),
             )
+            if a.target is not None and self.hooks is not None:
+                self.hooks.added(a, ctx, (owner_key, a.name), by, self.now, len(self.trace) - 1)
         elif kind == "violation":
             ev = ctx.event if ctx.event is not None else ctx.trigger
             party = a.target(ctx) if a.target is not None else ctx.party
             self.violations.append(
-                (
+                ViolationRow(
                     a.text or "violation",
                     None if party is None else str(party),
                     ctx.subject_id,
@@ -567,7 +308,7 @@ class World:
             self.rejected = True
             ev = ctx.event
             eid = ev["id"] if ev is not None else "?"
-            self.rejections.append((eid, self.now, rule.ref, a.text or "rejected"))
+            self.rejections.append(RejectionRow(eid, self.now, rule.ref, a.text or "rejected"))
             self._trace("reject", rule, causes, subject=ctx.subject_id, reason=a.text)
 
     def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
@@ -577,13 +318,19 @@ class World:
         if party is None:
             return
         key = (p.ladder_key or rule.id, str(party))
-        n = self.ladders.get(key, 0) + 1
-        self.ladders[key] = n
-        row, detail = self.sentence(
-            p, min(n - 1, len(p.steps) - 1), n, str(party), ctx, rule, causes
-        )
+        count = self.ladders.get(key, 0)
+        hooks = self.hooks
+        if hooks is None:
+            row, detail = self.sentence(
+                p, min(count, len(p.steps) - 1), count + 1, str(party), ctx, rule, causes
+            )
+        else:
+            row, detail = hooks.sentence(self, p, str(party), count, ctx, rule, causes)
+        self.ladders[key] = count + 1
         self.penalties.append(row)
         self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party), **detail)
+        if hooks is not None:
+            hooks.penalized(a, ctx, key, len(self.penalties) - 1, len(self.trace) - 1)
 
     def sentence(
         self,
@@ -594,7 +341,7 @@ class World:
         ctx: Ctx,
         rule: CompiledRule,
         causes: Causes,
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    ) -> tuple[PenaltyRow, dict[str, Any]]:
         """The penalty row and its trace detail for step ``index`` of ``p`` (step 0 unless a
         ladder): the distributed runner evaluates every step where the context exists and
         numbers the offences afterwards."""
@@ -611,7 +358,7 @@ class World:
         if step.salary_days is not None:
             days = _money(step.salary_days(ctx), rule, "salary_days")[0]
         currency = self.policy.currency if low is not None else None
-        row = (
+        row = PenaltyRow(
             party,
             step.sanction,
             low,
@@ -726,7 +473,7 @@ class World:
         what = what if what is not None else e.obligation
         if what is not None:
             about = e.about(ctx) if e.about is not None else ctx.subject_id
-            p.obligation = [
+            p.obligation = ObligationRecord(
                 rule.ref,
                 what,
                 p.party,
@@ -740,8 +487,12 @@ class World:
                 None,
                 (trig["id"],),
                 not start_excl,
-            ]
+            )
             self.obligations.append(p.obligation)
+        if self.hooks is not None:
+            self.hooks.duty(
+                p, chain, len(self.obligations) - 1 if p.obligation is not None else None
+            )
         return p
 
     def _register(self, p: Pending) -> None:
@@ -796,8 +547,8 @@ class World:
         timers = self.timers
         while timers and timers[0][0] < limit:
             key, _, p = heapq.heappop(timers)
-            if self.dispatcher is not None:
-                self.dispatcher.timer(key, p)
+            if self.hooks is not None:
+                self.hooks.timer(key, p)
             if isinstance(p, Tick):
                 self.tick(p)
                 self.drain()
@@ -813,7 +564,7 @@ class World:
             p.state = MISSED
             self.now = p.due
             if p.obligation is not None:
-                p.obligation[8] = MISSED
+                p.obligation.status = MISSED
             recurring = p.spec.every is not None or p.spec.repeat
             if (p.obligation is not None or p.spec.late) and not recurring:
                 # a recurring duty's later events belong to its later instances, never "late"
@@ -912,7 +663,7 @@ class World:
                     if p.chain is not None:
                         p.chain.stopped = True
                     if p.obligation is not None:
-                        p.obligation[8] = CANCELLED
+                        p.obligation.status = CANCELLED
 
     def _cancels(self, p: Pending, ev: Event) -> bool:
         if not all(ev.get(f) == v for f, v in p.cancel):
@@ -927,9 +678,9 @@ class World:
 
     def _met(self, p: Pending, ev: Event, branch: tuple[CAction, ...], status: int) -> None:
         if p.obligation is not None:
-            p.obligation[8] = status
-            p.obligation[9] = ev["id"]
-            p.obligation[10] = ev["at"]
+            p.obligation.status = status
+            p.obligation.met_by = ev["id"]
+            p.obligation.met_at = ev["at"]
         chain = p.chain
         if (
             chain is not None
@@ -954,6 +705,8 @@ class World:
         Metric periods close at their end, with the state as it stands then.
         """
         self.horizon = horizon
+        if self.hooks is not None:
+            first = self.hooks.first_period(first)
         for unit in self.policy.periodic:
             self._push_tick(period_of(unit, first, self.tz))
         for unit in sorted({mt.every for mt in self.policy.metrics}):
@@ -963,6 +716,8 @@ class World:
 
     def close(self, tick: Tick, at: int, complete: bool) -> None:
         """Measure every metric of the period's unit for each party it names."""
+        if self.hooks is not None:
+            self.hooks.closing(tick, at, complete)
         self.now = at
         ev: Event = {
             "id": f"{tick.unit}:{tick.label}",
@@ -990,13 +745,13 @@ class World:
                 grade = next((g for g, low in bands if low is None or value >= low), None)
                 self.period_values[(mt.id, str(party))] = value
                 self.metric_rows.append(
-                    (
+                    MetricRow(
                         mt.ref,
                         str(party),
                         tick.label,
                         value,
                         target,
-                        mt.op,
+                        cast(Comparison | None, mt.op),
                         met,
                         num,
                         den,
@@ -1027,7 +782,9 @@ class World:
 
         for place, party in enumerate(sorted(parties, key=key)[: aw.winners], start=1):
             values = [self.period_values.get((mid, party)) for mid, _ in aw.keys]
-            self.award_rows.append((aw.ref, aw.title, party, period, place, values, complete))
+            self.award_rows.append(
+                AwardRow(aw.ref, aw.title, party, period, place, values, complete)
+            )
 
     def classify(self, ev: Event, ctx: Ctx) -> None:
         """Labels with ``on:``: the first case that holds classifies what the event names."""
@@ -1039,18 +796,19 @@ class World:
             value, reason = hit if hit is not None else (None, None)
             self.event_labels.setdefault(str(key), {})[lab.name] = value
             self.classifications.append(
-                (lab.ref, str(key), value, reason, ev["id"], ev["at"], ctx.subject_id)
+                ClassificationRow(
+                    lab.ref, str(key), value, reason, ev["id"], ev["at"], ctx.subject_id
+                )
             )
 
     def finish(self, horizon: int) -> None:
         """At the horizon: measure the unfinished metric periods, and label every subject."""
         # what a snapshot leaves out: these measures hold at this horizon only
-        self.before_finish = (
-            len(self.metric_rows),
-            len(self.award_rows),
-            self.period_values,
-            self.now,
-        )
+        self.before_finish = {
+            name: len(getattr(self, name)) if declared.role == "record" else getattr(self, name)
+            for name, declared in STATE.items()
+            if declared.at_finish
+        }
         for unit in sorted({mt.every for mt in self.policy.metrics}):
             tick = period_of(unit, horizon, self.tz)
             if tick.start < horizon:
@@ -1118,20 +876,25 @@ class World:
 
     def resolve(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
         """Match on the current state, then drop rules a matched rule overrides."""
-        if self.dispatcher is None:
+        hooks = self.hooks
+        if hooks is None:
             matched = [r for r in rules if r.when is None or r.when(ctx)]
         else:
-            matched = self.dispatcher.match(rules, ctx)
+            matched = hooks.match(rules, ctx)
         if len(matched) > 1 and id(rules) not in self.plain and any(r.overrides for r in matched):
             suppressed: set[str] = set()
             for r in sorted(matched, key=lambda r: -r.rank):
                 if r.id not in suppressed:
                     suppressed |= r.overrides
             matched = [r for r in matched if r.id not in suppressed]
+        if hooks is not None:
+            hooks.resolved(matched, ctx)
         return matched
 
     # ------------------------------------------------------------ one event
     def apply(self, ev: Event, derived: bool = False) -> None:
+        if not derived and self.hooks is not None:
+            self.hooks.event(ev)
         self.now = ev["at"]
         self.step_owner = {}
         self.rejected = False
@@ -1177,9 +940,6 @@ class World:
             found.append(ev)
 
     # ------------------------------------------------------------ incremental evaluation
-    # set by ``finish``: metric rows, award rows, period values and clock before it ran
-    before_finish: tuple[int, int, dict[tuple[str, str], Decimal], int] | None = None
-
     def advance(self, events: list[Event], horizon: int | None) -> None:
         """Apply ``events`` (time-ordered, none before the clock), then fire the deadlines up to
         the horizon: the loop of ``evaluate``, which ``Policy.resume`` runs on a World rebuilt
@@ -1197,16 +957,6 @@ class World:
                 ) from exc
         if horizon is not None:
             self.fire_until(2 * horizon + 1)
-
-    @staticmethod
-    def reported(obligations: Iterable[list[Any]]) -> list[tuple[Any, ...]]:
-        """Obligation records as decisions show them (a cancelled duty is not shown); also for
-        records a resumed evaluation reads back from its snapshot."""
-        return [
-            (*o[:2], None if o[2] is None else str(o[2]), *o[3:8], _STATUS[o[8]], *o[9:])
-            for o in obligations
-            if o[8] != CANCELLED
-        ]
 
 
 def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]:
@@ -1256,86 +1006,3 @@ def _hashable(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- entry point
-
-
-def evaluate(
-    policy: CompiledPolicy,
-    history: History,
-    as_of: int | None,
-    dispatcher: Dispatcher | None = None,
-    world_type: type[World] = World,
-    keep_world: bool = False,
-) -> d.Decision:
-    """``world_type``: a World subclass that records more (the distributed runner's shards).
-    ``keep_world``: the decision keeps the World (before ``finish``) so that it can be
-    snapshotted and resumed (``Policy.evaluate``'s default); it costs memory."""
-    world = world_type(policy, dispatcher)
-    applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
-    horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
-    world.horizon = horizon
-    if (policy.periodic or policy.metrics) and applied and horizon is not None:
-        world.schedule_ticks(applied[0]["at"], horizon)
-    world.advance(applied, horizon)
-    if horizon is not None:
-        world.finish(horizon)
-    decision = _decision(policy, world, history, horizon)
-    if keep_world:
-        # for ``Decision.snapshot``; outside the model's fields, so dumps and == ignore it
-        decision.__dict__["_world"] = world
-    return decision
-
-
-def _fired(policy: CompiledPolicy, w: World) -> dict[str, int]:
-    """How often each rule matched, and each label, metric and award produced a value: what
-    scenario coverage counts."""
-    out = dict(w.fired)
-    for row in w.classifications:
-        if row[2] is not None:
-            out[row[0][0]] = out.get(row[0][0], 0) + 1
-    for values in w.labels.values():
-        for name, value in values.items():
-            if value is not None and not any(lab.name == name and lab.on for lab in policy.labels):
-                out[name] = out.get(name, 0) + 1
-    for row in w.metric_rows:
-        out[row[0][0]] = out.get(row[0][0], 0) + 1
-    for row in w.award_rows:
-        out[row[0][0]] = out.get(row[0][0], 0) + 1
-    return out
-
-
-def _decision(policy: CompiledPolicy, w: World, history: History, as_of: int | None) -> d.Decision:
-    raw = d.RawDecision(
-        spans={sid: s.spans for sid, s in w.subjects.items() if s.spans},
-        penalties=w.penalties,
-        obligations=World.reported(w.obligations),
-        rejections=w.rejections,
-        trace=w.trace,
-        violations=w.violations,
-        metrics=w.metric_rows,
-        classifications=w.classifications,
-        awards=w.award_rows,
-        award_keys={aw.id: tuple(mid for mid, _ in aw.keys) for aw in policy.awards},
-    )
-    notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
-    notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
-    notices += [d.Notice(event=e, kind="conflict", detail=x) for e, x in w.conflicts]
-    counters: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in w.party_counters.items()}
-    for sid, s in w.subjects.items():
-        if s.counters:
-            counters.setdefault(sid, {}).update(s.counters)
-    # every part is built here from checked values: validating them again would cost as much
-    # as a 100-event evaluation
-    return d.Decision.model_construct(
-        policy=policy.id,
-        version=policy.version,
-        timezone=policy.timezone,
-        as_of=to_pendulum(as_of, policy.timezone) if as_of is not None else None,
-        notices=notices,
-        flags={sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags},
-        counters=counters,
-        clauses={cid: c.reading for cid, c in policy.clauses.items()},
-        subject_labels=w.labels,
-        fired=_fired(policy, w),
-        broken_invariants=w.broken,
-        raw=raw,
-    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final, Generic, TypeVar
 
-from policyengine.errors import EventError, Problem, did_you_mean
+from policyengine.errors import Code, EventError, Problem, did_you_mean
 from policyengine.language.compiler import CompiledPolicy, FieldCheck
 from policyengine.times import instant_us
 
@@ -30,11 +30,87 @@ class History:
     texts: dict[str, str] = field(default_factory=dict)  # id -> original timestamp text
 
 
-def _derived_id(raw: Mapping[str, Any], index: int) -> str:
-    digest = hashlib.sha1(
-        json.dumps(dict(raw), sort_keys=True, default=str).encode("utf-8")
-    ).hexdigest()[:10]
-    return f"auto-{index}-{digest}"
+# ---------------------------------------------------------------- identity and repeats
+# The one definition of the id an input event gets and of how a repeated id is judged: used
+# by ``prepare`` and by every backend that reads the raw input itself (the shards' partition
+# and the Dask reader, which drop repeats before sharding; resume, which judges the new
+# events against the stored ones), so that all of them report what ``prepare`` reports.
+
+REPEATED: Final = "repeated event ignored"
+REUSED: Final = "a different event reuses this id; the later one was ignored"
+
+_T = TypeVar("_T")
+
+
+def content_digest(raw: Mapping[str, Any]) -> str:
+    """SHA-1 (hex) of an event's content: its JSON with sorted keys, other values as text.
+    Equal events, equal digests."""
+    text = json.dumps(dict(raw), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def derived_id(raw: Mapping[str, Any], index: int) -> str:
+    """The id of an event sent without one: its place in the whole input and its content."""
+    return f"auto-{index}-{content_digest(raw)[:10]}"
+
+
+def event_id(raw: Any, index: int) -> str | None:
+    """The id of the input event at ``index`` (0-based, in the whole input): its ``id`` as
+    text, or ``derived_id`` when it has none. None when ``prepare`` refuses the event: not a
+    mapping (PE207), or an id that is neither non-empty text nor a whole number (PE203)."""
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        return None
+    raw_id = raw.get("id")
+    if type(raw_id) is str and raw_id:
+        return raw_id
+    if raw_id is None:
+        return derived_id(raw, index)
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or raw_id == "":
+        return None
+    return str(raw_id)
+
+
+def same_content(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two input events are the same event (a repeat, not a reuse of its id)."""
+    return dict(a) == dict(b)
+
+
+class Repeats(Generic[_T]):
+    """Repeated ids, judged as ``prepare`` judges them. The first event of an id is kept; each
+    later one is to be dropped, with a notice in ``duplicates`` (in input order): ``REPEATED``
+    when it is the same event again, ``REUSED`` when a different event reuses the id.
+
+    What is remembered of the first event of an id is the caller's choice (the event, its
+    input index, its digest), with ``same(first, later)`` to compare two of them. ``before``,
+    if given, finds the first event of an id in an earlier part of the input that is not
+    passed through ``repeated`` (the events a snapshot stored), or None.
+    """
+
+    __slots__ = ("before", "duplicates", "first", "same")
+
+    def __init__(
+        self,
+        same: Callable[[_T, _T], bool],
+        before: Callable[[str], _T | None] | None = None,
+    ) -> None:
+        self.same = same
+        self.before = before
+        self.first: dict[str, _T] = {}
+        self.duplicates: list[tuple[str, str]] = []  # (id, REPEATED or REUSED)
+
+    def repeated(self, eid: str, item: _T) -> bool:
+        """Whether the event ``item`` repeats an id met before: then its notice is recorded
+        and the caller drops it. Otherwise it is the first of its id, and remembered."""
+        earlier = self.first.get(eid)
+        if earlier is None:
+            if self.before is not None:
+                earlier = self.before(eid)
+            if earlier is None:
+                self.first[eid] = item
+                return False
+            self.first[eid] = earlier
+        self.duplicates.append((eid, REPEATED if self.same(earlier, item) else REUSED))
+        return True
 
 
 def _is_date(value: Any) -> bool:
@@ -120,41 +196,32 @@ def _plan(checks: tuple[FieldCheck, ...]) -> _Plan:
 def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
     problems: list[Problem] = []
     out: list[tuple[int, int, Event]] = []
-    seen: dict[str, Mapping[str, Any]] = {}
-    history = History([])
+    repeats: Repeats[Mapping[str, Any]] = Repeats(same_content)
+    history = History([], repeats.duplicates)
     plans: dict[Any, _Plan] = {}  # per event type, built on first sight
     for index, raw in enumerate(raw_events):
         if not isinstance(raw, Mapping):
             problems.append(
                 Problem(
-                    "PE207",
+                    Code.MALFORMED_HISTORY,
                     f"event #{index} is a {type(raw).__name__}, not a mapping",
                     event_id=f"#{index}",
                 )
             )
             continue
-        raw_id = raw.get("id")
-        if raw_id is None:
-            eid = _derived_id(raw, index)
-        elif not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or raw_id == "":
+        eid = event_id(raw, index)
+        if eid is None:  # a mapping: its id is what is wrong
             problems.append(
-                Problem("PE203", "id must be non-empty text", event_id=f"#{index}", field="id")
-            )
-            continue
-        else:
-            eid = str(raw_id)
-        if eid in seen:
-            same = dict(seen[eid]) == dict(raw)
-            history.duplicates.append(
-                (
-                    eid,
-                    "repeated event ignored"
-                    if same
-                    else "a different event reuses this id; the later one was ignored",
+                Problem(
+                    Code.EVENT_BAD_FIELD,
+                    "id must be non-empty text",
+                    event_id=f"#{index}",
+                    field="id",
                 )
             )
             continue
-        seen[eid] = raw
+        if repeats.repeated(eid, raw):
+            continue
         etype = raw.get("type")
         checks = policy.events.get(etype) if isinstance(etype, str) else None
         if checks is None:
@@ -163,7 +230,7 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 continue
             problems.append(
                 Problem(
-                    "PE201" if etype is not None else "PE202",
+                    Code.EVENT_UNKNOWN_TYPE if etype is not None else Code.EVENT_MISSING_FIELD,
                     f"unknown event type {etype!r}" if etype is not None else "missing event type",
                     hint=did_you_mean(str(etype), policy.events)
                     or "declare the type in the policy, or set `unknown_events: ignore`",
@@ -175,7 +242,7 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
         at_raw = raw.get("at")
         at = instant_us(at_raw)
         if at is None:
-            code = "PE202" if at_raw is None else "PE204"
+            code = Code.EVENT_MISSING_FIELD if at_raw is None else Code.EVENT_NO_OFFSET
             msg = (
                 "missing timestamp `at`"
                 if at_raw is None
@@ -199,7 +266,7 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 if required:
                     problems.append(
                         Problem(
-                            "PE202",
+                            Code.EVENT_MISSING_FIELD,
                             f"missing field {name!r} of {etype}",
                             event_id=eid,
                             field=name,
@@ -214,7 +281,9 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 continue
             complaint = _check_field(check, value)
             if complaint is not None:
-                problems.append(Problem("PE203", f"{name} {complaint}", event_id=eid, field=name))
+                problems.append(
+                    Problem(Code.EVENT_BAD_FIELD, f"{name} {complaint}", event_id=eid, field=name)
+                )
                 bad = True
                 continue
             event[name] = _normalise(check, value)
@@ -224,7 +293,7 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 if key not in allowed:
                     problems.append(
                         Problem(
-                            "PE205",
+                            Code.EVENT_UNKNOWN_FIELD,
                             f"field {key!r} is not declared for {etype}",
                             hint=did_you_mean(str(key), declared),
                             event_id=eid,

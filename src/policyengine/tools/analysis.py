@@ -27,6 +27,7 @@ from policyengine.language import model as m
 from policyengine.language.compiler import OWNER_CHANGED
 from policyengine.language.loader import Source
 from policyengine.language.validate import PolicySet, RuleSite
+from policyengine.language.visitor import Visitor, fields, node_types
 from policyengine.policy import Policy, load_policy
 
 # Stable codes, like errors.CODES. Never renumber.
@@ -73,18 +74,39 @@ def analyze(path: str | Path | Policy) -> list[Finding]:
 # ---------------------------------------------------------------- model walking
 
 
-def _walk(obj: Any) -> Iterator[Any]:
-    """Every value inside a model (models, lists, dict values, scalars), depth first."""
-    yield obj
-    if isinstance(obj, BaseModel):
-        for name in type(obj).model_fields:
-            yield from _walk(getattr(obj, name))
-    elif isinstance(obj, list | tuple):
-        for item in obj:
-            yield from _walk(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _walk(item)
+class _Uses(Visitor[None]):
+    """The parameters (``$params.X`` in any text) and event types a declaration names."""
+
+    # these name no event type themselves: only what is inside them is read
+    ignores = frozenset(m.NODE_MODELS) - node_types(
+        m.HistoryQuery, m.ValuesQuery, m.Expect, m.Step, m.CancelOn
+    )
+
+    def __init__(self) -> None:
+        self.params: set[str] = set()
+        self.events: set[str] = set()
+
+    def read(self, node: BaseModel) -> None:
+        for v in fields(node):
+            if isinstance(v, BaseModel):
+                self.visit(v)
+            elif isinstance(v, str):
+                self.params.update(_PARAM_RE.findall(v))
+
+    def ignore(self, node: BaseModel) -> None:
+        self.read(node)
+
+    def visit_HistoryQuery(self, q: m.HistoryQuery) -> None:
+        self.events.update(_names(q.type))
+        self.read(q)
+
+    visit_ValuesQuery = visit_HistoryQuery
+
+    def visit_Expect(self, node: m.Expect | m.Step | m.CancelOn) -> None:
+        self.events.update(_names(node.event))
+        self.read(node)
+
+    visit_Step = visit_CancelOn = visit_Expect
 
 
 def _names(v: str | list[str] | None) -> list[str]:
@@ -147,17 +169,35 @@ def _ref(v: Any) -> str | None:
 
 def _atom(cond: Any) -> Fact | None:
     """The fact an atomic condition states about one reference, if it is that simple."""
-    if isinstance(cond, m.Not):
+    return _ATOM.visit(cond) if isinstance(cond, BaseModel) else None
+
+
+class _Atom(Visitor[Fact | None]):
+    """``not``, ``exists``, ``eq``, ``ne`` and ``in`` of a reference and literals."""
+
+    ignores = node_types(m.All, m.AnyOf, m.History, m.Lt, m.Le, m.Gt, m.Ge)
+
+    def ignore(self, cond: BaseModel) -> None:
+        return None
+
+    def visit_Not(self, cond: m.Not) -> Fact | None:
         inner = _atom(cond.not_)
         if inner is not None and inner.allowed is not None and not inner.excluded:
             return Fact(inner.ref, None, inner.allowed, ("not", *inner.path))
         return None
-    if isinstance(cond, m.Exists):
+
+    def visit_Exists(self, cond: m.Exists) -> Fact | None:
         ref = _ref(cond.exists)
         return Fact(ref, None, _NULL, ("exists",)) if ref is not None else None
-    if isinstance(cond, m.Eq | m.Ne):
-        pair = cond.eq if isinstance(cond, m.Eq) else cond.ne
-        op = "eq" if isinstance(cond, m.Eq) else "ne"
+
+    def visit_Eq(self, cond: m.Eq) -> Fact | None:
+        return self.equality("eq", cond.eq)
+
+    def visit_Ne(self, cond: m.Ne) -> Fact | None:
+        return self.equality("ne", cond.ne)
+
+    @staticmethod
+    def equality(op: str, pair: list[Any]) -> Fact | None:
         for i in (0, 1):
             f, k = _ref(pair[i]), _key(pair[1 - i])
             if f is not None and k is not None:
@@ -165,14 +205,19 @@ def _atom(cond: Any) -> Fact | None:
                 if op == "eq":
                     return Fact(f, keys, frozenset(), (op, 1 - i))
                 return Fact(f, None, keys, (op, 1 - i))
-    if isinstance(cond, m.In):
+        return None
+
+    def visit_In(self, cond: m.In) -> Fact | None:
         f = _ref(cond.in_[0])
         coll = cond.in_[1]
         if f is not None and isinstance(coll, list):
             ks = [_key(x) for x in coll]
             if all(k is not None for k in ks):
                 return Fact(f, frozenset(k for k in ks if k is not None), frozenset(), ("in", 1))
-    return None
+        return None
+
+
+_ATOM: Final = _Atom()
 
 
 def _conjuncts(
@@ -273,6 +318,45 @@ class _Decision:
     facts: tuple[Fact, ...]
 
 
+Binding = tuple[Any, Any]  # an action's for_each and for_each_subject, dumped
+
+
+class _Decides(Visitor[_Decision | None]):
+    """What an action decides that another rule may decide differently (PE401)."""
+
+    # these decide no owner and no penalty
+    ignores = frozenset(m.ACTION_MODELS) - node_types(
+        m.AssignAction, m.ReleaseAction, m.PenaltyAction
+    )
+
+    def ignore(self, act: BaseModel, binding: Binding, facts: tuple[Fact, ...]) -> None:
+        return None
+
+    def visit_AssignAction(
+        self, act: m.AssignAction, binding: Binding, facts: tuple[Fact, ...]
+    ) -> _Decision:
+        if isinstance(act.assign, m.AssignSpec):
+            subj, owner = _dump(act.assign.subject), _dump(act.assign.owner)
+        else:
+            subj, owner = None, _dump(act.assign)
+        return _Decision("owner", (binding, subj), ("assign", owner), facts)
+
+    def visit_ReleaseAction(
+        self, act: m.ReleaseAction, binding: Binding, facts: tuple[Fact, ...]
+    ) -> _Decision:
+        return _Decision("owner", (binding, _dump(act.release)), ("release",), facts)
+
+    def visit_PenaltyAction(
+        self, act: m.PenaltyAction, binding: Binding, facts: tuple[Fact, ...]
+    ) -> _Decision:
+        spec = act.penalty.model_dump(by_alias=True)
+        party = spec.pop("party")
+        return _Decision("penalty", (binding, party), spec, facts)
+
+
+_DECIDES: Final = _Decides()
+
+
 class _Analysis:
     def __init__(self, pset: PolicySet, sources: tuple[Source, ...]) -> None:
         self.pset = pset
@@ -345,18 +429,9 @@ class _Analysis:
         for j, act in enumerate(rule.then):
             facts = tuple(_facts((rule.when, ("when",)), (act.when, ("then", j, "when"))))
             binding = (_dump(act.for_each), _dump(act.for_each_subject))
-            if isinstance(act, m.AssignAction):
-                if isinstance(act.assign, m.AssignSpec):
-                    subj, owner = _dump(act.assign.subject), _dump(act.assign.owner)
-                else:
-                    subj, owner = None, _dump(act.assign)
-                out.append(_Decision("owner", (binding, subj), ("assign", owner), facts))
-            elif isinstance(act, m.ReleaseAction):
-                out.append(_Decision("owner", (binding, _dump(act.release)), ("release",), facts))
-            elif isinstance(act, m.PenaltyAction):
-                spec = act.penalty.model_dump(by_alias=True)
-                party = spec.pop("party")
-                out.append(_Decision("penalty", (binding, party), spec, facts))
+            decision = _DECIDES.visit(act, binding, facts)
+            if decision is not None:
+                out.append(decision)
         return out
 
     def overlaps(self) -> None:
@@ -474,26 +549,22 @@ class _Analysis:
     # ------------------------------------------------------------ PE404-PE406
     def unused(self) -> None:
         pset = self.pset
-        everything: list[Any] = [s.rule for s in pset.rules]
-        everything += [label for label, _ in pset.labels.values()]
-        everything += [x for x, _, _ in pset.metrics]
-        everything += [x for x, _, _ in pset.awards]
-        everything += [x for x, _, _ in pset.invariants]
-        params: set[str] = set()
-        events: set[str] = set()
+        rules = [s.rule for s in pset.rules]
+        labels = [label for label, _ in pset.labels.values()]
+        metrics = [x for x, _, _ in pset.metrics]
+        awards = [x for x, _, _ in pset.awards]
+        invariants = [x for x, _, _ in pset.invariants]
+        uses = _Uses()
         cited: set[str] = set()
-        for obj in everything:
-            if isinstance(obj, m.Rule | m.Label | m.Metric | m.Award):
-                cited.update(obj.clauses)
-            if isinstance(obj, m.Rule | m.Label):
-                events.update(_names(obj.on))
-            for v in _walk(obj):
-                if isinstance(v, str):
-                    params.update(_PARAM_RE.findall(v))
-                elif isinstance(v, m.HistoryQuery):
-                    events.update(_names(v.type))
-                elif isinstance(v, m.Expect | m.Step | m.CancelOn):
-                    events.update(_names(v.event))
+        triggered: list[m.Rule | m.Label] = [*rules, *labels]
+        citing: list[m.Rule | m.Label | m.Metric | m.Award] = [*triggered, *metrics, *awards]
+        for t in triggered:
+            uses.events.update(_names(t.on))
+        for c in citing:
+            cited.update(c.clauses)
+        for declaration in (*rules, *labels, *metrics, *awards, *invariants):
+            uses.visit(declaration)
+        params, events = uses.params, uses.events
         for name in pset.params:
             if name not in params:
                 self.add(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from policyengine.errors import EventError, Location, Problem, ProblemSink
+from policyengine.errors import Code, EventError, Location, Problem, ProblemSink
 from policyengine.language.loader import load_source
 
 if TYPE_CHECKING:
@@ -94,13 +94,19 @@ def read_located(path: str | Path, policy: Policy | None = None) -> History:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise _error("PE116", f"no history file at {name}", Location(name, 1, 1)) from None
+        raise _error(
+            Code.FILE_NOT_FOUND, f"no history file at {name}", Location(name, 1, 1)
+        ) from None
     except OSError as exc:
         raise _error(
-            "PE116", f"cannot read the history file: {exc.strerror}", Location(name, 1, 1)
+            Code.FILE_NOT_FOUND,
+            f"cannot read the history file: {exc.strerror}",
+            Location(name, 1, 1),
         ) from None
     except UnicodeDecodeError:
-        raise _error("PE207", "the history file is not UTF-8 text", Location(name, 1, 1)) from None
+        raise _error(
+            Code.MALFORMED_HISTORY, "the history file is not UTF-8 text", Location(name, 1, 1)
+        ) from None
     if suffix in (".jsonl", ".ndjson"):
         return _jsonl(text, name)
     if suffix == ".csv":
@@ -118,7 +124,7 @@ def _unwrap(data: Any, name: str, where: Location) -> list[Any]:
     if isinstance(data, list):
         return data
     raise _error(
-        "PE207",
+        Code.MALFORMED_HISTORY,
         f"a history is a list of events or a mapping with `events:`, not a {type(data).__name__}",
         where,
         'write [{"id": ..., "type": ..., "at": ...}, ...]',
@@ -130,7 +136,9 @@ def _json(text: str, name: str) -> History:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _error(
-            "PE207", f"malformed JSON: {exc.msg}", Location(name, exc.lineno, exc.colno)
+            Code.MALFORMED_HISTORY,
+            f"malformed JSON: {exc.msg}",
+            Location(name, exc.lineno, exc.colno),
         ) from None
     events = _unwrap(data, name, Location(name, 1, 1))
     return History(name, events, _json_positions(text, name, len(events)))
@@ -181,7 +189,11 @@ def _jsonl(text: str, name: str) -> History:
             events.append(json.loads(line))
         except json.JSONDecodeError as exc:
             problems.append(
-                Problem("PE207", f"malformed JSON line: {exc.msg}", Location(name, n, exc.colno))
+                Problem(
+                    Code.MALFORMED_HISTORY,
+                    f"malformed JSON line: {exc.msg}",
+                    Location(name, n, exc.colno),
+                )
             )
             continue
         where.append(Location(name, n, 1))
@@ -197,14 +209,16 @@ def _yaml(path: Path, name: str) -> History:
         raise EventError(
             [
                 Problem(
-                    "PE116" if p.code == "PE116" else "PE207",
+                    Code.FILE_NOT_FOUND
+                    if p.code == Code.FILE_NOT_FOUND
+                    else Code.MALFORMED_HISTORY,
                     p.message.replace("policy file", "history file"),
                     p.location,
                     p.hint,
                 )
                 for p in sink.problems
             ]
-            or [Problem("PE207", "the history file is empty", Location(name, 1, 1))]
+            or [Problem(Code.MALFORMED_HISTORY, "the history file is empty", Location(name, 1, 1))]
         )
     data = source.data
     events = _unwrap(data, name, source.locate(()))
@@ -224,7 +238,9 @@ def _csv(text: str, name: str, policy: Policy | None) -> History:
     reader = csv.reader(io.StringIO(text))
     rows = list(reader)
     if not rows:
-        raise _error("PE207", "the CSV history is empty (no header row)", Location(name, 1, 1))
+        raise _error(
+            Code.MALFORMED_HISTORY, "the CSV history is empty (no header row)", Location(name, 1, 1)
+        )
     header = [h.strip() for h in rows[0]]
     events: list[Any] = []
     where: list[Location] = []
@@ -235,7 +251,7 @@ def _csv(text: str, name: str, policy: Policy | None) -> History:
         if len(row) > len(header):
             problems.append(
                 Problem(
-                    "PE207",
+                    Code.MALFORMED_HISTORY,
                     f"row has {len(row)} cells but the header names {len(header)} fields",
                     Location(name, n, 1),
                 )
@@ -254,7 +270,7 @@ def _csv(text: str, name: str, policy: Policy | None) -> History:
                 eid = row[header.index("id")] if "id" in header else f"#{len(events)}"
                 problems.append(
                     Problem(
-                        "PE203",
+                        Code.EVENT_BAD_FIELD,
                         f"event {eid!r} field {key!r}: {exc}",
                         Location(name, n, col),
                         event_id=eid,

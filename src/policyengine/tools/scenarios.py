@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from policyengine.errors import Location, PolicyEngineError, PolicyError, ProblemSink
+from policyengine.errors import Code, Location, PolicyEngineError, PolicyError, ProblemSink
 from policyengine.language.loader import Source, load_source
 from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
@@ -175,7 +175,7 @@ def collect(path: str | Path) -> list[Suite]:
     suites: dict[Path, Suite] = {}
     files = scenario_files(path)
     if not files:
-        sink.add("PE116", f"no scenario files under {path}", Location(str(path), 1, 1))
+        sink.add(Code.FILE_NOT_FOUND, f"no scenario files under {path}", Location(str(path), 1, 1))
     for file in files:
         source = load_source(file, sink)
         if source is None:
@@ -204,7 +204,7 @@ def _parse(source: Source, sink: ProblemSink) -> ScenarioFile | None:
             loc = tuple(err["loc"])
             what = ".".join(str(x) for x in loc) or "the file"
             hint = "fields of a scenario: name, clause, doc, params, as_of, events, expect"
-            sink.add("PE102", f"{what}: {err['msg']}", source.locate(loc), hint)
+            sink.add(Code.BAD_VALUE, f"{what}: {err['msg']}", source.locate(loc), hint)
         return None
 
 

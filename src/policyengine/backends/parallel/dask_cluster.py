@@ -26,7 +26,6 @@ event. A Bag holds the events as plain mappings, as ``Policy.evaluate`` takes th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -46,6 +45,7 @@ from policyengine.backends.snapshot import evaluate_resumable
 from policyengine.errors import PolicyEngineError
 from policyengine.language.program import HasProgram, Program, load_program, program_of
 from policyengine.runtime.decision import Decision
+from policyengine.runtime.events import content_digest
 from policyengine.times import from_dt, parse_instant
 
 _INSTALL = "pip install 'policyengine[dask]'"
@@ -122,12 +122,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _digest(event: Mapping[str, Any]) -> str:
-    """Equal events, equal digests: a duplicate notice says whether a repeat was identical."""
-    text = json.dumps(dict(event), sort_keys=True, default=str)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
 # ---------------------------------------------------------------- tasks run on the workers
 
 
@@ -141,7 +135,8 @@ def _read_events(
     for i, ev in enumerate(events):
         r = reader.read(offset + i, ev)
         reads.append(r)
-        digests[offset + i] = _digest(ev) if isinstance(ev, Mapping) else ""
+        # equal events, equal digests: a duplicate notice says whether a repeat was identical
+        digests[offset + i] = content_digest(ev) if isinstance(ev, Mapping) else ""
         if r[3] == 0 and r[1] is not None and r[6] is None:
             loose.append((offset + i, ev))
     return reads, digests, loose

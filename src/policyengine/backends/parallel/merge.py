@@ -1,4 +1,6 @@
-"""TODO docstring: merge."""
+"""Phase 2: one decision from the shards' results, in the single-process order: lists merged
+by step position, offences numbered per party, counters summed, metrics and awards measured
+from the merged counters (the design: ``docs/parallel.md``)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from policyengine.runtime.decision import Decision
-from policyengine.runtime.engine import (
-    Subject,
-    World,
-    _decision,
-)
-from policyengine.runtime.events import History
-
-if TYPE_CHECKING:
-    from policyengine.language.program import Program
-
+from typing import TYPE_CHECKING, Any, Final
 
 from policyengine.backends.parallel.partition import Partition
 from policyengine.backends.parallel.shard import (
@@ -29,10 +19,16 @@ from policyengine.backends.parallel.shard import (
     LadderRecord,
     ShardResult,
 )
+from policyengine.runtime.decision import Decision
+from policyengine.runtime.engine import World
+from policyengine.runtime.evaluate import decision_of
+from policyengine.runtime.events import History
+from policyengine.runtime.state import STATE, STEPPED, Subject
+
+if TYPE_CHECKING:
+    from policyengine.language.program import Program
 
 log = logging.getLogger(__name__)
-
-# ================================================================ merge (phase 2)
 
 
 class _Fallback(Exception):
@@ -101,7 +97,7 @@ def _keys(
 
 def _reject_subjects(r: ShardResult) -> list[Any]:
     """The subject of each rejection: its trace entry, in the same order."""
-    return [row[2] for row in r.trace if row[1] == "reject"]
+    return [row.subject for row in r.records["trace"] if row.kind == "reject"]
 
 
 def _obligation_check(r: ShardResult) -> Callable[[int, Any], bool]:
@@ -114,19 +110,32 @@ def _rejection_check(r: ShardResult) -> Callable[[int, Any], bool]:
     return lambda i, row: subjects[i] is None
 
 
+def _no_subject(r: ShardResult) -> Callable[[int, Any], bool]:
+    return lambda i, row: row.subject is None
+
+
+# How each record the shards count per step is merged: which rows every shard made alike
+# (kept from one shard) and the subject that orders a row within a step without one. Keyed by
+# the engine's declared names; a stepped record without an entry here fails at import.
+_HOW: dict[str, tuple[Callable[[ShardResult], Callable[[int, Any], bool]], Callable[[Any], Any]]]
+_HOW = {
+    "trace": (_no_subject, lambda row: row.subject),
+    "obligations": (_obligation_check, lambda row: row.subject),
+    "penalties": (_no_subject, lambda row: row.subject),
+    "violations": (_no_subject, lambda row: row.subject),
+    "rejections": (_rejection_check, lambda row: row.event),
+    "classifications": (lambda r: lambda i, row: row.customer is None, lambda row: row.customer),
+    "conflicts": (lambda r: lambda i, row: False, lambda row: row.event),
+}
+_MERGED: Final = tuple(n for n in STEPPED if STATE[n].role == "record")
+if set(_HOW) != set(_MERGED):
+    raise TypeError(f"the merge does not know how to merge {sorted(set(_MERGED) ^ set(_HOW))}")
 # the merged lists: name, marks column, which rows every shard made alike, the row's subject
 _LISTS: tuple[
     tuple[str, int, Callable[[ShardResult], Callable[[int, Any], bool]], Callable[[Any], Any]],
     ...,
-] = (
-    ("trace", 1, lambda r: lambda i, row: row[2] is None, lambda row: row[2]),
-    ("obligations", 2, _obligation_check, lambda row: row[3]),
-    ("penalties", 3, lambda r: lambda i, row: row[8] is None, lambda row: row[8]),
-    ("violations", 4, lambda r: lambda i, row: row[2] is None, lambda row: row[2]),
-    ("rejections", 5, _rejection_check, lambda row: row[0]),
-    ("classifications", 6, lambda r: lambda i, row: row[6] is None, lambda row: row[6]),
-    ("conflicts", 7, lambda r: lambda i, row: False, lambda row: row[0]),
-)
+] = tuple((name, STEPPED.index(name), *_HOW[name]) for name in _MERGED)
+_SUBJECTS_COLUMN: Final = STEPPED.index("subjects")
 
 
 @dataclass
@@ -143,10 +152,10 @@ class Prepared:
 def prepare_result(res: ShardResult, shard: int) -> Prepared:
     pos = _positions(res)
     keys = {
-        name: _keys(getattr(res, name), column, res, pos, shard, alike(res), subject)
+        name: _keys(res.records[name], column, res, pos, shard, alike(res), subject)
         for name, column, alike, subject in _LISTS
     }
-    starts = res.marks[0::_MARKS]
+    starts = res.marks[_SUBJECTS_COLUMN::_MARKS]
     right = bisect.bisect_right
     touched = []
     for i, sid in enumerate(res.subjects):
@@ -181,10 +190,10 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
             if outcome is None:
                 raise _Fallback(f"offence {n} of {rec.key} takes a step that cannot be evaluated")
             row, detail = outcome
-            res = results[k]
-            res.penalties[rec.row] = (*row[:7], n, *row[8:])
-            t = res.trace[rec.trace]
-            res.trace[rec.trace] = (*t[:6], {**detail, "offence": n})
+            records = results[k].records
+            records["penalties"][rec.row] = row._replace(offence=n)
+            t = records["trace"][rec.trace]
+            records["trace"][rec.trace] = t._replace(detail={**detail, "offence": n})
 
     # party counters: increments in order; running totals as one process shows them
     adds: list[tuple[tuple[Any, ...], AddRecord, int]] = []
@@ -201,7 +210,7 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
         table = totals.setdefault(party, {})
         table[name] = table.get(name, Decimal(0)) + a.by
         counter_log.setdefault(a.key, []).append((a.at, a.by))
-        results[k].trace[a.trace][6]["value"] = str(table[name])
+        results[k].records["trace"][a.trace].detail["value"] = str(table[name])
 
     w = World(compiled)
     # metrics and awards: measured at each period end with the counters as they stood
@@ -227,7 +236,7 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
         order = [key for x in prepared for key in x.keys[name][0]]
         order += prepared[primary].keys[name][1]
         order.sort()
-        lists = [getattr(r, name) for r in results]
+        lists = [r.records[name] for r in results]
         merged[name] = [lists[key[2]][key[3]] for key in order]
 
     # subjects, in the order one process first touched them
@@ -249,7 +258,7 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
                     break
     event_labels: dict[str, dict[str, Any]] = {}
     for row in merged["classifications"]:
-        event_labels.setdefault(row[1], {})[row[0][0]] = row[2]
+        event_labels.setdefault(row.subject, {})[row.rule[0]] = row.value
     for key, found in event_labels.items():
         labels.setdefault(key, {}).update(found)
 
@@ -268,16 +277,11 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
                 fired[rid] = fired.get(rid, 0) + own
 
     w.subjects = subjects
-    w.penalties = merged["penalties"]
-    w.obligations = merged["obligations"]
-    w.rejections = merged["rejections"]
-    w.trace = merged["trace"]
-    w.violations = merged["violations"]
-    w.classifications = merged["classifications"]
-    w.conflicts = merged["conflicts"]
+    for name, rows in merged.items():
+        setattr(w, name, rows)
     w.party_counters = totals
     w.labels = labels
     w.broken = broken
     w.fired = fired
     history = History([], duplicates=list(part.duplicates), ignored=list(part.ignored))
-    return _decision(compiled, w, history, part.horizon)
+    return decision_of(compiled, w, history, part.horizon)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policyengine.runtime.events import _derived_id
+from policyengine.runtime.events import Repeats, event_id
 from policyengine.times import instant_us, to_local
 
 if TYPE_CHECKING:
@@ -192,19 +192,11 @@ class Reader:
         )
 
     def read(self, index: int, raw: Any) -> Read:
-        """Its id (derived as ``events.prepare`` derives it), subject and joins."""
-        if type(raw) is not dict and not isinstance(raw, Mapping):
+        """Its id (``events.event_id``, as ``events.prepare`` gives it), subject and joins."""
+        eid = event_id(raw, index)
+        if eid is None:
             return (index, None, False, _BAD, "", None, None, (), None)
-        raw_id = raw.get("id")
-        derived = raw_id is None
-        if type(raw_id) is str and raw_id:
-            eid = raw_id
-        elif derived:
-            eid = _derived_id(raw, index)
-        elif not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or raw_id == "":
-            return (index, None, False, _BAD, "", None, None, (), None)
-        else:
-            eid = str(raw_id)
+        derived = raw.get("id") is None
         etype_raw = raw.get("type")
         etype = etype_raw if isinstance(etype_raw, str) else ""
         found = self.types.get(etype) if isinstance(etype_raw, str) else None
@@ -254,14 +246,13 @@ def assemble(
     as_of: int | None,
     same: Callable[[int, int], bool],
 ) -> Partition:
-    """Drop repeated ids (the first wins; an ignored type still takes its id, as in
-    ``events.prepare``), join subjects, and pack components into ``shards`` by event count,
-    largest first onto the least loaded shard. ``total``: how many inputs; ``same(i, j)``:
+    """Drop repeated ids (``events.Repeats``: the first wins; an ignored type still takes its
+    id, as in ``events.prepare``), join subjects, and pack components into ``shards`` by event
+    count, largest first onto the least loaded shard. ``total``: how many inputs; ``same(i, j)``:
     whether inputs i and j are equal (for the wording of a duplicate notice)."""
     uf = _UnionFind()
-    seen: dict[str, int] = {}
+    repeats: Repeats[int] = Repeats(same)  # by input index
     ids: dict[int, str] = {}
-    duplicates: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
     collapse: list[str] = []
     subject_at: list[str | None] = [None] * total
@@ -275,18 +266,8 @@ def assemble(
             continue
         if derived:
             ids[index] = eid
-        earlier = seen.get(eid)
-        if earlier is not None:
-            duplicates.append(
-                (
-                    eid,
-                    "repeated event ignored"
-                    if same(earlier, index)
-                    else "a different event reuses this id; the later one was ignored",
-                )
-            )
+        if repeats.repeated(eid, index):
             continue
-        seen[eid] = index
         if status != _OK:
             if status == _IGNORED:
                 ignored.append((eid, f"type {etype!r} is not declared by the policy"))
@@ -332,7 +313,7 @@ def assemble(
         shards=n,
         sizes=loads,
         replicated=shard_of.count(REPLICATED),
-        duplicates=duplicates,
+        duplicates=repeats.duplicates,
         ignored=ignored,
         horizon=horizon,
         first=first,

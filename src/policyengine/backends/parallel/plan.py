@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from policyengine.language import model as m
 from policyengine.language.compiler import OWNER_CHANGED
 from policyengine.language.program import HasProgram, Program, program_of
+from policyengine.language.visitor import Visitor, node_types
 
 # ================================================================ the plan (static analysis)
 
@@ -110,8 +111,13 @@ class _KeyMember:
     creators: tuple[str, ...]
 
 
-class _Analyzer:
-    """Walks every rule, label, invariant and metric as the compiler scopes them."""
+class _Analyzer(Visitor[None]):
+    """Walks every rule, label, invariant and metric as the compiler scopes them: one visit
+    method per value, condition and action model, each given the context (``_Cx``)."""
+
+    # the current subject's claims, a clock reading, a metric of the same period: read
+    # nothing a shard might lack; `clear` and `reject` read nothing at all
+    ignores = node_types(m.Claims, m.Ago, m.MetricOf, m.ClearAction, m.RejectAction)
 
     def __init__(self, policy: Program) -> None:
         if policy.pset is None:
@@ -126,6 +132,10 @@ class _Analyzer:
         self.penalties = False
         self.replicated_rules: list[str] = []
         self.n = 0
+        self.metric_reads = _MetricReads(self)
+
+    def ignore(self, node: BaseModel, cx: _Cx) -> None:
+        return None
 
     # -- facts about event types
     def _field(self, t: str, name: str) -> m.FieldSpec | None:
@@ -182,62 +192,58 @@ class _Analyzer:
             return
         if isinstance(op, str) or op is None or isinstance(op, bool | int | float):
             return
-        if isinstance(op, m.OwnerOf):
-            self.subject(op.owner_of, cx, "owner_of")
-        elif isinstance(op, m.FlagOf):
-            self.subject(op.flag_of[0], cx, "flag_of")
-        elif isinstance(op, m.Claims | m.Ago):
-            return  # the current subject's claims; a clock reading
-        elif isinstance(op, m.Subjects):
-            self.fail(cx, "reads the set of subjects ({subjects: ...}) as a value")
-        elif isinstance(op, m.Owners):
-            self.fail(cx, "reads every owner ({owners: ...})")
-        elif isinstance(op, m.Values | m.Count):
-            self.history(op.values if isinstance(op, m.Values) else op.count, cx)
-        elif isinstance(op, m.Added | m.CounterValue):
-            if cx.party and not cx.metric:
-                self.fail(cx, "reads a party's counter, summed over every subject")
-        elif isinstance(op, m.PartiesWith):
-            if not cx.metric:
-                self.fail(cx, "reads which parties have a counter ({parties_with: ...})")
-        elif isinstance(op, m.MetricOf):
-            return
-        elif isinstance(op, m.Coalesce):
-            self.value(op.coalesce, cx)
-        elif isinstance(op, m.Date):
-            self.value(op.date, cx)
-        elif isinstance(op, m.Len):
-            self.value(op.len, cx)
-        elif isinstance(op, m.First):
-            self.value(op.first, cx)
-        elif isinstance(op, m.Plus):
-            self.value(op.plus[0], cx)
-        elif isinstance(
-            op, m.Sum | m.MinOf | m.MaxOf | m.Avg | m.Add | m.Sub | m.Mul | m.Div | m.Get
-        ):
-            self.value(next(iter(op.__dict__.values())), cx)
-        else:  # pragma: no cover - every operand form is listed above
-            self.fail(cx, f"an unknown value form {type(op).__name__}")
+        self.visit(op, cx)
+
+    def visit_OwnerOf(self, op: m.OwnerOf, cx: _Cx) -> None:
+        self.subject(op.owner_of, cx, "owner_of")
+
+    def visit_FlagOf(self, op: m.FlagOf, cx: _Cx) -> None:
+        self.subject(op.flag_of[0], cx, "flag_of")
+
+    def visit_Subjects(self, op: m.Subjects, cx: _Cx) -> None:
+        self.fail(cx, "reads the set of subjects ({subjects: ...}) as a value")
+
+    def visit_Owners(self, op: m.Owners, cx: _Cx) -> None:
+        self.fail(cx, "reads every owner ({owners: ...})")
+
+    def visit_Values(self, op: m.Values, cx: _Cx) -> None:
+        self.history(op.values, cx)
+
+    def visit_Count(self, op: m.Count, cx: _Cx) -> None:
+        self.history(op.count, cx)
+
+    def visit_Added(self, op: m.Added | m.CounterValue, cx: _Cx) -> None:
+        if cx.party and not cx.metric:
+            self.fail(cx, "reads a party's counter, summed over every subject")
+
+    visit_CounterValue = visit_Added
+
+    def visit_PartiesWith(self, op: m.PartiesWith, cx: _Cx) -> None:
+        if not cx.metric:
+            self.fail(cx, "reads which parties have a counter ({parties_with: ...})")
+
+    def visit_Coalesce(self, op: m.Coalesce, cx: _Cx) -> None:
+        self.value(op.coalesce, cx)
+
+    def visit_Plus(self, op: m.Plus, cx: _Cx) -> None:
+        self.value(op.plus[0], cx)
+
+    def _reads_its_field(self, node: BaseModel, cx: _Cx) -> None:
+        """A node whose one field is a value or a list of values (``{sum: ...}``, ``{eq:
+        [a, b]}``): what it reads is what that value reads."""
+        self.value(next(iter(node.__dict__.values())), cx)
+
+    visit_Date = visit_Len = visit_First = _reads_its_field
+    visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
+    visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
 
     def metric_value(self, op: Any, cx: _Cx) -> None:
         """Phase 2 measures metrics from the merged counters: nothing else is there."""
-        if isinstance(op, m.OwnerOf | m.FlagOf | m.Subjects | m.Owners | m.Values | m.Count):
-            self.fail(cx, f"a metric reads {type(op).__name__} (only counters are merged)")
-            return
         if isinstance(op, list):
             for x in op:
                 self.metric_value(x, cx)
-            return
-        if isinstance(op, m.Coalesce):
-            self.metric_value(op.coalesce, cx)
-        elif isinstance(op, m.Date | m.Len | m.First):
-            self.metric_value(next(iter(op.__dict__.values())), cx)
-        elif isinstance(op, m.Plus):
-            self.metric_value(op.plus[0], cx)
-        elif isinstance(
-            op, m.Sum | m.MinOf | m.MaxOf | m.Avg | m.Add | m.Sub | m.Mul | m.Div | m.Get
-        ):
-            self.metric_value(next(iter(op.__dict__.values())), cx)
+        elif isinstance(op, BaseModel):
+            self.metric_reads.visit(op, cx)
         elif isinstance(op, str) and op.startswith("$subject"):
             return  # no subject in a metric: null there, as in one process
         else:
@@ -292,19 +298,24 @@ class _Analyzer:
     def condition(self, cond: Any, cx: _Cx) -> None:
         if cond is None or isinstance(cond, bool):
             return
-        if isinstance(cond, m.All | m.AnyOf):
-            for c in cond.all if isinstance(cond, m.All) else cond.any:
-                self.condition(c, cx)
-        elif isinstance(cond, m.Not):
-            self.condition(cond.not_, cx)
-        elif isinstance(cond, m.History):
-            self.history(cond.history, cx)
-        elif isinstance(cond, m.In):
-            self.value(cond.in_, cx)
-        elif isinstance(cond, m.Exists):
-            self.value(cond.exists, cx)
-        else:
-            self.value(next(iter(cond.__dict__.values())), cx)
+        self.visit(cond, cx)
+
+    def visit_All(self, cond: m.All, cx: _Cx) -> None:
+        for c in cond.all:
+            self.condition(c, cx)
+
+    def visit_AnyOf(self, cond: m.AnyOf, cx: _Cx) -> None:
+        for c in cond.any:
+            self.condition(c, cx)
+
+    def visit_Not(self, cond: m.Not, cx: _Cx) -> None:
+        self.condition(cond.not_, cx)
+
+    def visit_History(self, cond: m.History, cx: _Cx) -> None:
+        self.history(cond.history, cx)
+
+    visit_In = visit_Exists = _reads_its_field
+    visit_Eq = visit_Ne = visit_Lt = visit_Le = visit_Gt = visit_Ge = _reads_its_field
 
     def history(self, q: m.HistoryQuery, cx: _Cx) -> None:
         types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
@@ -420,44 +431,59 @@ class _Analyzer:
         self.condition(a.when, cx)
         if a.when is not None:
             cx = cx.but(guards=cx.guards + _guards(a.when))
-        if isinstance(a, m.ClaimAction | m.LapseClaimAction):
-            self.value(a.claim if isinstance(a, m.ClaimAction) else a.lapse_claim, cx)
-        elif isinstance(a, m.DropClaimsAction | m.TransferAction):
-            if cx.bound != "no":
-                self.fail(cx, f"{_kind(a)} on a subject's event changes other subjects")
-            if isinstance(a, m.DropClaimsAction):
-                self.value(a.drop_claims, cx)
-            else:
-                self.value([a.transfer.from_, a.transfer.to], cx)
-        elif isinstance(a, m.AssignAction):
-            if isinstance(a.assign, m.AssignSpec):
-                self.value(a.assign.owner, cx)
-                if a.assign.subject is not None:
-                    self.subject(a.assign.subject, cx, "assign")
-            else:
-                self.value(a.assign, cx)
-        elif isinstance(a, m.ReleaseAction):
-            if a.release is not None:
-                self.subject(a.release, cx, "release")
-        elif isinstance(a, m.PenaltyAction):
-            self.penalties = True
-            p = a.penalty
-            self.value([p.party, p.amount, p.per_unit, p.units, p.salary_days], cx)
-            for step in p.ladder or ():
-                self.value([step.amount, step.salary_days], cx)
-        elif isinstance(a, m.ExpectAction):
-            self.expect(a.expect, cx)
-        elif isinstance(a, m.SetAction):
-            self.value(a.set.value, cx)
-            if a.set.subject is not None:
-                self.subject(a.set.subject, cx, "set")
-        elif isinstance(a, m.AddAction):
-            self.value([a.add.by, a.add.party], cx)
-            if a.add.party is not None:
-                self.party_adds = True
-        elif isinstance(a, m.ViolationAction) and not isinstance(a.violation, str):
+        self.visit(a, cx)
+
+    def visit_ClaimAction(self, a: m.ClaimAction, cx: _Cx) -> None:
+        self.value(a.claim, cx)
+
+    def visit_LapseClaimAction(self, a: m.LapseClaimAction, cx: _Cx) -> None:
+        self.value(a.lapse_claim, cx)
+
+    def visit_DropClaimsAction(self, a: m.DropClaimsAction, cx: _Cx) -> None:
+        if cx.bound != "no":
+            self.fail(cx, "drop_claims on a subject's event changes other subjects")
+        self.value(a.drop_claims, cx)
+
+    def visit_TransferAction(self, a: m.TransferAction, cx: _Cx) -> None:
+        if cx.bound != "no":
+            self.fail(cx, "transfer on a subject's event changes other subjects")
+        self.value([a.transfer.from_, a.transfer.to], cx)
+
+    def visit_AssignAction(self, a: m.AssignAction, cx: _Cx) -> None:
+        if isinstance(a.assign, m.AssignSpec):
+            self.value(a.assign.owner, cx)
+            if a.assign.subject is not None:
+                self.subject(a.assign.subject, cx, "assign")
+        else:
+            self.value(a.assign, cx)
+
+    def visit_ReleaseAction(self, a: m.ReleaseAction, cx: _Cx) -> None:
+        if a.release is not None:
+            self.subject(a.release, cx, "release")
+
+    def visit_PenaltyAction(self, a: m.PenaltyAction, cx: _Cx) -> None:
+        self.penalties = True
+        p = a.penalty
+        self.value([p.party, p.amount, p.per_unit, p.units, p.salary_days], cx)
+        for step in p.ladder or ():
+            self.value([step.amount, step.salary_days], cx)
+
+    def visit_ExpectAction(self, a: m.ExpectAction, cx: _Cx) -> None:
+        self.expect(a.expect, cx)
+
+    def visit_SetAction(self, a: m.SetAction, cx: _Cx) -> None:
+        self.value(a.set.value, cx)
+        if a.set.subject is not None:
+            self.subject(a.set.subject, cx, "set")
+
+    def visit_AddAction(self, a: m.AddAction, cx: _Cx) -> None:
+        self.value([a.add.by, a.add.party], cx)
+        if a.add.party is not None:
+            self.party_adds = True
+
+    def visit_ViolationAction(self, a: m.ViolationAction, cx: _Cx) -> None:
+        if not isinstance(a.violation, str):
             self.value(a.violation.party, cx)
-        # clear and reject read nothing
 
     def expect(self, e: m.Expect, cx: _Cx) -> None:
         types = (e.event,) if isinstance(e.event, str) else tuple(e.event)
@@ -656,16 +682,61 @@ class _Analyzer:
         )
 
 
-def _guards(cond: Any) -> tuple[tuple[str, str, Any], ...]:
-    """Conjuncts of ``cond`` that a raw event can be checked against: ``exists:
+class _MetricReads(Visitor[None]):
+    """A value inside a metric, for ``_Analyzer.metric_value``: phase 2 has the merged
+    counters only, so whatever reads subjects, owners or the history cannot be measured."""
+
+    # as anywhere else: counters, the clock, claims, other metrics
+    ignores = node_types(m.Claims, m.Ago, m.Added, m.CounterValue, m.PartiesWith, m.MetricOf)
+
+    def __init__(self, analyzer: _Analyzer) -> None:
+        self.analyzer = analyzer
+
+    def ignore(self, op: BaseModel, cx: _Cx) -> None:
+        self.analyzer.value(op, cx)
+
+    def unmerged(self, op: BaseModel, cx: _Cx) -> None:
+        self.analyzer.fail(cx, f"a metric reads {type(op).__name__} (only counters are merged)")
+
+    visit_OwnerOf = visit_FlagOf = visit_Subjects = visit_Owners = unmerged
+    visit_Values = visit_Count = unmerged
+
+    def visit_Coalesce(self, op: m.Coalesce, cx: _Cx) -> None:
+        self.analyzer.metric_value(op.coalesce, cx)
+
+    def visit_Plus(self, op: m.Plus, cx: _Cx) -> None:
+        self.analyzer.metric_value(op.plus[0], cx)
+
+    def _reads_its_field(self, op: BaseModel, cx: _Cx) -> None:
+        self.analyzer.metric_value(next(iter(op.__dict__.values())), cx)
+
+    visit_Date = visit_Len = visit_First = _reads_its_field
+    visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
+    visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
+
+
+Guard = tuple[str, str, Any]
+
+
+class _Guards(Visitor[tuple[Guard, ...]]):
+    """Conjuncts of a condition that a raw event can be checked against: ``exists:
     $event.F`` and ``eq: [$event.F, text or yes/no]``."""
-    if isinstance(cond, m.All):
+
+    ignores = frozenset(m.CONDITION_MODELS) - node_types(m.All, m.Exists, m.Eq)
+
+    def ignore(self, cond: BaseModel) -> tuple[Guard, ...]:
+        return ()
+
+    def visit_All(self, cond: m.All) -> tuple[Guard, ...]:
         return tuple(g for c in cond.all for g in _guards(c))
-    if isinstance(cond, m.Exists):
+
+    def visit_Exists(self, cond: m.Exists) -> tuple[Guard, ...]:
         ref = cond.exists
         if isinstance(ref, str) and ref.startswith("$event.") and ref.count(".") == 1:
             return ((ref.split(".")[1], "exists", None),)
-    if isinstance(cond, m.Eq):
+        return ()
+
+    def visit_Eq(self, cond: m.Eq) -> tuple[Guard, ...]:
         for ref, lit in (cond.eq, cond.eq[::-1]):
             if (
                 isinstance(ref, str)
@@ -674,17 +745,21 @@ def _guards(cond: Any) -> tuple[tuple[str, str, Any], ...]:
                 and (isinstance(lit, bool) or (isinstance(lit, str) and not lit.startswith("$")))
             ):
                 return ((ref.split(".")[1], "eq", lit),)
-    return ()
+        return ()
+
+
+_GUARDS = _Guards()
+
+
+def _guards(cond: Any) -> tuple[Guard, ...]:
+    """What of ``cond`` (a condition, ``True`` or None) a raw event can be checked against."""
+    return _GUARDS.visit(cond) if isinstance(cond, BaseModel) else ()
 
 
 def _show(op: Any) -> str:
     if isinstance(op, BaseModel):
         return "{" + ", ".join(op.model_dump(exclude_none=True)) + ": ...}"
     return repr(op)
-
-
-def _kind(a: Any) -> str:
-    return "drop_claims" if isinstance(a, m.DropClaimsAction) else "transfer"
 
 
 def plan(policy: Program | HasProgram) -> Plan:

@@ -1,46 +1,48 @@
-"""TODO docstring: shard."""
+"""A shard: the ordinary engine on some subjects' events, observed through hooks that record
+what phase 2 (``merge``) needs: every step's place in the global order, which entries came
+from steps without a subject, each penalty with all its ladder steps, each party counter
+increment (the design: ``docs/parallel.md``)."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from policyengine.errors import EvaluationError
 from policyengine.language.compiler import (
     CAction,
-    CExpect,
     CompiledPolicy,
     CompiledRule,
+    CPenalty,
     Ctx,
     walk_actions,
 )
-from policyengine.runtime.engine import (
-    Causes,
+from policyengine.runtime.engine import World
+from policyengine.runtime.evaluate import run
+from policyengine.runtime.events import prepare
+from policyengine.runtime.records import PenaltyRow
+from policyengine.runtime.state import (
+    RECORDS,
+    STEPPED,
+    Chain,
     Close,
+    Hooks,
     Pending,
     Renew,
     Subject,
     Tick,
-    World,
+    Timer,
 )
-from policyengine.runtime.engine import evaluate as engine_evaluate
-from policyengine.runtime.events import prepare
 
 if TYPE_CHECKING:
     from policyengine.language.program import Program
 
-log = logging.getLogger(__name__)
-
-
-# ================================================================ shards
-
 _FINISH = 2**62  # the position of the closes at as_of: after every step
-_MARKS = 8  # lengths recorded per step: subjects, trace, obligations, penalties, violations,
-# rejections, classifications, conflicts
+# the lengths recorded at the start of every step: the engine's declared stepped state
+_MARKS = len(STEPPED)
 
 
 def _index_compiled(policy: CompiledPolicy) -> tuple[dict[int, int], dict[int, int]]:
@@ -56,15 +58,6 @@ def _index_compiled(policy: CompiledPolicy) -> tuple[dict[int, int], dict[int, i
 
 
 @dataclass
-class _ShardConfig:
-    gidx: dict[str, int]
-    first: int | None
-    specs: dict[int, int]
-    acts: dict[int, int]
-    out: list[ShardWorld]
-
-
-@dataclass
 class LadderRecord:
     """One penalty as a shard saw it: phase 2 numbers it among the party's offences."""
 
@@ -73,7 +66,7 @@ class LadderRecord:
     row: int  # index in the shard's penalties
     trace: int  # index in the shard's trace
     key: tuple[str, str]  # (ladder key or rule id, party)
-    outcomes: list[tuple[tuple[Any, ...], dict[str, Any]] | None]  # per step; None: error
+    outcomes: list[tuple[PenaltyRow, dict[str, Any]] | None]  # per step; None: error
     replicated: bool
 
 
@@ -90,44 +83,34 @@ class AddRecord:
     replicated: bool
 
 
-class _Clock:
-    """The engine's dispatcher hook: native matching, and the timer about to fire."""
-
-    def __init__(self, world: ShardWorld) -> None:
-        self.world = world
-
-    def match(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
-        return [r for r in rules if r.when is None or r.when(ctx)]
-
-    def timer(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
-        self.world.timer_step(key, entry)
-
-
-class ShardWorld(World):
-    """The engine's World, recording what phase 2 needs: every step's place in the global
-    order, which entries came from steps without a subject, each penalty with all its ladder
-    steps, and each party counter increment.
+class ShardHooks(Hooks):
+    """The engine's hooks in a shard: native matching, and the bookkeeping of phase 2.
 
     Steps are numbered in the shard. An event step is ``2*at`` and its input index; a timer
     step is its heap key, the index of the step that pushed it (-1: before the first event) and
-    ``j``, its order among that step's pushes (see the module doc).
+    ``j``, its order among that step's pushes (see ``docs/parallel.md``).
     """
 
-    config: ClassVar[_ShardConfig]
-
-    def __init__(self, policy: CompiledPolicy, dispatcher: Any = None) -> None:
-        super().__init__(policy, _Clock(self))
-        cfg = type(self).config
-        cfg.out.append(self)
-        self._gidx = cfg.gidx
-        self._specs = cfg.specs
-        self._acts = cfg.acts
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        gidx: dict[str, int],
+        first: int | None,
+        specs: dict[int, int],
+        acts: dict[int, int],
+    ) -> None:
+        self.policy = policy
+        self.world: World | None = None  # the World observed (``bind``)
+        self._gidx = gidx
+        self._first = first
+        self._specs = specs
+        self._acts = acts
         # one entry per step, in flat lists of numbers: nothing for the cyclic GC to walk
         self.s_key: list[int] = []  # 2*at for an event, the heap key for a timer
         self.s_ref: list[int] = []  # the event's input index; the pushing step (-1: none)
         self.s_j: list[Any] = []  # a timer's order among its pusher's pushes
         self.s_flag = bytearray()  # 1: an event (else a timer); 2: a step without a subject
-        self.marks: list[int] = []  # _MARKS list lengths at the start of each step
+        self.marks: list[int] = []  # the STEPPED lengths at the start of each step
         self._cur = -1
         self._cur_repl = True
         self._c = 0
@@ -137,6 +120,7 @@ class ShardWorld(World):
         self._born_j: dict[int, Any] = {}
         self._chain_last: dict[int, tuple[int, Any]] = {}
         self._tick_from: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._outcomes: list[tuple[PenaltyRow, dict[str, Any]] | None] = []
         self.repl_obligations: list[int] = []
         self.ladder: list[LadderRecord] = []
         self.adds: list[AddRecord] = []
@@ -144,40 +128,35 @@ class ShardWorld(World):
         self.fired_repl: dict[str, int] = {}
         self.applied = False
 
+    def bind(self, world: Any) -> None:
+        assert isinstance(world, World)
+        self.world = world
+
     # -- steps
     def _begin(self, key: int, ref: int, j: Any, flag: int) -> None:
+        w = self.world
+        assert w is not None
         self.s_key.append(key)
         self.s_ref.append(ref)
         self.s_j.append(j)
         self.s_flag.append(flag)
-        self.marks += (
-            len(self.subjects),
-            len(self.trace),
-            len(self.obligations),
-            len(self.penalties),
-            len(self.violations),
-            len(self.rejections),
-            len(self.classifications),
-            len(self.conflicts),
-        )
+        self.marks += [len(getattr(w, name)) for name in STEPPED]
         self._cur += 1
         self._cur_repl = bool(flag & 2)
         self._c = 0
         self._bc = None
         self._pc = None
 
-    def apply(self, ev: dict[str, Any], derived: bool = False) -> None:
-        if not derived:
-            self.applied = True
-            self._begin(
-                2 * ev["at"],
-                self._gidx[ev["id"]],
-                0,
-                1 if isinstance(ev.get(self.sf), str) else 3,
-            )
-        super().apply(ev, derived)
+    def event(self, ev: Mapping[str, Any]) -> None:
+        self.applied = True
+        self._begin(
+            2 * ev["at"],
+            self._gidx[ev["id"]],
+            0,
+            1 if isinstance(ev.get(self.policy.subject_field), str) else 3,
+        )
 
-    def timer_step(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
+    def timer(self, key: int, entry: Timer) -> None:
         j: Any
         if isinstance(entry, Pending):
             pusher = self._born.pop(id(entry))
@@ -198,10 +177,8 @@ class ShardWorld(World):
         elif isinstance(entry, Close):
             self._tick_from[("close", entry.tick.unit)] = (self._cur, (2, 0, "", 0, 0))
 
-    def schedule_ticks(self, first: int, horizon: int) -> None:
+    def first_period(self, first: int) -> int:
         """Periods start from the first event of the whole history, in every shard."""
-        start = type(self).config.first
-        super().schedule_ticks(start if start is not None else first, horizon)
         k = 0
         for unit in self.policy.periodic:
             self._tick_from[("tick", unit)] = (-1, (2, k, "", 0, 0))
@@ -209,12 +186,11 @@ class ShardWorld(World):
         for unit in sorted({mt.every for mt in self.policy.metrics}):
             self._tick_from[("close", unit)] = (-1, (2, k, "", 0, 0))
             k += 1
+        return self._first if self._first is not None else first
 
-    def _instance(
-        self, e: CExpect, ctx: Ctx, rule: CompiledRule, chain: Any, *rest: Any
-    ) -> Pending:
-        p = super()._instance(e, ctx, rule, chain, *rest)
+    def duty(self, p: Pending, chain: Chain | None, obligation: int | None) -> None:
         sid = p.subject_id
+        e = p.spec
         j: Any
         if self._cur_repl:
             # every shard runs this step: order pushes by (expectation, subject), which the
@@ -232,23 +208,19 @@ class ShardWorld(World):
         self._born_j[id(p)] = j
         if chain is not None and e.every is not None:
             self._chain_last[id(chain)] = (self._cur, j)
-        if sid is None and p.obligation is not None:
-            self.repl_obligations.append(len(self.obligations) - 1)
-        return p
+        if sid is None and obligation is not None:
+            self.repl_obligations.append(obligation)
 
-    def close(self, tick: Tick, at: int, complete: bool) -> None:
+    def closing(self, tick: Tick, at: int, complete: bool) -> None:
         self.closes.append((self._cur if complete else _FINISH, tick, at, complete))
-        super().close(tick, at, complete)
 
-    def resolve(self, rules: tuple[CompiledRule, ...], ctx: Ctx) -> list[CompiledRule]:
-        matched = super().resolve(rules, ctx)
+    def resolved(self, matched: list[CompiledRule], ctx: Ctx) -> None:
         if ctx.subject_id is None and matched:
             for r in matched:
                 self.fired_repl[r.id] = self.fired_repl.get(r.id, 0) + 1
-        return matched
 
     def _intra(self, a: CAction, sid: str | None) -> Any:
-        """Order within one step: as ``j`` for pushes (see ``_instance``)."""
+        """Order within one step: as ``j`` for pushes (see ``duty``)."""
         if self._pc is None:
             self._pc = {}
         k: Any = (self._acts[id(a)], sid or "") if self._cur_repl else None
@@ -257,92 +229,77 @@ class ShardWorld(World):
         return c if k is None else (1, k[0], k[1], c)
 
     # -- penalties: every ladder step's outcome, numbered in phase 2
-    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
-        p = a.penalty
-        assert p is not None
-        party = p.party(ctx)
-        if party is None:
-            return
-        key = (p.ladder_key or rule.id, str(party))
-        count = self.ladders.get(key, 0)
-        outcomes: list[tuple[tuple[Any, ...], dict[str, Any]] | None] = []
+    def sentence(
+        self,
+        world: Any,
+        p: Any,
+        party: str,
+        count: int,
+        ctx: Ctx,
+        rule: CompiledRule,
+        causes: tuple[str, ...],
+    ) -> tuple[PenaltyRow, dict[str, Any]]:
+        assert isinstance(p, CPenalty)
+        outcomes: list[tuple[PenaltyRow, dict[str, Any]] | None] = []
         error: EvaluationError | None = None
         for i in range(len(p.steps) if p.ladder else 1):
             try:
-                outcomes.append(self.sentence(p, i, i + 1, str(party), ctx, rule, causes))
+                outcomes.append(world.sentence(p, i, i + 1, party, ctx, rule, causes))
             except EvaluationError as exc:
                 if not p.ladder:
                     raise  # its only step: one process stops here too
                 outcomes.append(None)
                 error = exc
-        self.ladders[key] = count + 1
         shown = outcomes[min(count, len(outcomes) - 1)]
         if shown is None:
             shown = next((o for o in outcomes if o is not None), None)
         if shown is None:  # every step fails: whichever phase 2 picks, one process stops here
             assert error is not None
             raise error
-        row, detail = shown
-        self.penalties.append(row)
-        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party), **detail)
+        self._outcomes = outcomes
+        return shown
+
+    def penalized(self, a: Any, ctx: Ctx, key: tuple[str, str], row: int, trace: int) -> None:
         self.ladder.append(
             LadderRecord(
                 self._cur,
                 self._intra(a, ctx.subject_id),
-                len(self.penalties) - 1,
-                len(self.trace) - 1,
+                row,
+                trace,
                 key,
-                outcomes,
+                self._outcomes,
                 ctx.subject_id is None,
             )
         )
 
     # -- party counters: each increment, summed in phase 2
-    def do(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
-        if a.kind != "add" or a.target is None:
-            super().do(a, ctx, rule, causes)
-            return
-        party = a.target(ctx)
-        if party is None:
-            super().do(a, ctx, rule, causes)
-            return
-        assert a.name is not None
-        key = (str(party), a.name)
-        before = len(self.counter_log.get(key, ()))
-        super().do(a, ctx, rule, causes)
-        entries = self.counter_log.get(key, [])
-        if len(entries) > before:
-            at, by = entries[-1]
-            self.adds.append(
-                AddRecord(
-                    self._cur,
-                    self._intra(a, ctx.subject_id),
-                    key,
-                    by,
-                    at,
-                    len(self.trace) - 1,
-                    ctx.subject_id is None,
-                )
+    def added(
+        self, a: Any, ctx: Ctx, key: tuple[str, str], by: Decimal, at: int, trace: int
+    ) -> None:
+        self.adds.append(
+            AddRecord(
+                self._cur,
+                self._intra(a, ctx.subject_id),
+                key,
+                by,
+                at,
+                trace,
+                ctx.subject_id is None,
             )
+        )
 
 
 @dataclass
 class ShardResult:
-    """What one shard decided, as plain data for phase 2 (see ``ShardWorld``)."""
+    """What one shard decided, as plain data for phase 2 (see ``ShardHooks``)."""
 
     s_key: list[int]
     s_ref: list[int]
     s_j: list[Any]
     s_flag: bytes
-    marks: list[int]  # _MARKS ints per step
+    marks: list[int]  # _MARKS ints per step, in the order of ``STEPPED``
     subjects: dict[str, Subject]
-    penalties: list[tuple[Any, ...]]
-    obligations: list[list[Any]]
-    rejections: list[tuple[Any, ...]]
-    trace: list[tuple[Any, ...]]
-    violations: list[tuple[Any, ...]]
-    classifications: list[tuple[Any, ...]]
-    conflicts: list[tuple[str, str]]
+    records: dict[str, list[Any]]  # every record of the World, by its declared name
     repl_obligations: list[int]
     ladder: list[LadderRecord]
     adds: list[AddRecord]
@@ -373,11 +330,8 @@ def evaluate_shard(
         raws.append(raw)
     history = prepare(compiled, raws)
     specs, acts = _index_compiled(compiled)
-    out: list[ShardWorld] = []
-    cfg = _ShardConfig(gidx, first, specs, acts, out)
-    world_type = type("BoundShardWorld", (ShardWorld,), {"config": cfg})
-    engine_evaluate(compiled, history, horizon, world_type=world_type)
-    w = out[0]
+    hooks = ShardHooks(compiled, gidx, first, specs, acts)
+    w = run(compiled, history, horizon, hooks)
     unbound = [lab.name for lab in compiled.labels if not lab.on]
     labels = (
         {sid: {n: w.labels.get(sid, {}).get(n) for n in unbound} for sid in w.subjects}
@@ -385,28 +339,22 @@ def evaluate_shard(
         else {}
     )
     return ShardResult(
-        s_key=w.s_key,
-        s_ref=w.s_ref,
-        s_j=w.s_j,
-        s_flag=bytes(w.s_flag),
-        marks=w.marks,
+        s_key=hooks.s_key,
+        s_ref=hooks.s_ref,
+        s_j=hooks.s_j,
+        s_flag=bytes(hooks.s_flag),
+        marks=hooks.marks,
         subjects=w.subjects,
-        penalties=w.penalties,
-        obligations=w.obligations,
-        rejections=w.rejections,
-        trace=w.trace,
-        violations=w.violations,
-        classifications=w.classifications,
-        conflicts=w.conflicts,
-        repl_obligations=w.repl_obligations,
-        ladder=w.ladder,
-        adds=w.adds,
-        closes=w.closes,
+        records={name: getattr(w, name) for name in RECORDS},
+        repl_obligations=hooks.repl_obligations,
+        ladder=hooks.ladder,
+        adds=hooks.adds,
+        closes=hooks.closes,
         fired=w.fired,
-        fired_repl=w.fired_repl,
+        fired_repl=hooks.fired_repl,
         labels=labels,
         broken=w.broken,
-        applied=w.applied,
+        applied=hooks.applied,
         events=len(raws),
         seconds=time.process_time() - started,
     )

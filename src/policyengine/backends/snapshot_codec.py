@@ -1,0 +1,564 @@
+"""The World as JSON and back, derived from the engine's declaration of its state.
+
+``runtime.state.STATE`` names every attribute of the World with its role; for state, the shape
+it is stored in; for records, the row type. ``Subject``, ``Chain``, ``Pending`` and the timer
+entries declare their fields (``FIELDS``) with a kind each. This module has one coder per
+shape and one per field kind, and nothing per attribute: a new state field is stored as soon
+as it is declared, and a shape or kind this module does not know refuses snapshots (PE504)
+instead of being lost. Compiled closures cannot be stored, so rules are named by id,
+expectations by their place in the compiled policy, rule references by their place in the
+policy's table of references (``Codec``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from policyengine.backends.snapshot_values import (
+    _SCALAR,
+    _dumps,
+    _enc,
+    _loads,
+    error,
+)
+from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, walk_actions
+from policyengine.language.program import Program
+from policyengine.runtime.decision import RawDecision
+from policyengine.runtime.engine import World
+from policyengine.runtime.events import Event
+from policyengine.runtime.records import (
+    MISSED,
+    OPEN,
+    ObligationRecord,
+    SpanRecord,
+    reported,
+)
+from policyengine.runtime.state import (
+    RECORDS,
+    STATE,
+    Chain,
+    Close,
+    Pending,
+    Renew,
+    Subject,
+    Tick,
+)
+from policyengine.version import __version__
+
+FORMAT: Final = "policyengine.snapshot"
+# Bump on any change to what the World keeps or how the engine steps: it is part of the
+# fingerprint, so older snapshots are refused instead of being resumed wrongly.
+FORMAT_VERSION: Final = 2
+
+# the records a resumed World does not read back: the decision parses them when it is read,
+# and the next snapshot carries their texts as they were
+LAZY: Final = frozenset(n for n in RECORDS if STATE[n].lazy)
+# the objects the state holds, by the tag they are stored under
+OBJECTS: Final[dict[str, Any]] = {
+    "Subject": Subject,
+    "Chain": Chain,
+    "Pending": Pending,
+    "Tick": Tick,
+    "Renew": Renew,
+    "Close": Close,
+}
+# duty indexes keep the duties a later event can still meet, meet late or cancel
+_KEEP: Final[dict[str, Callable[[Pending], bool]]] = {
+    "open": lambda p: p.state == OPEN,
+    "missed": lambda p: p.state == MISSED,
+    # a settled duty in the cancel index still ends its recurring chain (``settle``)
+    "cancelling": lambda p: p.state == OPEN or (p.chain is not None and not p.chain.stopped),
+}
+_SHAPES: Final = frozenset(
+    {"value", "sets", "map", "maps", "event_lists", "timers", "live_keys", "subjects", "rows"}
+    | {f"duties:{k}" for k in _KEEP}
+)
+_KINDS: Final = frozenset(
+    {"value", "pairs", "spans", "expect", "rule", "event", "chain", "pendings", "obligation"}
+    | {"key", "derived", "object"}
+)
+
+
+def row_fields(row_type: type) -> tuple[str, ...]:
+    """A record type's fields, in order (a NamedTuple's or a dataclass's)."""
+    fields = getattr(row_type, "_fields", None)
+    if fields is None:
+        fields = tuple(f.name for f in dataclasses.fields(row_type))
+    return tuple(fields)
+
+
+class Codec:
+    """What the format needs from one compiled policy, built once per program: stable numbers
+    for its expectations and rule references, and its fingerprint."""
+
+    def __init__(self, program: Program) -> None:
+        compiled = program.compiled
+        self.compiled: CompiledPolicy = compiled
+        self.policy_id = program.id
+        self.policy_version = program.version
+        found = {id(a.expect): a.expect for a in walk_actions(compiled) if a.expect is not None}
+        self.expects: list[CExpect] = list(found.values())
+        self.expect_index = {id(e): i for i, e in enumerate(self.expects)}
+        self.rules: dict[str, CompiledRule] = {r.id: r for r in compiled.rules}
+        refs = [r.ref for r in compiled.rules]
+        refs += [lab.ref for lab in compiled.labels]
+        refs += [mt.ref for mt in compiled.metrics]
+        refs += [aw.ref for aw in compiled.awards]
+        self.refs: list[tuple[str, tuple[str, ...]]] = list(dict.fromkeys(refs))
+        self.ref_index = {ref: i for i, ref in enumerate(self.refs)}
+        self.fingerprint = fingerprint(program)
+        check_declaration()
+
+
+def check_declaration() -> None:
+    """Every declared shape and field kind has a coder here, else snapshots are refused: a
+    state this module cannot store would be silently lost, and the resumed decision differ."""
+    unknown = [
+        f"{name} (shape {d.shape!r})"
+        for name, d in STATE.items()
+        if d.role in ("state", "record") and d.shape not in _SHAPES
+    ]
+    for tag, cls in OBJECTS.items():
+        fields: Mapping[str, str] = getattr(cls, "FIELDS", {})
+        unknown += [f"{tag}.{f} (kind {k!r})" for f, k in fields.items() if k not in _KINDS]
+        if set(getattr(cls, "__slots__", ())) != set(fields):
+            unknown.append(f"{tag}: its slots and its FIELDS differ")
+    if unknown:
+        raise error(
+            "PE504",
+            f"snapshots do not know how to store the engine's state {sorted(unknown)}",
+            "extend policyengine.backends.snapshot_codec for it (and bump FORMAT_VERSION)",
+        )
+
+
+def codec_of(program: Program) -> Codec:
+    """Built on first use and kept by the program: walking the compiled rules and hashing the
+    sources is not worth repeating on every resume."""
+    found = program.memo.get("snapshot.codec")
+    if found is None:
+        found = program.memo["snapshot.codec"] = Codec(program)
+    assert isinstance(found, Codec)
+    return found
+
+
+def fingerprint(program: Program) -> str:
+    h = hashlib.sha256()
+    h.update(f"{FORMAT}/{FORMAT_VERSION}/policyengine {__version__}\n".encode())
+    for source in program.sources:
+        h.update(json.dumps(source.data, ensure_ascii=False, default=repr).encode("utf-8"))
+        h.update(b"\n")
+    compiled = program.compiled
+    if not program.sources:  # built without sources: what the compiled policy tells
+        h.update(repr((compiled.id, compiled.version, [r.ref for r in compiled.rules])).encode())
+    h.update(repr(sorted(compiled.params.items())).encode("utf-8"))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- records
+
+
+def encode_row(row: Any, names: tuple[str, ...], ref: Mapping[Any, int]) -> str:
+    """One record row as a JSON list in its declared field order; its rule as a reference."""
+    out: list[Any] = []
+    for name in names:
+        x = getattr(row, name)
+        out.append(ref[x] if name == "rule" else x if type(x) in _SCALAR else _enc(x))
+    return _dumps(out)
+
+
+def decode_rows(texts: list[str], row_type: type, refs: list[Any]) -> list[Any]:
+    rows: list[list[Any]] = _loads("[" + ",".join(texts) + "]") if texts else []
+    names = row_fields(row_type)
+    if "rule" not in names:
+        return [row_type(*r) for r in rows]
+    at = names.index("rule")
+    out = []
+    for r in rows:
+        r[at] = refs[r[at]]
+        out.append(row_type(*r))
+    return out
+
+
+def _spans_out(spans: list[SpanRecord], ref: Mapping[Any, int]) -> list[Any]:
+    return [[s.owner, s.start, s.end, ref[s.rule], _enc(s.events)] for s in spans]
+
+
+def _spans_in(rows: list[Any], refs: list[Any]) -> list[SpanRecord]:
+    return [SpanRecord(o, a, b, refs[r], c) for o, a, b, r, c in rows]
+
+
+def _fields_of(o: ObligationRecord) -> tuple[Any, ...]:
+    return dataclasses.astuple(o)
+
+
+# ---------------------------------------------------------------- writing the World
+
+
+class Writer:
+    """The World as JSON. Objects shared by identity (duties, chains, obligation records,
+    events) are written once into tables and referred to by position. Duties settled for good
+    are left out: no step reads them again (``fire_until`` skips them, ``settle`` drops them
+    from the indexes), and the timer heap's order is that of its (key, seq) pairs, which are
+    unique, so removing entries changes no other entry's turn."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        world: World,
+        applied: list[Event],
+        carried: dict[str, list[str]],
+        loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]],
+    ) -> None:
+        self.codec = codec
+        self.w = world
+        self.carried = carried
+        self.loaded = loaded
+        self.events: dict[int, int] = {id(e): i for i, e in enumerate(applied)}
+        self.extras: list[Any] = []  # events not in the history (ticks, owner_changed)
+        self.tables: dict[str, list[Any]] = {"Pending": [], "Chain": []}
+        self.placed: dict[str, dict[int, int]] = {"Pending": {}, "Chain": {}}
+        # records carried unread come first: the World holds the later ones only
+        n = len(carried.get("obligations", ()))
+        self.obligations = {id(o): i for i, (o, _) in loaded.items()}
+        self.obligations.update({id(o): n + i for i, o in enumerate(world.obligations)})
+        self.before = world.before_finish or {}
+
+    def value_of(self, name: str) -> Any:
+        """A field as the snapshot stores it: as it was before ``finish`` where that changed it."""
+        if STATE[name].at_finish and name in self.before:
+            found = self.before[name]
+            return getattr(self.w, name)[:found] if STATE[name].role == "record" else found
+        return getattr(self.w, name)
+
+    def state(self) -> str:
+        fields = {
+            name: self.shape(declared.shape or "", self.value_of(name))
+            for name, declared in STATE.items()
+            if declared.role == "state"
+        }
+        # the tables last: the fields above filled them
+        out = {"fields": fields, **self.tables, "extras": self.extras}
+        return _dumps(out)
+
+    def shape(self, shape: str, v: Any) -> Any:
+        if shape == "value":
+            return _enc(v)
+        if shape == "sets":
+            return [[_enc(k), sorted(s)] for k, s in v.items()]
+        if shape == "map":
+            return [[_enc(k), _enc(x)] for k, x in v.items()]
+        if shape == "maps":
+            return [[_enc(k), _pairs(x)] for k, x in v.items()]
+        if shape == "event_lists":
+            return [[_enc(k), [self.events[id(e)] for e in lst]] for k, lst in v.items()]
+        if shape.startswith("duties:"):
+            keep = _KEEP[shape.split(":", 1)[1]]
+            out = []
+            for k, lst in v.items():
+                kept = [self.ref("Pending", p) for p in lst if keep(p)]
+                if kept:
+                    out.append([_enc(k), kept])
+            return out
+        if shape == "timers":
+            return [
+                [key, seq, self.timer(entry)]
+                for key, seq, entry in v
+                if not (isinstance(entry, Pending) and entry.state != OPEN)
+                and not (isinstance(entry, Renew) and entry.chain.stopped)
+            ]
+        if shape == "live_keys":
+            return [[self.key(k), self.ref("Chain", c)] for k, c in v.items() if c.live()]
+        if shape == "subjects":
+            return [self.fields(s) for s in v.values()]
+        raise error("PE504", f"no coder for the state shape {shape!r}", "see check_declaration")
+
+    def timer(self, entry: Any) -> list[Any]:
+        if isinstance(entry, Pending):
+            return ["Pending", self.ref("Pending", entry)]
+        return [type(entry).__name__, self.fields(entry)]
+
+    def ref(self, table: str, obj: Any) -> int:
+        """The place of a shared object in its table, written there once."""
+        placed = self.placed[table]
+        found = placed.get(id(obj))
+        if found is not None:
+            return found
+        rows = self.tables[table]
+        found = placed[id(obj)] = len(rows)
+        rows.append(None)  # its place, before the objects it refers to take theirs
+        if isinstance(obj, Pending):
+            steps = obj.spec.steps
+            types, where = (
+                (steps[obj.step].types, steps[obj.step].where)
+                if steps
+                else (obj.spec.types, obj.spec.where)
+            )
+            if obj.types != types or obj.where is not where:
+                raise AssertionError("a pending duty's types or condition is not its spec's")
+        rows[found] = self.fields(obj)
+        return found
+
+    def fields(self, obj: Any) -> list[Any]:
+        """An object's declared fields, in order (derived fields are left out)."""
+        out = []
+        for name, kind in type(obj).FIELDS.items():
+            if kind != "derived":
+                out.append(self.field(kind, getattr(obj, name), obj))
+        return out
+
+    def field(self, kind: str, x: Any, owner: Any) -> Any:
+        if kind == "value":
+            return x if type(x) in _SCALAR else _enc(x)
+        if kind == "pairs":
+            return _pairs(x)
+        if kind == "spans":
+            return _spans_out(x, self.codec.ref_index)
+        if kind == "expect":
+            return self.codec.expect_index[id(x)]
+        if kind == "rule":
+            return x.id
+        if kind == "event":
+            return self.event(x)
+        if kind == "chain":
+            return None if x is None else self.ref("Chain", x)
+        if kind == "pendings":
+            # a recurring chain's duties are never read again (``Chain.members_read``)
+            if isinstance(owner, Chain) and not owner.members_read():
+                return []
+            return [self.ref("Pending", p) for p in x]
+        if kind == "obligation":
+            return None if x is None else self.obligations[id(x)]
+        if kind == "key":
+            return None if x is None else self.key(x)
+        if kind == "object":
+            return [type(x).__name__, self.fields(x)]
+        raise error("PE504", f"no coder for the field kind {kind!r}", "see check_declaration")
+
+    def event(self, ev: Mapping[str, Any] | None) -> int | None:
+        if ev is None:
+            return None
+        found = self.events.get(id(ev))
+        if found is None:
+            found = self.events[id(ev)] = len(self.events)
+            self.extras.append(_enc(dict(ev)))
+        return found
+
+    def key(self, key: tuple[int | str, Any]) -> list[Any]:
+        scope, value = key
+        if isinstance(scope, str):
+            return ["s", scope, _enc(value)]
+        return ["x", self.codec.expect_index[scope], _enc(value)]
+
+    def records(self) -> dict[str, list[str]]:
+        """Rows carried from the snapshot resumed from are kept as they were written, but an
+        obligation changed since (its duty was met, missed...) is written again."""
+        ref = self.codec.ref_index
+        out: dict[str, list[str]] = {}
+        for name in RECORDS:
+            declared = STATE[name]
+            assert declared.row is not None
+            names = row_fields(declared.row)
+            rows: list[Any] = self.value_of(name)
+            old = self.carried.get(name, [])
+            texts = list(old)
+            if name == "obligations":
+                for i, (row, was) in self.loaded.items():
+                    if _fields_of(row) != was:
+                        texts[i] = encode_row(row, names, ref)
+            texts += [
+                encode_row(r, names, ref) for r in (rows if name in LAZY else rows[len(old) :])
+            ]
+            out[name] = texts
+        return out
+
+
+def _pairs(d: Mapping[Any, Any]) -> list[list[Any]]:
+    return [[_enc(k), _enc(v)] for k, v in d.items()]
+
+
+# ---------------------------------------------------------------- reading it back
+
+
+class LazyRaw:
+    """The ``RawDecision`` of a resumed evaluation: the rows carried from the snapshot are
+    parsed when the decision first reads them (a caller often reads an owner or two, and
+    the trace is most of a snapshot). Decisions read it by attribute, as a RawDecision."""
+
+    def __init__(
+        self,
+        base: RawDecision,
+        carried: dict[str, list[str]],
+        loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]],
+        refs: list[Any],
+    ) -> None:
+        self._base = base
+        self._carried = carried
+        self._loaded = loaded
+        self._refs = refs
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._base, name)
+        texts = self._carried.get(name) if name in LAZY else None
+        if texts:
+            row = STATE[name].row
+            assert row is not None
+            rows = decode_rows(texts, row, self._refs)
+            if name == "obligations":
+                for i, (record, _) in self._loaded.items():
+                    rows[i] = record  # as the resumed evaluation left it
+                value = reported(rows) + value
+            else:
+                value = rows + value
+        self.__dict__[name] = value
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawDecision | LazyRaw):
+            return NotImplemented
+        names = [f.name for f in dataclasses.fields(RawDecision)]
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Reader:
+    """The World back from ``Writer``'s JSON, on this process's compiled policy."""
+
+    def __init__(
+        self, codec: Codec, state: str, records: Mapping[str, list[str]], events: list[Event]
+    ) -> None:
+        self.codec = codec
+        self.x: dict[str, Any] = _loads(state)
+        self.events: list[Event] = [*events, *self.x["extras"]]
+        self.refs = codec.refs
+        self.carried: dict[str, list[str]] = {k: list(records[k]) for k in RECORDS}
+        self.loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]] = {}
+        # the shared objects, created empty first (they refer to each other), then filled in
+        self.objects: dict[str, list[Any]] = {
+            tag: [cls.__new__(cls) for _ in self.x[tag]]
+            for tag, cls in (("Pending", Pending), ("Chain", Chain))
+        }
+
+    def world(self) -> World:
+        w = World(self.codec.compiled)
+        obligation_at = list(Pending.FIELDS).index("obligation")
+        self.preload([row[obligation_at] for row in self.x["Pending"]])
+        for name in RECORDS:
+            if name not in LAZY:
+                row = STATE[name].row
+                assert row is not None
+                setattr(w, name, decode_rows(self.carried[name], row, self.refs))
+        for tag in ("Chain", "Pending"):
+            for obj, row in zip(self.objects[tag], self.x[tag], strict=True):
+                self.fill(obj, row)
+        fields = self.x["fields"]
+        for name, declared in STATE.items():
+            if declared.role == "state":
+                setattr(w, name, self.shape(declared.shape or "", fields[name]))
+        if not all(type(v) is int for v in (w.seq, w.now)):
+            raise TypeError("clock")
+        heapq.heapify(w.timers)  # settled duties were left out
+        return w
+
+    def preload(self, indexes: Iterable[int | None]) -> None:
+        """Parse the carried obligations that duties refer to, in one pass."""
+        texts = self.carried["obligations"]
+        wanted = sorted({i for i in indexes if i is not None})
+        if not wanted:
+            return
+        if wanted[0] < 0 or wanted[-1] >= len(texts):
+            raise IndexError("obligation")
+        rows = decode_rows([texts[i] for i in wanted], ObligationRecord, self.refs)
+        for i, row in zip(wanted, rows, strict=True):
+            self.loaded[i] = (row, _fields_of(row))
+
+    def fill(self, obj: Any, row: list[Any]) -> Any:
+        kinds = [(n, k) for n, k in type(obj).FIELDS.items() if k != "derived"]
+        if len(row) != len(kinds):
+            raise ValueError(f"a {type(obj).__name__} with {len(row)} fields")
+        for (name, kind), x in zip(kinds, row, strict=True):
+            setattr(obj, name, self.field(kind, x))
+        if isinstance(obj, Pending):
+            obj.derive()
+        return obj
+
+    def field(self, kind: str, x: Any) -> Any:
+        if kind == "value":
+            return x
+        if kind == "pairs":
+            return {k: v for k, v in x}
+        if kind == "spans":
+            return _spans_in(x, self.refs)
+        if kind == "expect":
+            return self.codec.expects[x]
+        if kind == "rule":
+            return self.codec.rules[x]
+        if kind == "event":
+            return None if x is None else self.events[x]
+        if kind == "chain":
+            return None if x is None else self.objects["Chain"][x]
+        if kind == "pendings":
+            return [self.objects["Pending"][i] for i in x]
+        if kind == "obligation":
+            return None if x is None else self.loaded[x][0]
+        if kind == "key":
+            return None if x is None else self.key(x)
+        if kind == "object":
+            return self.inline(x)
+        raise ValueError(f"field kind {kind!r}")
+
+    def inline(self, x: list[Any]) -> Any:
+        tag, row = x
+        cls: Any = OBJECTS[tag]
+        return self.fill(object.__new__(cls), row)
+
+    def key(self, k: list[Any]) -> tuple[int | str, Any]:
+        kind, scope, value = k
+        if kind == "s":
+            if not isinstance(scope, str):
+                raise TypeError("key scope")
+            return scope, value
+        return id(self.codec.expects[scope]), value
+
+    def shape(self, shape: str, v: Any) -> Any:
+        if shape == "value":
+            return v
+        if shape == "sets":
+            return {k: set(s) for k, s in v}
+        if shape == "map":
+            return {k: x for k, x in v}
+        if shape == "maps":
+            return {k: dict(x) for k, x in v}
+        if shape == "event_lists":
+            at = self.events.__getitem__
+            return {k: list(map(at, lst)) for k, lst in v}
+        if shape.startswith("duties:"):
+            pendings = self.objects["Pending"]
+            return {k: [pendings[i] for i in lst] for k, lst in v}
+        if shape == "timers":
+            return [(key, seq, self.timer(entry)) for key, seq, entry in v]
+        if shape == "live_keys":
+            chains = self.objects["Chain"]
+            return {self.key(k): chains[c] for k, c in v}
+        if shape == "subjects":
+            out = {}
+            for row in v:
+                s = self.fill(Subject.__new__(Subject), row)
+                out[s.id] = s
+            return out
+        raise ValueError(f"state shape {shape!r}")
+
+    def timer(self, entry: list[Any]) -> Any:
+        tag, body = entry
+        if tag == "Pending":
+            return self.objects["Pending"][body]
+        if tag not in ("Tick", "Renew", "Close"):
+            raise ValueError(f"timer kind {tag!r}")
+        return self.inline(entry)

@@ -1,0 +1,275 @@
+"""The compiled form of a policy: what stage 3 produces and every evaluator runs.
+
+``CompiledPolicy`` holds the rules (``CompiledRule``), their actions (``CAction``, with
+``CPenalty`` and ``CExpect``), labels, metrics and awards, and the field checks of each event
+type; conditions and values are closures over a ``Ctx`` (``Getter``, ``Pred``). ``WorldView``
+and ``SubjectView`` are what a closure may ask of the evaluator's state. Backend-neutral: the
+native engine runs it, and a second evaluator can run the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from policyengine.errors import Location
+from policyengine.language import model as m
+from policyengine.times import Duration
+
+BUILTIN_FIELDS = ("id", "type", "at")
+OWNER_CHANGED = "owner_changed"  # derived by the engine whenever a subject's owner changes
+
+
+class SubjectView(Protocol):
+    owner: str | None
+    owner_since: int | None
+    flags: dict[str, Any]
+    counters: dict[str, Decimal]
+    claims: dict[str, str]
+
+
+class WorldView(Protocol):
+    def owner_of(self, subject: Any) -> str | None: ...
+
+    def history(self, plan: HistoryPlan, ctx: Ctx) -> Any: ...
+
+    def subjects_with(self, kind: str, owner: Any = None) -> list[str]: ...
+
+    def subject_view(self, sid: str) -> SubjectView | None: ...
+
+    def owners(self, kind: str) -> list[str]: ...
+
+    def added(self, name: str, key: Any, start: int | None, end: int | None) -> Decimal: ...
+
+    def party_counter(self, party: str, name: str) -> Decimal: ...
+
+    def parties_with(self, name: str) -> list[str]: ...
+
+    def metric_value(self, metric: str, party: Any) -> Decimal | None: ...
+
+
+class Ctx:
+    """What a compiled closure can see; the engine fills it in for each step."""
+
+    __slots__ = ("event", "item", "now", "party", "subj", "subject_id", "trigger", "world")
+
+    def __init__(
+        self,
+        world: WorldView,
+        now: int,
+        event: Mapping[str, Any] | None,
+        trigger: Mapping[str, Any] | None,
+        subject_id: str | None,
+        subj: SubjectView | None,
+    ) -> None:
+        self.world = world
+        self.now = now
+        self.event = event
+        self.trigger = trigger
+        self.subject_id = subject_id
+        self.subj = subj
+        self.item: Any = None
+        self.party: Any = None
+
+
+Getter = Callable[[Ctx], Any]
+Pred = Callable[[Ctx], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPlan:
+    types: tuple[str, ...]
+    subject: Getter | None  # value the subject field must equal (uses the per-subject index)
+    match: tuple[tuple[str, Getter], ...]
+    within: Duration | None
+    since: Getter | None = None
+    last: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CStep:
+    sanction: str
+    amount: Getter | None
+    salary_days: Getter | None
+
+
+@dataclass(frozen=True, slots=True)
+class CPenalty:
+    party: Getter
+    steps: tuple[CStep, ...]
+    ladder: bool
+    ladder_key: str | None
+    per_unit: Getter | None
+    units: Getter | None
+
+
+@dataclass(frozen=True, slots=True)
+class CStepSpec:
+    """One duty of a schedule or workflow, with the expectation's defaults filled in."""
+
+    types: tuple[str, ...]
+    where: Pred | None
+    within: Duration | None
+    after: Duration | None
+    obligation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CExpect:
+    types: tuple[str, ...]
+    subject: Getter | None  # creation-time value of the subject field, if matched on
+    match: tuple[tuple[str, Getter], ...]
+    where: Pred | None
+    within: Duration | None  # None: no deadline
+    after: Duration | None
+    cancel_types: tuple[str, ...]
+    cancel_match: tuple[tuple[str, Getter], ...]
+    obligation: str | None
+    party: Getter | None
+    met: tuple[CAction, ...]
+    late: tuple[CAction, ...]
+    missed: tuple[CAction, ...]
+    cancel_where: Pred | None = None
+    steps: tuple[CStepSpec, ...] | None = None
+    every: str | None = None
+    repeat: bool = False
+    consume: bool = False
+    in_order: bool = False
+    key: Getter | None = None
+    key_scope: str | None = None
+    about: Getter | None = None
+    out_of_order: tuple[CAction, ...] = ()
+
+    @property
+    def all_types(self) -> tuple[str, ...]:
+        if self.steps is None:
+            return self.types
+        return tuple(dict.fromkeys(t for st in self.steps for t in st.types))
+
+
+@dataclass(frozen=True, slots=True)
+class CAction:
+    kind: str
+    when: Pred | None = None
+    for_each: Getter | None = None
+    for_each_subject: Getter | None = None
+    value: Getter | None = None
+    subject: Getter | None = None
+    target: Getter | None = None
+    name: str | None = None
+    text: str | None = None
+    penalty: CPenalty | None = None
+    expect: CExpect | None = None
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    id: str
+    clauses: tuple[str, ...]
+    order: int
+    triggers: tuple[str, ...]
+    when: Pred | None
+    overrides: frozenset[str]
+    actions: tuple[CAction, ...]
+    rejects: bool
+    location: Location
+    every: str | None = None  # "day" | "week" | "month": fires at each local period start
+    rank: int = 0  # topological: overriders before the rules they override
+    ref: tuple[str, tuple[str, ...]] = ("", ())  # (id, clauses): what decisions record
+
+    @property
+    def clause_ref(self) -> str | list[str]:
+        return self.clauses[0] if len(self.clauses) == 1 else list(self.clauses)
+
+
+@dataclass(frozen=True, slots=True)
+class CLabel:
+    name: str
+    ref: tuple[str, tuple[str, ...]]
+    cases: tuple[tuple[str, Pred, str | None], ...]  # value, when, reason
+    on: tuple[str, ...] = ()  # classify at these events; () = every subject at as_of
+    subject: Getter | None = None  # what an event classifies (default: its subject)
+
+
+@dataclass(frozen=True, slots=True)
+class CMetric:
+    id: str
+    ref: tuple[str, tuple[str, ...]]
+    every: str
+    parties: Getter
+    numerator: Getter
+    denominator: Getter | None
+    op: str | None
+    target: Getter | None
+    grades: tuple[tuple[str, Getter | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CAward:
+    id: str
+    ref: tuple[str, tuple[str, ...]]
+    every: str
+    title: str | None
+    keys: tuple[tuple[str, bool], ...]  # (metric id, highest first?) in ranking order
+    winners: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    name: str
+    type: str
+    required: bool
+    enum: frozenset[Any] | None
+    min: float | None
+    max: float | None
+    default: Any
+
+
+@dataclass(slots=True)
+class CompiledPolicy:
+    id: str
+    version: str
+    timezone: str
+    currency: str
+    subject_field: str
+    unknown_events: str
+    clauses: dict[str, m.Clause]
+    params: dict[str, Any]
+    events: dict[str, tuple[FieldCheck, ...]]
+    rules: tuple[CompiledRule, ...]
+    by_trigger: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    awaited: frozenset[str] = frozenset()  # event types some expectation waits for
+    periodic: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    labels: tuple[CLabel, ...] = ()
+    metrics: tuple[CMetric, ...] = ()
+    awards: tuple[CAward, ...] = ()
+    param_decls: dict[str, m.Param] = field(default_factory=dict)  # as declared (mutation)
+    invariants: tuple[tuple[str, Pred], ...] = ()  # id, holds (per subject at as_of)
+
+    @property
+    def classifying(self) -> dict[str, tuple[CLabel, ...]]:
+        """Event type -> the labels its events classify."""
+        out: dict[str, list[CLabel]] = {}
+        for lab in self.labels:
+            for t in lab.on:
+                out.setdefault(t, []).append(lab)
+        return {t: tuple(v) for t, v in out.items()}
+
+
+def walk_actions(policy: CompiledPolicy) -> Iterator[CAction]:
+    """Every action of the compiled rules, depth first, an expectation's branches (met, late,
+    missed, out of order) right after it: the same order in every process that compiled the
+    same policy, so positions in it name closures that cannot be stored or sent."""
+
+    def walk(actions: tuple[CAction, ...]) -> Iterator[CAction]:
+        for a in actions:
+            yield a
+            e = a.expect
+            if e is not None:
+                for branch in (e.met, e.late, e.missed, e.out_of_order):
+                    yield from walk(branch)
+
+    for rule in policy.rules:
+        yield from walk(rule.actions)

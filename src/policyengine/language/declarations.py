@@ -1,0 +1,452 @@
+"""Stage 2, validate: the declarations of a policy file, as pydantic models.
+
+The policy's identity and settings, the manual's clauses, parameters (durations, money,
+tables...), event types and their fields, and what the file declares around them: rules,
+labels, metrics, awards, invariants. ``PolicyFile`` is one YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from policyengine.language.actions import Action, Expect
+from policyengine.language.expressions import Condition, Operand, _Strict
+from policyengine.times import Duration, parse_duration
+
+
+class Meta(_Strict):
+    """The policy's identity and the settings every rule shares. / 策略标识及所有规则共用的设置。"""
+
+    id: str = Field(min_length=1, description="the policy id / 策略标识")
+    title: str = Field(description="the manual's title / 手册标题")
+    version: str = Field(description="the policy's version / 策略版本")
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA timezone of calendar days and periods / 日历日与周期所用的时区",
+    )
+    currency: str = Field(default="CNY", description="currency of money amounts / 金额的币种")
+    subject: str = Field(
+        default="customer",
+        description="event field that names the subject / 指明主体(如客户)的事件字段",
+    )
+    unknown_events: Literal["reject", "ignore"] = Field(
+        default="reject",
+        description="what to do with an event of an undeclared type / 未声明类型的事件如何处理",
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        import pendulum
+
+        try:
+            pendulum.timezone(v)
+        except Exception as exc:  # pendulum raises its own InvalidTimezone
+            raise ValueError(
+                f"unknown timezone {v!r}; use an IANA name like Asia/Shanghai"
+            ) from exc
+        return v
+
+
+class Clause(_Strict):
+    """A clause of the manual, quoted, so every rule can cite its source.
+    手册条款原文,供规则引用出处。"""
+
+    id: str = Field(min_length=1, description="the clause id rules cite / 条款编号,供规则引用")
+    text: str = Field(description="the clause as the manual words it / 条款原文")
+    reading: str = Field(description="how the policy reads the clause / 对条款的解读")
+    kind: str | None = Field(default=None, description="a free category / 条款类别")
+
+
+class Money(_Strict):
+    """``200`` or ``20-100`` (a range) in the policy currency; exact decimals.
+    金额或金额区间(精确小数)"""
+
+    low: Decimal
+    high: Decimal
+
+
+def parse_money(value: Any) -> Money:
+    if isinstance(value, bool):
+        raise ValueError("money is a number or a range like '20-100'")
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("money is a number or a range like '20-100'")
+    text = value.strip().removesuffix("CNY").removesuffix("元").strip()
+    parts = [p.strip() for p in re.split(r"\s*(?:-|–|—|~|～)\s*", text, maxsplit=1)]
+    try:
+        nums = [Decimal(p) for p in parts]
+    except InvalidOperation:
+        raise ValueError(f"cannot read {value!r} as money; write e.g. 200 or '20-100'") from None
+    low, high = nums[0], nums[-1]
+    if low < 0 or high < low:
+        raise ValueError(f"money range {value!r} must be non-negative and low <= high")
+    return Money(low=low, high=high)
+
+
+PARAM_KINDS: Final = ("duration", "money", "count", "number", "salary_days", "text", "table")
+
+
+def _table_entry(value: str | int | float) -> Decimal | Money | str:
+    """Numbers are exact decimals, ``'50-200'`` a money range, anything else text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    try:
+        money = parse_money(value)
+    except ValueError:
+        return value
+    return money.low if money.low == money.high else money
+
+
+class Param(_Strict):
+    """A named number of the manual; exactly one of the typed keys.
+    手册中的具名参数;只写一种类型键。"""
+
+    duration: str | None = Field(
+        default=None, description="a time limit, e.g. 2 days / 时限,如 2 days"
+    )
+    money: str | int | float | None = Field(
+        default=None, description="an amount or range, e.g. 200 or '20-100' / 金额或区间(如罚款)"
+    )
+    count: int | None = Field(default=None, description="a whole number / 整数次数")
+    number: float | int | str | None = Field(default=None, description="an exact number / 精确数值")
+    salary_days: int | float | str | None = Field(
+        default=None, description="days of salary / 日工资天数"
+    )
+    text: str | None = Field(default=None, description="a piece of text / 文本")
+    table: dict[str, str | int | float] | None = Field(
+        default=None,
+        description="a lookup table (fine by severity, weight by source): key -> number, "
+        "money range or text; read with {get: [$params.NAME, key]}"
+        " / 参数表:键 -> 数值、金额区间或文本",
+    )
+    doc: str | None = Field(default=None, description="what the parameter is for / 参数说明")
+
+    @model_validator(mode="after")
+    def _one(self) -> Param:
+        given = [k for k in PARAM_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a parameter has exactly one of: " + ", ".join(PARAM_KINDS))
+        if self.duration is not None:
+            parse_duration(self.duration)
+        if self.money is not None:
+            parse_money(self.money)
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PARAM_KINDS if getattr(self, k) is not None)
+
+    def value(self) -> Duration | Money | Decimal | int | str | dict[str, Any]:
+        if self.table is not None:
+            return {k: _table_entry(v) for k, v in self.table.items()}
+        if self.duration is not None:
+            return parse_duration(self.duration)
+        if self.money is not None:
+            return parse_money(self.money)
+        if self.count is not None:
+            return self.count
+        if self.number is not None:
+            return Decimal(str(self.number))
+        if self.salary_days is not None:
+            return Decimal(str(self.salary_days))
+        assert self.text is not None
+        return self.text
+
+
+FieldType = Literal["str", "int", "bool", "decimal", "time", "date", "list[str]", "list[int]"]
+
+
+class FieldSpec(_Strict):
+    """One field of an event type, so bad input is refused at the door.
+    事件类型的一个字段,用于拒绝不合格输入。"""
+
+    type: FieldType = Field(default="str", description="the value type / 字段类型")
+    optional: bool = Field(default=False, description="the field may be absent / 字段可省略")
+    enum: list[str | int] | None = Field(
+        default=None, description="the allowed values / 允许的取值"
+    )
+    min: int | float | None = Field(default=None, description="least allowed number / 最小值")
+    max: int | float | None = Field(default=None, description="greatest allowed number / 最大值")
+    default: Any = Field(default=None, description="value when absent / 缺省值")
+    doc: str | None = Field(default=None, description="what the field means / 字段说明")
+
+
+def parse_field(value: Any) -> Any:
+    """Short forms: ``str``, ``int?`` (optional), ``[a, b]`` (an enum of text)."""
+    if isinstance(value, str):
+        optional = value.endswith("?")
+        return {"type": value.rstrip("?"), "optional": optional}
+    if isinstance(value, list):
+        return {"type": "str", "enum": value}
+    return value
+
+
+class EventType(_Strict):
+    """A kind of event the policy accepts, and its fields. / 策略接受的一类事件及其字段。"""
+
+    doc: str | None = None
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: parse_field(x) for k, x in v.items()}
+        return v
+
+
+class Rule(_Strict):
+    """What the manual requires when something happens, citing its clause.
+    规则:事件发生时手册的要求,并引用条款。"""
+
+    id: str = Field(min_length=1, description="the rule id / 规则编号")
+    clause: str | list[str] = Field(
+        description="the clause(s) the rule enforces / 规则所依据的条款"
+    )
+    doc: str | None = None
+    on: str | list[str] | None = Field(
+        default=None, description="the event type(s) that fire the rule / 触发规则的事件类型"
+    )
+    every: Literal["day", "week", "month"] | None = Field(
+        default=None,
+        description="fire at the start of every local calendar period instead"
+        " / 改为在每个日历周期开始时触发",
+    )
+    when: Condition | None = Field(
+        default=None, description="the rule applies only when this holds / 规则适用的条件"
+    )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="rules this one replaces when both apply / 两者都适用时被本规则取代的规则",
+    )
+    then: list[Action] = Field(default_factory=list, description="actions to run / 执行的动作")
+    expect: Expect | None = Field(
+        default=None, description="a duty the event creates, with a deadline / 事件产生的有时限义务"
+    )
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+    @property
+    def triggers(self) -> list[str]:
+        if self.on is None:
+            return []
+        return [self.on] if isinstance(self.on, str) else list(self.on)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if (self.on is None) == (self.every is None):
+            raise ValueError("a rule has exactly one trigger: `on: <event type>` or `every: month`")
+        if not self.then and self.expect is None:
+            raise ValueError("a rule needs `then` actions or an `expect`")
+        if not self.clauses:
+            raise ValueError("a rule cites at least one clause")
+        return self
+
+
+class LabelCase(_Strict):
+    """One value of a label and when it applies. / 标签的一个取值及其适用条件。"""
+
+    value: str
+    when: Condition = True
+    reason: str | None = Field(
+        default=None,
+        description="why this value applies, reported with the classification / 取该值的原因",
+    )
+
+
+class Label(_Strict):
+    """A classification derived from history.
+
+    Without ``on``, each subject is classified as of ``as_of`` (a customer's tier). With ``on``,
+    each such event classifies the thing ``subject`` names (default: the event's subject), at
+    that event, with ``$event`` bound: a return request is ``refused``, ``exchange``... with its
+    reason. ``cases`` are tried top-down and the first that holds gives the value, so list the
+    highest grade or the most specific case first; none holding gives null.
+
+    标签:按历史对主体或事件分类(如客户等级);按顺序取第一个成立的情形。
+    """
+
+    clause: str | list[str] = Field(description="the clause(s) behind the label / 标签所依据的条款")
+    doc: str | None = None
+    on: str | list[str] | None = Field(
+        default=None, description="classify at each such event / 在此类事件发生时分类"
+    )
+    subject: Operand = Field(
+        default=None, description="what the event classifies / 事件所分类的对象"
+    )
+    cases: list[LabelCase] = Field(
+        min_length=1, description="the values, tried top-down / 取值情形,自上而下匹配"
+    )
+
+    @model_validator(mode="after")
+    def _subject_needs_on(self) -> Label:
+        if self.subject is not None and self.on is None:
+            raise ValueError("`subject` names what an event classifies; it needs `on:`")
+        return self
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
+class Target(_Strict):
+    """The standard a metric is held to: one comparison with a number.
+    指标的考核标准:与一个数值比较"""
+
+    ge: Operand = None
+    gt: Operand = None
+    le: Operand = None
+    lt: Operand = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        given = [k for k in ("ge", "gt", "le", "lt") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a target is one of ge, gt, le, lt with a number, e.g. {ge: 0.2}")
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(k for k in ("ge", "gt", "le", "lt") if getattr(self, k) is not None)
+
+
+class Grade(_Strict):
+    """A grade and the least value that earns it; the last grade may omit ``min`` (the rest).
+    等级及其最低值"""
+
+    grade: str
+    min: Operand = None
+
+
+class Metric(_Strict):
+    """A value per party per local calendar period, taken at the period's end.
+
+    ``parties`` lists who is measured; ``numerator`` / ``denominator`` (a rate) or ``value``
+    (any number, e.g. a weighted score) is computed with ``$party`` bound and ``$event`` the
+    period (``period``, ``start``, ``end``). A period whose denominator is zero, or whose value
+    is null, is not reported. ``target`` (optional) says met / not met; ``grades`` (optional,
+    highest first) name the band the value falls in. A party listed twice is measured once.
+
+    指标:每个当事人每个日历周期的数值(如投诉解决率),在周期末计算。
+    """
+
+    id: str = Field(min_length=1, description="the metric id / 指标编号")
+    clause: str | list[str] = Field(
+        description="the clause(s) behind the metric / 指标所依据的条款"
+    )
+    doc: str | None = None
+    every: Literal["day", "week", "month"] = Field(
+        default="month", description="the measuring period / 考核周期"
+    )
+    parties: Operand = Field(description="who is measured / 考核对象")
+    numerator: Operand = Field(default=None, description="a rate's numerator / 比率的分子")
+    denominator: Operand = Field(default=None, description="a rate's denominator / 比率的分母")
+    value: Operand = Field(
+        default=None, description="the value, when not a rate / 指标值(非比率时)"
+    )
+    target: Target | None = Field(default=None, description="the standard to meet / 考核标准")
+    grades: list[Grade] | None = Field(
+        default=None, min_length=1, description="grade bands, highest first / 等级划分,从高到低"
+    )
+
+    @model_validator(mode="after")
+    def _value_or_ratio(self) -> Metric:
+        if (self.numerator is None) == (self.value is None):
+            raise ValueError("a metric has either `value` or `numerator` (with `denominator`)")
+        if self.value is not None and self.denominator is not None:
+            raise ValueError("`denominator` goes with `numerator`, not with `value`")
+        return self
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
+class TieBreak(_Strict):
+    """A further metric to rank by when parties tie. / 并列时的次要排名指标。"""
+
+    metric: str
+    order: Literal["highest", "lowest"] = "highest"
+
+
+class Award(_Strict):
+    """The best party of each period by a metric ("service star of the month").
+
+    Parties are ranked by ``metric`` (``order``), then by each ``tie_break`` metric, then by
+    party id; the first ``winners`` win. Only parties the metric measured that period compete.
+
+    评选:每个周期按指标选出最佳当事人(如每月服务之星)。
+    """
+
+    id: str = Field(min_length=1, description="the award id / 评选编号")
+    clause: str | list[str] = Field(description="the clause(s) behind the award / 评选所依据的条款")
+    doc: str | None = None
+    title: str | None = Field(default=None, description="the award's name / 奖项名称")
+    metric: str = Field(description="the metric parties are ranked by / 排名所依据的指标")
+    order: Literal["highest", "lowest"] = Field(
+        default="highest", description="which end wins / 高者胜或低者胜"
+    )
+    tie_break: list[TieBreak] = Field(
+        default_factory=list, description="tie breakers / 并列时的排序"
+    )
+    winners: int = Field(default=1, ge=1, description="how many win / 获奖人数")
+
+    @property
+    def clauses(self) -> list[str]:
+        return [self.clause] if isinstance(self.clause, str) else list(self.clause)
+
+
+class PolicyInvariant(_Strict):
+    """Something that must hold for every subject at every ``as_of`` (``$subject`` bound), e.g.
+    "no customer carries more than three open claims"; checked by ``policyengine.testing``.
+    不变式:任何时刻对每个主体都须成立的条件。"""
+
+    id: str = Field(min_length=1)
+    doc: str | None = None
+    holds: Condition
+
+
+class PolicyFile(_Strict):
+    """One YAML file. Files of one folder form a policy set; ``policy`` is required in each.
+    一个 YAML 文件;同一文件夹的文件组成一套策略,每个文件都须有 ``policy``。"""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    policy: Meta = Field(description="the policy's identity and settings / 策略标识与设置")
+    clauses: list[Clause] = Field(
+        default_factory=list, description="clauses of the manual / 手册条款"
+    )
+    params: dict[str, Param] = Field(
+        default_factory=dict, description="named numbers: time limits, fines... / 参数:时限、罚款等"
+    )
+    events: dict[str, EventType] = Field(
+        default_factory=dict, description="event types and their fields / 事件类型及其字段"
+    )
+    rules: list[Rule] = Field(default_factory=list, description="rules / 规则")
+    labels: dict[str, Label] = Field(
+        default_factory=dict, description="labels (classifications) / 标签(分类)"
+    )
+    metrics: list[Metric] = Field(default_factory=list, description="metrics / 指标")
+    awards: list[Award] = Field(default_factory=list, description="awards / 评选")
+    invariants: list[PolicyInvariant] = Field(
+        default_factory=list, description="invariants / 不变式"
+    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+for _m in (Target, Metric, Grade, Label, LabelCase, PolicyInvariant, PolicyFile):
+    _m.model_rebuild()

@@ -1,0 +1,580 @@
+"""Stage 3, compile: operands and conditions -> closures over a ``Ctx``.
+
+Parameters, durations and money are resolved here, once, and references (``$event.channel``,
+``$params.preheat_window``) are checked against the declared event fields and parameters, so a
+typo is a load error at its ``file:line:col``, not a silent ``None`` at run time. Evaluation
+never interprets YAML and never calls ``eval``. ``ExpressionCompiler`` is a ``Visitor``: one
+``visit_<Model>`` per operand and condition model; ``compiler`` builds rules on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.language import model as m
+from policyengine.language.compiled import (
+    BUILTIN_FIELDS,
+    OWNER_CHANGED,
+    Ctx,
+    Getter,
+    HistoryPlan,
+    Pred,
+)
+from policyengine.language.operators import (
+    _ARITH,
+    _FOLDS,
+    _comparison,
+    _conjunction,
+    _disjunction,
+    _equal,
+    _literal_equality,
+    _numbers,
+    as_number,
+)
+from policyengine.language.validate import PolicySet, RuleSite
+from policyengine.language.visitor import Visitor
+from policyengine.times import Duration, parse_duration, to_local
+
+_Path = tuple[str | int, ...]  # where a node was written, under the site's root
+
+
+@dataclass
+class Scope:
+    """Which event types `$event` and `$trigger` can be, to check field references."""
+
+    event: tuple[str, ...] | None
+    trigger: tuple[str, ...] | None
+    item: bool = False
+    party: bool = False
+    metrics: frozenset[str] = frozenset()  # metric ids `{metric: ...}` may read here
+
+
+class ExpressionCompiler(Visitor[Any]):
+    """Compiles values (``operand``) and conditions (``condition``) met at one site (a rule,
+    label, metric...): ``site`` and ``site_root`` say where, for the error positions."""
+
+    def __init__(self, pset: PolicySet, params: dict[str, Any], sink: ProblemSink) -> None:
+        self.pset = pset
+        self.params = params
+        self.sink = sink
+        self.site: RuleSite | None = None
+        self.site_root: tuple[str | int, ...] = ()
+        self.subject_field = pset.meta.subject
+
+    # -- helpers
+    def loc(self, path: _Path, key: bool = False) -> Location:
+        assert self.site is not None
+        if self.site.index < 0:  # a label or a metric, not a rule
+            return self.site.source.locate((*self.site_root, *path), key=key)
+        return self.site.locate(*path, key=key)
+
+    def error(
+        self,
+        code: str,
+        msg: str,
+        path: _Path,
+        hint: str | None = None,
+        key: bool = False,
+    ) -> None:
+        self.sink.add(code, msg, self.loc(path, key), hint)
+
+    def fields_of(self, types: tuple[str, ...]) -> AbstractSet[str]:
+        """Fields every one of ``types`` has. An undeclared type (already reported) is taken
+        to have any field, so one misspelt type does not bring a cascade of field errors."""
+        common: set[str] | None = None
+        if any(
+            t not in self.pset.events and not t.startswith("@") and t != OWNER_CHANGED
+            for t in types
+        ):
+            return _ANY_FIELD
+        for t in types:
+            if t.startswith("@"):  # a calendar tick (`every:`) carries its period
+                names = {"period", "start", "end"}
+                common = names if common is None else common & names
+                continue
+            if t == OWNER_CHANGED and t not in self.pset.events:
+                names = {self.subject_field, "owner", "previous"}
+                common = names if common is None else common & names
+                continue
+            et = self.pset.events.get(t)
+            names = set(et.fields) if et else set()
+            common = names if common is None else common & names
+        return (common or set()) | set(BUILTIN_FIELDS)
+
+    def check_types(self, types: tuple[str, ...], path: _Path) -> None:
+        for i, t in enumerate(types):
+            if t not in self.pset.events and t not in self.pset.broken and t != OWNER_CHANGED:
+                p = path if len(types) == 1 else (*path, i)
+                self.error(
+                    "PE109",
+                    f"unknown event type {t!r}",
+                    p,
+                    did_you_mean(t, self.pset.events) or "declare it under `events:`",
+                )
+
+    def duration(self, text: str | None, path: _Path) -> Duration | None:
+        if text is None:
+            return None
+        if m.is_reference(text):
+            value = self.param_value(text, path)
+            if value is None:
+                return None
+            if not isinstance(value, Duration):
+                self.error("PE102", f"{text} is not a duration parameter", path)
+                return None
+            return value
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            self.error("PE106", str(exc), path)
+            return None
+
+    def param_value(self, ref: str, path: _Path) -> Any:
+        parts = ref[1:].split(".")
+        if parts[0] != "params" or len(parts) != 2:
+            self.error("PE117", f"{ref!r} must be a parameter reference like $params.name", path)
+            return None
+        if parts[1] not in self.params:
+            if parts[1] in self.pset.broken:
+                return None
+            self.error(
+                "PE110",
+                f"unknown parameter {parts[1]!r}",
+                path,
+                did_you_mean(parts[1], self.params) or "declare it under `params:`",
+            )
+            return None
+        return self.params[parts[1]]
+
+    # -- values
+    def operand(self, op: Any, path: _Path, scope: Scope) -> Getter:
+        if isinstance(op, BaseModel):
+            getter: Getter = self.visit(op, path, scope)
+            return getter
+        if isinstance(op, list):
+            items = [self.operand(x, (*path, i), scope) for i, x in enumerate(op)]
+            if all(not m.is_reference(x) and not isinstance(x, list | BaseModel) for x in op):
+                frozen = [Decimal(str(x)) if isinstance(x, float) else x for x in op]
+                return lambda c: frozen
+            return lambda c: [g(c) for g in items]
+        if isinstance(op, str) and op.startswith("$$"):
+            lit = op[1:]
+            return lambda c: lit
+        if m.is_reference(op):
+            return self.reference(op, path, scope)
+        if isinstance(op, float):
+            dec = Decimal(str(op))
+            return lambda c: dec
+        value = op
+        return lambda c: value
+
+    def visit_OwnerOf(self, op: m.OwnerOf, path: _Path, scope: Scope) -> Getter:
+        inner = self.operand(op.owner_of, (*path, "owner_of"), scope)
+        return lambda c: c.world.owner_of(inner(c))
+
+    def visit_Claims(self, op: m.Claims, path: _Path, scope: Scope) -> Getter:
+        status = op.claims
+        if status == "any":
+            return lambda c: list(c.subj.claims) if c.subj is not None else []
+        return lambda c: (
+            [e for e, s in c.subj.claims.items() if s == status] if c.subj is not None else []
+        )
+
+    def visit_Subjects(self, op: m.Subjects, path: _Path, scope: Scope) -> Getter:
+        kind = op.subjects
+        owner = self.operand(op.owner, (*path, "owner"), scope) if op.owner is not None else None
+        if op.where is None:
+            if owner is None:
+                return lambda c: c.world.subjects_with(kind)
+            return lambda c: c.world.subjects_with(kind, owner(c))
+        keep = self.condition(op.where, (*path, "where"), scope)
+
+        def subjects(c: Ctx) -> list[str]:
+            ids = c.world.subjects_with(kind, owner(c) if owner is not None else None)
+            out = []
+            for sid in ids:
+                sub = Ctx(c.world, c.now, c.event, c.trigger, sid, c.world.subject_view(sid))
+                sub.party, sub.item = c.party, c.item
+                if keep(sub):
+                    out.append(sid)
+            return out
+
+        return subjects
+
+    def visit_Owners(self, op: m.Owners, path: _Path, scope: Scope) -> Getter:
+        owners_kind = op.owners
+        return lambda c: c.world.owners(owners_kind)
+
+    def visit_Coalesce(self, op: m.Coalesce, path: _Path, scope: Scope) -> Getter:
+        options = [
+            self.operand(x, (*path, "coalesce", i), scope) for i, x in enumerate(op.coalesce)
+        ]
+
+        def coalesce(c: Ctx) -> Any:
+            for g in options:
+                v = g(c)
+                if v is not None:
+                    return v
+            return None
+
+        return coalesce
+
+    def visit_Date(self, op: m.Date, path: _Path, scope: Scope) -> Getter:
+        instant = self.operand(op.date, (*path, "date"), scope)
+        tz_name = self.pset.meta.timezone
+
+        def local_date(c: Ctx) -> Any:
+            v = instant(c)
+            return to_local(v, tz_name).date().isoformat() if isinstance(v, int) else None
+
+        return local_date
+
+    def visit_Values(self, op: m.Values, path: _Path, scope: Scope) -> Getter:
+        vplan = self.history_plan(op.values, (*path, "values"), scope)
+        fname = op.values.field
+        if fname not in self.fields_of(vplan.types):
+            self.error(
+                "PE113",
+                f"event field {fname!r} is not declared for {', '.join(vplan.types)}",
+                (*path, "values", "field"),
+            )
+        return lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
+
+    def visit_CounterValue(self, op: m.CounterValue, path: _Path, scope: Scope) -> Getter:
+        cname = op.counter
+
+        def counter_value(c: Ctx) -> Decimal:
+            if c.party is not None:
+                return c.world.party_counter(str(c.party), cname)
+            if c.subj is not None:
+                return c.subj.counters.get(cname, Decimal(0))
+            return Decimal(0)
+
+        return counter_value
+
+    def visit_PartiesWith(self, op: m.PartiesWith, path: _Path, scope: Scope) -> Getter:
+        pname = op.parties_with
+        return lambda c: c.world.parties_with(pname)
+
+    def visit_FlagOf(self, op: m.FlagOf, path: _Path, scope: Scope) -> Getter:
+        who = self.operand(op.flag_of[0], (*path, "flag_of", 0), scope)
+        flag = op.flag_of[1]
+
+        def flag_of(c: Ctx) -> Any:
+            sid = who(c)
+            view = c.world.subject_view(sid) if isinstance(sid, str) else None
+            return view.flags.get(flag) if view is not None else None
+
+        return flag_of
+
+    def visit_Added(self, op: m.Added, path: _Path, scope: Scope) -> Getter:
+        counter = op.added
+
+        def added(c: Ctx) -> Decimal:
+            key = c.party if c.party is not None else c.subject_id
+            ev = c.event
+            start = ev.get("start") if ev is not None else None
+            end = ev.get("end") if ev is not None else None
+            return c.world.added(counter, key, start, end)
+
+        return added
+
+    def visit_Ago(self, op: m.Ago, path: _Path, scope: Scope) -> Getter:
+        dur = self.duration(op.ago, (*path, "ago"))
+        if dur is None:
+            return lambda c: None
+        tz = self.pset.meta.timezone
+        return lambda c: dur.back(c.now, tz)
+
+    def visit_Plus(self, op: m.Plus, path: _Path, scope: Scope) -> Getter:
+        base = self.operand(op.plus[0], (*path, "plus", 0), scope)
+        span = self.duration(op.plus[1], (*path, "plus", 1))
+        if span is None:
+            return lambda c: None
+        zone_name = self.pset.meta.timezone
+
+        def plus(c: Ctx) -> Any:
+            start = base(c)
+            return span.due(start, zone_name)[0] if isinstance(start, int) else None
+
+        return plus
+
+    def _fold(self, key: str, of: Any, path: _Path, scope: Scope) -> Getter:
+        inner = self.operand(of, (*path, key), scope)
+        fold = _FOLDS[key]
+        return lambda c: fold(_numbers(inner(c)))
+
+    def visit_Sum(self, op: m.Sum, path: _Path, scope: Scope) -> Getter:
+        return self._fold("sum", op.sum, path, scope)
+
+    def visit_MinOf(self, op: m.MinOf, path: _Path, scope: Scope) -> Getter:
+        return self._fold("min", op.min, path, scope)
+
+    def visit_MaxOf(self, op: m.MaxOf, path: _Path, scope: Scope) -> Getter:
+        return self._fold("max", op.max, path, scope)
+
+    def visit_Avg(self, op: m.Avg, path: _Path, scope: Scope) -> Getter:
+        return self._fold("avg", op.avg, path, scope)
+
+    def visit_First(self, op: m.First, path: _Path, scope: Scope) -> Getter:
+        inner = self.operand(op.first, (*path, "first"), scope)
+
+        def first(c: Ctx) -> Any:
+            v = inner(c)
+            return v[0] if isinstance(v, list | tuple) and v else None
+
+        return first
+
+    def _arithmetic(self, key: str, terms: list[Any], path: _Path, scope: Scope) -> Getter:
+        args = [self.operand(x, (*path, key, i), scope) for i, x in enumerate(terms)]
+        arith = _ARITH[key]
+
+        def arithmetic(c: Ctx) -> Decimal | None:
+            nums = [as_number(g(c)) for g in args]
+            if any(n is None for n in nums):
+                return None
+            return arith([n for n in nums if n is not None])
+
+        return arithmetic
+
+    def visit_Add(self, op: m.Add, path: _Path, scope: Scope) -> Getter:
+        return self._arithmetic("add", op.add, path, scope)
+
+    def visit_Sub(self, op: m.Sub, path: _Path, scope: Scope) -> Getter:
+        return self._arithmetic("sub", op.sub, path, scope)
+
+    def visit_Mul(self, op: m.Mul, path: _Path, scope: Scope) -> Getter:
+        return self._arithmetic("mul", op.mul, path, scope)
+
+    def visit_Div(self, op: m.Div, path: _Path, scope: Scope) -> Getter:
+        return self._arithmetic("div", op.div, path, scope)
+
+    def visit_Get(self, op: m.Get, path: _Path, scope: Scope) -> Getter:
+        table = self.operand(op.get[0], (*path, "get", 0), scope)
+        entry = self.operand(op.get[1], (*path, "get", 1), scope)
+
+        def get(c: Ctx) -> Any:
+            mapping, k = table(c), entry(c)
+            return mapping.get(str(k)) if isinstance(mapping, Mapping) and k is not None else None
+
+        return get
+
+    def visit_MetricOf(self, op: m.MetricOf, path: _Path, scope: Scope) -> Getter:
+        mid = op.metric
+        if mid not in scope.metrics:
+            self.error(
+                "PE117",
+                f"{{metric: {mid}}} names no metric measured before this one",
+                (*path, "metric"),
+                did_you_mean(mid, scope.metrics)
+                or "metrics are measured in file order, with the same `every`",
+            )
+        return lambda c: c.world.metric_value(mid, c.party)
+
+    def visit_Len(self, op: m.Len, path: _Path, scope: Scope) -> Getter:
+        inner = self.operand(op.len, (*path, "len"), scope)
+        return lambda c: len(inner(c) or ())
+
+    def visit_Count(self, op: m.Count, path: _Path, scope: Scope) -> Getter:
+        plan = self.history_plan(op.count, (*path, "count"), scope)
+        return lambda c: sum(1 for _ in c.world.history(plan, c))
+
+    def reference(self, ref: str, path: _Path, scope: Scope) -> Getter:
+        if not m.reference_ok(ref):
+            self.error(
+                "PE117",
+                f"bad reference {ref!r}",
+                path,
+                "references look like $event.field, $trigger.field, $subject.owner, "
+                "$params.name, $now, $item or $party",
+            )
+            return lambda c: None
+        parts = ref[1:].split(".")
+        root, rest = parts[0], parts[1:]
+        if root == "params":
+            value = self.param_value(ref, path)
+            return lambda c: value
+        if root == "now":
+            return lambda c: c.now
+        if root == "party":
+            if not scope.party:
+                self.error(
+                    "PE117",
+                    "$party is only defined inside an expectation's where/met/late/missed",
+                    path,
+                )
+            return lambda c: c.party
+        if root == "item":
+            if not scope.item:
+                self.error("PE117", "$item is only defined inside `for_each`", path)
+            if not rest:
+                return lambda c: c.item
+            name = rest[0]
+            return lambda c: c.item.get(name) if isinstance(c.item, Mapping) else None
+        if root in ("event", "trigger"):
+            types = scope.event if root == "event" else scope.trigger
+            if types is None:
+                hint = (
+                    "in `missed` there is no event: use $trigger"
+                    if root == "event"
+                    else "$trigger exists only inside an expectation"
+                )
+                self.error("PE117", f"{ref} is not available here", path, hint)
+                return lambda c: None
+            if len(rest) != 1:
+                self.error("PE117", f"{ref}: name one field, like ${root}.customer", path)
+                return lambda c: None
+            name = rest[0]
+            known = self.fields_of(types)
+            if name not in known:
+                self.error(
+                    "PE113",
+                    f"event field {name!r} is not declared for {', '.join(types)}",
+                    path,
+                    did_you_mean(name, known),
+                )
+            if root == "event":
+                return lambda c: c.event.get(name) if c.event is not None else None
+            return lambda c: c.trigger.get(name) if c.trigger is not None else None
+        # subject
+        if not rest:
+            return lambda c: c.subject_id
+        head = rest[0]
+        if head == "id" and len(rest) == 1:
+            return lambda c: c.subject_id
+        if head == "owner" and len(rest) == 1:
+            return lambda c: c.subj.owner if c.subj is not None else None
+        if head == "owner_since" and len(rest) == 1:
+            return lambda c: c.subj.owner_since if c.subj is not None else None
+        if head in ("flags", "counters") and len(rest) == 2:
+            name = rest[1]
+            if head == "flags":
+                return lambda c: c.subj.flags.get(name) if c.subj is not None else None
+            return lambda c: (
+                c.subj.counters.get(name, Decimal(0)) if c.subj is not None else Decimal(0)
+            )
+        self.error(
+            "PE117",
+            f"unknown subject property in {ref!r}",
+            path,
+            "use $subject, $subject.owner, $subject.owner_since, $subject.flags.NAME "
+            "or $subject.counters.NAME",
+        )
+        return lambda c: None
+
+    def history_plan(self, q: m.HistoryQuery, path: _Path, scope: Scope) -> HistoryPlan:
+        types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
+        self.check_types(types, (*path, "type"))
+        match, subject = self.match_fields(q.match, types, (*path, "match"), scope)
+        within = self.duration(q.within, (*path, "within"))
+        since = self.operand(q.since, (*path, "since"), scope) if q.since is not None else None
+        return HistoryPlan(types, subject, match, within, since, q.last)
+
+    def match_fields(
+        self,
+        spec: dict[str, Any],
+        types: tuple[str, ...],
+        path: _Path,
+        scope: Scope,
+    ) -> tuple[tuple[tuple[str, Getter], ...], Getter | None]:
+        known = self.fields_of(types)
+        out: list[tuple[str, Getter]] = []
+        subject: Getter | None = None
+        for name, value in spec.items():
+            if name not in known:
+                self.error(
+                    "PE113",
+                    f"event field {name!r} is not declared for {', '.join(types)}",
+                    (*path, name),
+                    did_you_mean(name, known),
+                    key=True,
+                )
+            getter = self.operand(value, (*path, name), scope)
+            if name == self.subject_field:
+                subject = getter
+            else:
+                out.append((name, getter))
+        return tuple(out), subject
+
+    # -- conditions
+    def condition(self, cond: Any, path: _Path, scope: Scope) -> Pred:
+        if isinstance(cond, bool):
+            return (lambda c: True) if cond else (lambda c: False)
+        pred: Pred = self.visit(cond, path, scope)
+        return pred
+
+    def visit_All(self, cond: m.All, path: _Path, scope: Scope) -> Pred:
+        parts = [self.condition(x, (*path, "all", i), scope) for i, x in enumerate(cond.all)]
+        return _conjunction(parts)
+
+    def visit_AnyOf(self, cond: m.AnyOf, path: _Path, scope: Scope) -> Pred:
+        parts = [self.condition(x, (*path, "any", i), scope) for i, x in enumerate(cond.any)]
+        return _disjunction(parts)
+
+    def visit_Not(self, cond: m.Not, path: _Path, scope: Scope) -> Pred:
+        inner = self.condition(cond.not_, (*path, "not"), scope)
+        return lambda c: not inner(c)
+
+    def visit_Exists(self, cond: m.Exists, path: _Path, scope: Scope) -> Pred:
+        g = self.operand(cond.exists, (*path, "exists"), scope)
+        return lambda c: g(c) is not None
+
+    def visit_History(self, cond: m.History, path: _Path, scope: Scope) -> Pred:
+        plan = self.history_plan(cond.history, (*path, "history"), scope)
+        return lambda c: next(iter(c.world.history(plan, c)), None) is not None
+
+    def visit_In(self, cond: m.In, path: _Path, scope: Scope) -> Pred:
+        a = self.operand(cond.in_[0], (*path, "in", 0), scope)
+        b = self.operand(cond.in_[1], (*path, "in", 1), scope)
+
+        def member(c: Ctx) -> bool:
+            x, items = a(c), b(c) or ()
+            if isinstance(x, str):
+                return x in items
+            return any(_equal(x, item) for item in items)
+
+        return member
+
+    def _compare(self, op: str, pair: list[Any], path: _Path, scope: Scope) -> Pred:
+        a = self.operand(pair[0], (*path, op, 0), scope)
+        b = self.operand(pair[1], (*path, op, 1), scope)
+        if op in ("eq", "ne"):
+            fast = _literal_equality(op, pair, a, b)
+            if fast is not None:
+                return fast
+        return _comparison(op, a, b)
+
+    def visit_Eq(self, cond: m.Eq, path: _Path, scope: Scope) -> Pred:
+        return self._compare("eq", cond.eq, path, scope)
+
+    def visit_Ne(self, cond: m.Ne, path: _Path, scope: Scope) -> Pred:
+        return self._compare("ne", cond.ne, path, scope)
+
+    def visit_Lt(self, cond: m.Lt, path: _Path, scope: Scope) -> Pred:
+        return self._compare("lt", cond.lt, path, scope)
+
+    def visit_Le(self, cond: m.Le, path: _Path, scope: Scope) -> Pred:
+        return self._compare("le", cond.le, path, scope)
+
+    def visit_Gt(self, cond: m.Gt, path: _Path, scope: Scope) -> Pred:
+        return self._compare("gt", cond.gt, path, scope)
+
+    def visit_Ge(self, cond: m.Ge, path: _Path, scope: Scope) -> Pred:
+        return self._compare("ge", cond.ge, path, scope)
+
+
+class _AnyField(frozenset[str]):
+    """The fields of an undeclared event type: every name is taken to be one."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_FIELD: Final = _AnyField()
