@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 import policyengine as pe
 from policyengine.backends import snapshot as snap
-from policyengine.errors import SnapshotError
 from policyengine.backends import snapshot_codec as codec
+from policyengine.errors import SnapshotError
 from policyengine.runtime import state
 from policyengine.runtime.engine import World
 from policyengine.runtime.events import prepare
@@ -661,7 +661,7 @@ def test_state_the_format_does_not_know_stops_snapshots(monkeypatch: pytest.Monk
     assert "cache_of_something" in str(info.value)
     monkeypatch.setattr(codec, "STATE", state.STATE)
     monkeypatch.setattr(state.Pending, "FIELDS", {**state.Pending.FIELDS, "due": "clockwork"})
-    with pytest.raises(SnapshotError, match="Pending.due"):
+    with pytest.raises(SnapshotError, match=r"Pending\.due"):
         pe.load_policy_text(MINI).evaluate([BOUGHT], resumable=True)
 
 

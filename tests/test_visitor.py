@@ -27,7 +27,7 @@ from policyengine.language.visitor import (
 from policyengine.tools import analysis
 
 # the package re-exports the function `plan` under the module's name
-plan = importlib.import_module("policyengine.backends.parallel.plan")
+plan = importlib.import_module("policyengine.backends.parallel.planner")
 OPERANDS = frozenset(m.OPERAND_MODELS)
 CONDITIONS = frozenset(m.CONDITION_MODELS)
 ACTIONS = frozenset(m.ACTION_MODELS)

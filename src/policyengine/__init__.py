@@ -9,6 +9,7 @@ policy.evaluate_many(events, workers=2)              # many subjects over proces
 """
 
 from policyengine.errors import (
+    Code,
     EvaluationError,
     EventError,
     Location,
@@ -37,6 +38,7 @@ from policyengine.version import __version__
 __all__ = [
     "Award",
     "Classification",
+    "Code",
     "Decision",
     "EvaluationError",
     "EventError",

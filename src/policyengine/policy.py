@@ -124,7 +124,10 @@ class Policy:
                 ]
             )
         if resumable:
-            return _snapshot.evaluate_resumable(self.program, events, horizon)
+            raw = [dict(e) if isinstance(e, Mapping) else e for e in events]  # kept for snapshots
+            history = prepare(self.compiled, raw)
+            decision = _evaluate(self.compiled, history, horizon, keep_world=True)
+            return _snapshot.make_resumable(self.program, decision, history, raw, horizon)
         history = prepare(self.compiled, events)
         if backend == "durable":
             from policyengine.backends.durable import evaluate as durable_evaluate

@@ -1,74 +1,11 @@
 """A second evaluator: the same compiled policy, with durable_rules deciding which rules match.
 
-Why it exists: two independent matchers (the native closures, durable's Rete network) must
-reach the same decision on every history, so running both is a differential check of the
-engine, of the compiler and of this translation. It is an optional extra
-(``pip install 'policyengine[durable]'``) and the core never imports it:
-``Policy.evaluate(..., backend="durable")`` imports this module when asked to.
-
-How a step goes. The World keeps its clock, its state and its actions; it hands each step to
-``_Run`` (the engine's ``Dispatcher`` hook) in exactly the order the native path takes them:
-real events and derived ``owner_changed`` events, calendar ticks, and the timer-heap entries
-(deadlines that fire, renewals, metric closes) as synthetic timer steps at their instants.
-An exclusive deadline at D has heap key ``2*D`` and fires before the events at D; an
-inclusive one has ``2*D + 1`` and fires after them: the hook sits inside
-``World.fire_until``, so durable sees that order as it is. Each step is asserted to one
-durable ruleset as a fact carrying the event type and the event fields the translated
-conditions read. The ruleset has one durable rule per compiled rule (its trigger types, and
-its ``when`` where that is translatable) plus a catch-all. Rule actions only record their
-rule in durable's state, which ``assert_fact`` returns; the World then runs exactly those
-rules, after resolving ``overrides:`` as it always does.
-
-Conditions. ``eq``/``ne``/``lt``/``le``/``gt``/``ge`` of ``$event.F`` with a literal or a
-parameter, ``in`` a literal list, ``exists``, and ``all``/``any``/``not`` of those become
-durable conditions on the one fact (``m``); negations are pushed down to the atoms, with the
-manual's null semantics (a missing field is ``ne`` everything, and never ordered). Text,
-whole numbers and yes/no are translated when the field's declared type and the literal's
-type agree; decimals, money, lists, durations are not (durable compares numbers as doubles).
-Anything else (history queries, subject state, owners, claims, arithmetic) stays a compiled
-closure, evaluated inside the durable action against the state before the step. Of an
-``all``, the translatable conjuncts become a durable pre-filter up to the first closure that
-could raise (calendar arithmetic, history, arithmetic): the closure then decides, and raises
-where the native path raises.
-
-Quirks of durable-rules 2.0.28, each pinned by a test in ``tests/test_durable_backend.py``:
-
-* An event (``post``) is consumed by the first rule that matches it: other rules it matches
-  never fire. Steps are therefore asserted as facts, which every matching rule sees, and
-  retracted once read. A fact whose ``id`` was seen before is refused as "observed", so each
-  fact gets the run's step number as its id (event ids repeat: derived events share their
-  cause's id).
-* Facts and events no rule matches raise ``MessageNotHandledException`` (or stay stored):
-  the catch-all rule matches every step. The state is a fact too (``sid``, ``id``, ``$s``),
-  re-asserted after every action: a rule that matches it (``+m.id``) runs forever, so
-  rules only test keys the state never has (``t``, ``timer``, ``f0``..., ``x``).
-* A Host registers a ruleset name once and cannot drop it: each distinct ruleset is created
-  once per process, named by a digest of its definition, in one Host created lazily
-  (``_backend()``). That cache is this module's only mutable global state: building a
-  ruleset compiles a Rete network in C and registering it twice is an error, so it must
-  outlive one evaluation.
-* ``Host()`` starts two wall-clock timer threads that run pending actions in the background;
-  the backend's Host never starts them, so every action runs inside ``assert_fact`` on the
-  caller's thread, against the World of that step. Durable timers are never used: deadlines
-  are synthetic steps. ``post_batch``/``assert_facts`` store the whole batch before the first
-  action runs, and run the actions newest first: facts go one at a time.
-* A ruleset holds at most 1024 live state ids (more is a ``MemoryError``), and ids are told
-  apart by a 32-bit hash: each evaluation uses a fresh id whose hash no live run uses, and
-  deletes its state at the end.
-* An exception inside an action is swallowed into ``state['exception']``: the action keeps
-  the exception object and the step re-raises it, so an undecidable step raises the same
-  ``EvaluationError`` as on the native path.
-* Conditions that join two facts with ``&`` and ``|`` (``(a & b) | c`` where the join term
-  refers to another fact) raise or crash in C: every rule here is a single-fact pattern on
-  ``m``, never a join. Single-fact ``$and``/``$or`` compile to an alpha network and are sound;
-  a fact that satisfies two branches of an ``$or`` fires the rule twice, so hits are a set.
-* null is a value to durable (``{"f": null}`` exists, and ``!=`` against it is false), so
-  absent and null fields are left out of the fact; yes/no equals 1 in C, so kinds are
-  checked before a comparison is translated, and a value that does not fit the kind its
-  conditions assumed (or an int beyond 2**62, or text durable cannot hold) marks the fact
-  ``x`` and sends every condition that reads fields to its closure.
-* A rule condition holds at most 15 ``$and``/``$or`` groups (error 113 at creation): larger
-  ones keep only the trigger types and evaluate the closure.
+The World keeps its clock, its state and its actions; ``_Run`` (a ``runtime.state.Hooks``)
+asserts each step to one durable ruleset as a fact and hands back the rules durable matched.
+Conditions durable cannot hold exactly stay compiled closures. An optional extra, imported only
+for ``backend="durable"``: a differential check of the engine, not a faster path. Why, how a
+step goes, which conditions are translated and the quirks of durable-rules 2.0.28:
+``docs/durable.md``.
 """
 
 from __future__ import annotations
@@ -84,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 
-from policyengine.errors import EvaluationError, Problem
+from policyengine.errors import Code, EvaluationError, Problem
 from policyengine.language import model as m
 from policyengine.language.compiler import OWNER_CHANGED, CompiledPolicy, CompiledRule, Ctx
 from policyengine.language.visitor import Visitor, node_types
@@ -780,7 +717,7 @@ def _backend() -> _Backend:
             raise EvaluationError(
                 [
                     Problem(
-                        "PE306",
+                        Code.DURABLE_UNAVAILABLE,
                         f"backend='durable' needs durable-rules, which cannot be imported ({exc})",
                         hint="pip install 'policyengine[durable]'",
                     )

@@ -1,45 +1,11 @@
 """Incremental evaluation: a decision's state as plain JSON values, and resuming from it.
 
-A CRM asks for a decision on every new event. Replaying a customer's whole history each time
-costs the whole evaluation again; ``Decision.snapshot()`` instead stores the evaluation's state
-as it stood at ``as_of`` (before the end-of-evaluation measures, which hold at that instant
-only), and ``Policy.resume(snapshot, new_events, as_of=...)`` rebuilds that state, applies the
-new events on the same virtual clock and finishes at the new horizon. The result is the
-decision that evaluating the whole history would give, entry for entry.
-
-What the snapshot holds, and why:
-
-* ``inputs`` and ``ids``: the input events exactly as given, in input order, with the id each
-  got. Repeats are judged on the events as sent (two different events under one id are
-  reported differently from a repeat) and missing ids are derived from an event's place in the
-  whole input, so resume needs them; it reads only those a new event's id repeats;
-* ``events``: the validated history, so that only the new events are checked and sorted in;
-  the ``history`` conditions of later events read the old ones;
-* ``state``: what the next events can still change or read: per-subject state, counters,
-  the history indexes, the duties that can still be met, missed or cancelled with their
-  chains, keys and timers (heap tie-break counter included). Duties settled for good are left
-  out: they can no longer do anything, and only their records remain;
-* ``records``: what was decided (trace, penalties, obligations, violations, rejections,
-  classifications, metric and award rows), one JSON text per row. They only grow, so a row is
-  encoded once and carried from snapshot to snapshot; a resumed decision parses the carried
-  rows only when they are read (an obligation is written again when its duty changed it);
-* a fingerprint of the policy (its sources, effective parameters, the library and format
-  versions): a state is only meaningful to the policy that produced it; and a digest of the
-  rest, so that a snapshot damaged in storage is refused, not misread.
-
-So a resume costs the new events' evaluation plus parsing the stored JSON (in C), not a
-replay: about a quarter of a whole evaluation for one new event on a 100-event history.
-
-Compiled closures cannot be stored: rules are named by id, expectations by their position in
-the compiled policy (walked in a fixed order), rule references by their position in the
-policy's table of references. Values are tagged where JSON has no type for them
-(``{"$d": "1.50"}`` for a Decimal, ``{"$t": [...]}`` for a tuple), and every dictionary whose
-order matters is a list of pairs, so a store that reorders JSON keys changes nothing.
-
-A new event strictly before the snapshot's ``as_of`` cannot be applied incrementally: the
-whole history is evaluated again (``Decision.resumed`` says so). An event at exactly
-``as_of`` is applied incrementally: the snapshot's clock stops where such an event would be
-applied (exclusive deadlines at ``as_of`` fired, inclusive ones not yet).
+``make_resumable`` gives a decision evaluated with ``keep_world=True`` the hook that
+``Decision.snapshot()`` calls (under ``RESUMABLE``; ``evaluate_resumable`` evaluates, then
+does that); ``take`` writes the snapshot (header, payload, digest) and ``resume``
+(``Policy.resume``) continues it with new events, deciding what evaluating the whole history
+would. The World's encoding is ``snapshot_codec``. What a snapshot holds and why, the format
+(version 2), and when a resume evaluates in full: ``docs/snapshots.md``.
 """
 
 from __future__ import annotations
@@ -70,7 +36,7 @@ from policyengine.backends.snapshot_values import (
     _loads,
     error,
 )
-from policyengine.errors import EventError, SnapshotError
+from policyengine.errors import Code, EventError, SnapshotError
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.language.program import Program
 from policyengine.runtime import evaluate as engine
@@ -90,7 +56,15 @@ from policyengine.runtime.records import ObligationRecord
 from policyengine.runtime.state import RECORDS
 from policyengine.times import from_dt, parse_instant, to_pendulum
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "evaluate_resumable", "history_of", "resume", "take"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "evaluate_resumable",
+    "history_of",
+    "make_resumable",
+    "resume",
+    "take",
+]
 
 _HINT: Final = "re-evaluate the full history with this policy"
 
@@ -129,15 +103,43 @@ class _Resumable:
 def evaluate_resumable(
     policy: Program, events: Iterable[Mapping[str, Any]], as_of: int | None
 ) -> Decision:
-    """``Policy.evaluate`` on the native backend: an evaluation whose decision can be
-    snapshotted (it keeps its World and a copy of the input; ``resumable=False`` does not)."""
-    codec_of(policy)  # refuse an engine state the format does not know, before evaluating
+    """``Policy.evaluate`` on the native backend, for callers below the front end (the
+    parallel runner's one-process fallback): evaluate, then ``make_resumable``."""
     raw = [dict(e) if isinstance(e, Mapping) else e for e in events]
     history = prepare(policy.compiled, raw)
+    decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True)
+    return make_resumable(policy, decision, history, raw, as_of)
+
+
+def make_resumable(
+    policy: Program, decision: Decision, history: History, raw: list[Any], as_of: int | None
+) -> Decision:
+    """Give a decision evaluated with ``keep_world=True`` its snapshot hook (``RESUMABLE``):
+    the World it keeps, the validated history and a copy of the input ``raw`` (encoded only
+    when a snapshot is taken)."""
+    codec_of(policy)  # refuse an engine state the format does not know
     ids = [_input_id(e, i) or "" for i, e in enumerate(raw)]
-    decision = _run(policy, history, as_of, [], ids, [None] * len(history.events), None)
-    decision.__dict__[RESUMABLE].raw_inputs = raw
+    world: World = decision.__dict__.pop("_world")
+    state = _resumable(policy, world, history, as_of, [], ids, [None] * len(history.events), None)
+    state.raw_inputs = raw
+    _attach(decision, state)
     return decision
+
+
+def _resumable(
+    policy: Program,
+    world: World,
+    history: History,
+    as_of: int | None,
+    inputs: list[str],
+    ids: list[str],
+    texts: list[str | None],
+    resumed: ResumeInfo | None,
+) -> _Resumable:
+    horizon = _horizon(history, as_of)
+    ats = [e["at"] for e in history.events]
+    applied = bisect_right(ats, horizon) if horizon is not None else 0
+    return _Resumable(policy, world, history, applied, horizon, resumed, inputs, ids, texts)
 
 
 def _run(
@@ -149,14 +151,10 @@ def _run(
     texts: list[str | None],
     resumed: ResumeInfo | None,
 ) -> Decision:
+    """A whole evaluation again, inside ``resume`` (what it carries stays as it was)."""
     decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True)
     world: World = decision.__dict__.pop("_world")
-    horizon = _horizon(history, as_of)
-    ats = [e["at"] for e in history.events]
-    applied = bisect_right(ats, horizon) if horizon is not None else 0
-    _attach(
-        decision, _Resumable(policy, world, history, applied, horizon, resumed, inputs, ids, texts)
-    )
+    _attach(decision, _resumable(policy, world, history, as_of, inputs, ids, texts, resumed))
     return decision
 
 
@@ -261,7 +259,7 @@ def resume(
     if old_as_of is not None and (horizon is None or horizon < old_as_of):
         shown = to_pendulum(old_as_of, policy.compiled.timezone).isoformat()
         raise error(
-            "PE503",
+            Code.RESUME_BEFORE_SNAPSHOT,
             f"resume as_of is before the snapshot's as_of {shown}"
             + (" (by default it is the last event's instant)" if as_of is None else ""),
             "pass an as_of at or after the snapshot's; to look back in time, evaluate the "
@@ -385,7 +383,7 @@ def _attach(decision: Decision, state: _Resumable) -> None:
 def _malformed(exc: BaseException) -> SnapshotError:
     detail = f" ({type(exc).__name__}: {exc})" if str(exc) else f" ({type(exc).__name__})"
     return error(
-        "PE502",
+        Code.SNAPSHOT_MALFORMED,
         "malformed snapshot: not what Decision.snapshot() returned" + detail,
         "pass the value of decision.snapshot() (or its JSON, loaded) unchanged; " + _HINT,
     )
@@ -421,7 +419,7 @@ def _check(codec: Codec, snapshot: Any) -> Mapping[str, Any]:
     version = snapshot.get("version")
     if version != FORMAT_VERSION:
         raise error(
-            "PE501",
+            Code.SNAPSHOT_OTHER_POLICY,
             f"the snapshot has format version {version!r}; this library reads version "
             f"{FORMAT_VERSION}",
             _HINT,
@@ -458,7 +456,7 @@ def _check(codec: Codec, snapshot: Any) -> Mapping[str, Any]:
             else "another policy"
         )
         raise error(
-            "PE501",
+            Code.SNAPSHOT_OTHER_POLICY,
             f"the snapshot was taken with another policy ({was}, or other rules or "
             f"parameters) than {codec.policy_id!r} version {codec.policy_version!r}",
             _HINT + " (policyengine.snapshot.history_of(snapshot) gives its events)",

@@ -26,6 +26,7 @@ from policyengine.backends.snapshot_values import (
     _loads,
     error,
 )
+from policyengine.errors import Code
 from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, walk_actions
 from policyengine.language.program import Program
 from policyengine.runtime.decision import RawDecision
@@ -67,6 +68,11 @@ OBJECTS: Final[dict[str, Any]] = {
     "Renew": Renew,
     "Close": Close,
 }
+# each object class's stored fields with their kinds, in declared order
+_STORED: Final[dict[Any, tuple[tuple[str, str], ...]]] = {
+    cls: tuple((n, k) for n, k in cls.FIELDS.items() if k != "derived")
+    for cls in OBJECTS.values()
+}
 # duty indexes keep the duties a later event can still meet, meet late or cancel
 _KEEP: Final[dict[str, Callable[[Pending], bool]]] = {
     "open": lambda p: p.state == OPEN,
@@ -79,8 +85,8 @@ _SHAPES: Final = frozenset(
     | {f"duties:{k}" for k in _KEEP}
 )
 _KINDS: Final = frozenset(
-    {"value", "pairs", "spans", "expect", "rule", "event", "chain", "pendings", "obligation"}
-    | {"key", "derived", "object"}
+    {"value", "pairs", "matches", "spans", "expect", "rule", "event", "chain", "pendings"}
+    | {"obligation", "key", "derived", "object"}
 )
 
 
@@ -130,7 +136,7 @@ def check_declaration() -> None:
             unknown.append(f"{tag}: its slots and its FIELDS differ")
     if unknown:
         raise error(
-            "PE504",
+            Code.NOT_SNAPSHOTTABLE,
             f"snapshots do not know how to store the engine's state {sorted(unknown)}",
             "extend policyengine.backends.snapshot_codec for it (and bump FORMAT_VERSION)",
         )
@@ -162,12 +168,13 @@ def fingerprint(program: Program) -> str:
 # ---------------------------------------------------------------- records
 
 
-def encode_row(row: Any, names: tuple[str, ...], ref: Mapping[Any, int]) -> str:
-    """One record row as a JSON list in its declared field order; its rule as a reference."""
-    out: list[Any] = []
-    for name in names:
-        x = getattr(row, name)
-        out.append(ref[x] if name == "rule" else x if type(x) in _SCALAR else _enc(x))
+def encode_row(row: Any, names: tuple[str, ...], ref: Mapping[Any, int], at: int) -> str:
+    """One record row as a JSON list in its declared field order; its rule (at ``at``; -1:
+    none) as a reference."""
+    values = row if isinstance(row, tuple) else [getattr(row, name) for name in names]
+    out = [x if type(x) in _SCALAR else _enc(x) for x in values]
+    if at >= 0:
+        out[at] = ref[values[at]]
     return _dumps(out)
 
 
@@ -227,6 +234,7 @@ class Writer:
         self.obligations = {id(o): i for i, (o, _) in loaded.items()}
         self.obligations.update({id(o): n + i for i, o in enumerate(world.obligations)})
         self.before = world.before_finish or {}
+        self.coders = self._coders()
 
     def value_of(self, name: str) -> Any:
         """A field as the snapshot stores it: as it was before ``finish`` where that changed it."""
@@ -249,20 +257,21 @@ class Writer:
         if shape == "value":
             return _enc(v)
         if shape == "sets":
-            return [[_enc(k), sorted(s)] for k, s in v.items()]
+            return [[_key(k), sorted(s)] for k, s in v.items()]
         if shape == "map":
-            return [[_enc(k), _enc(x)] for k, x in v.items()]
+            return [[_key(k), x if type(x) in _SCALAR else _enc(x)] for k, x in v.items()]
         if shape == "maps":
-            return [[_enc(k), _pairs(x)] for k, x in v.items()]
+            return [[_key(k), _pairs(x)] for k, x in v.items()]
         if shape == "event_lists":
-            return [[_enc(k), [self.events[id(e)] for e in lst]] for k, lst in v.items()]
+            events = self.events
+            return [[_key(k), [events[id(e)] for e in lst]] for k, lst in v.items()]
         if shape.startswith("duties:"):
             keep = _KEEP[shape.split(":", 1)[1]]
             out = []
             for k, lst in v.items():
                 kept = [self.ref("Pending", p) for p in lst if keep(p)]
                 if kept:
-                    out.append([_enc(k), kept])
+                    out.append([_key(k), kept])
             return out
         if shape == "timers":
             return [
@@ -275,7 +284,11 @@ class Writer:
             return [[self.key(k), self.ref("Chain", c)] for k, c in v.items() if c.live()]
         if shape == "subjects":
             return [self.fields(s) for s in v.values()]
-        raise error("PE504", f"no coder for the state shape {shape!r}", "see check_declaration")
+        raise error(
+            Code.NOT_SNAPSHOTTABLE,
+            f"no coder for the state shape {shape!r}",
+            "see check_declaration",
+        )
 
     def timer(self, entry: Any) -> list[Any]:
         if isinstance(entry, Pending):
@@ -291,7 +304,7 @@ class Writer:
         rows = self.tables[table]
         found = placed[id(obj)] = len(rows)
         rows.append(None)  # its place, before the objects it refers to take theirs
-        if isinstance(obj, Pending):
+        if table == "Pending":
             steps = obj.spec.steps
             types, where = (
                 (steps[obj.step].types, steps[obj.step].where)
@@ -306,38 +319,39 @@ class Writer:
     def fields(self, obj: Any) -> list[Any]:
         """An object's declared fields, in order (derived fields are left out)."""
         out = []
-        for name, kind in type(obj).FIELDS.items():
-            if kind != "derived":
-                out.append(self.field(kind, getattr(obj, name), obj))
+        coders = self.coders
+        for name, kind in _STORED[type(obj)]:
+            x = getattr(obj, name)
+            if kind == "value":
+                out.append(x if type(x) in _SCALAR else _enc(x))
+            else:
+                out.append(coders[kind](x, obj))
         return out
 
-    def field(self, kind: str, x: Any, owner: Any) -> Any:
-        if kind == "value":
-            return x if type(x) in _SCALAR else _enc(x)
-        if kind == "pairs":
-            return _pairs(x)
-        if kind == "spans":
-            return _spans_out(x, self.codec.ref_index)
-        if kind == "expect":
-            return self.codec.expect_index[id(x)]
-        if kind == "rule":
-            return x.id
-        if kind == "event":
-            return self.event(x)
-        if kind == "chain":
-            return None if x is None else self.ref("Chain", x)
-        if kind == "pendings":
-            # a recurring chain's duties are never read again (``Chain.members_read``)
-            if isinstance(owner, Chain) and not owner.members_read():
-                return []
-            return [self.ref("Pending", p) for p in x]
-        if kind == "obligation":
-            return None if x is None else self.obligations[id(x)]
-        if kind == "key":
-            return None if x is None else self.key(x)
-        if kind == "object":
-            return [type(x).__name__, self.fields(x)]
-        raise error("PE504", f"no coder for the field kind {kind!r}", "see check_declaration")
+    def _pendings(self, x: list[Pending], owner: Any) -> list[int]:
+        # a recurring chain's duties are never read again (``Chain.members_read``)
+        if isinstance(owner, Chain) and not owner.members_read():
+            return []
+        return [self.ref("Pending", p) for p in x]
+
+    def _coders(self) -> dict[str, Callable[[Any, Any], Any]]:
+        """One coder per field kind (``runtime.state.FieldKind``) but ``value`` and
+        ``derived``, which ``fields`` handles itself."""
+        ref = self.codec.ref_index
+        expect = self.codec.expect_index
+        return {
+            "pairs": lambda x, _: _pairs(x),
+            "matches": lambda x, _: [[f, v if type(v) in _SCALAR else _enc(v)] for f, v in x],
+            "spans": lambda x, _: _spans_out(x, ref),
+            "expect": lambda x, _: expect[id(x)],
+            "rule": lambda x, _: x.id,
+            "event": lambda x, _: self.event(x),
+            "chain": lambda x, _: None if x is None else self.ref("Chain", x),
+            "pendings": self._pendings,
+            "obligation": lambda x, _: None if x is None else self.obligations[id(x)],
+            "key": lambda x, _: None if x is None else self.key(x),
+            "object": lambda x, _: [type(x).__name__, self.fields(x)],
+        }
 
     def event(self, ev: Mapping[str, Any] | None) -> int | None:
         if ev is None:
@@ -363,18 +377,33 @@ class Writer:
             declared = STATE[name]
             assert declared.row is not None
             names = row_fields(declared.row)
+            at = names.index("rule") if "rule" in names else -1
             rows: list[Any] = self.value_of(name)
             old = self.carried.get(name, [])
             texts = list(old)
             if name == "obligations":
                 for i, (row, was) in self.loaded.items():
                     if _fields_of(row) != was:
-                        texts[i] = encode_row(row, names, ref)
+                        texts[i] = encode_row(row, names, ref, at)
             texts += [
-                encode_row(r, names, ref) for r in (rows if name in LAZY else rows[len(old) :])
+                encode_row(r, names, ref, at) for r in (rows if name in LAZY else rows[len(old) :])
             ]
             out[name] = texts
         return out
+
+
+def _key(k: Any) -> Any:
+    """A dict key as JSON: a tuple key (the engine's indexes) as a list, read back as a tuple
+    (a list is never a key), so its parts need no tag."""
+    if type(k) is tuple:
+        return [_key(x) for x in k]
+    return k if type(k) in _SCALAR else _enc(k)
+
+
+def _unkey(k: Any) -> Any:
+    if type(k) is list:
+        return tuple(_unkey(x) for x in k)
+    return k
 
 
 def _pairs(d: Mapping[Any, Any]) -> list[list[Any]]:
@@ -494,6 +523,8 @@ class Reader:
             return x
         if kind == "pairs":
             return {k: v for k, v in x}
+        if kind == "matches":
+            return tuple((f, v) for f, v in x)
         if kind == "spans":
             return _spans_in(x, self.refs)
         if kind == "expect":
@@ -531,17 +562,17 @@ class Reader:
         if shape == "value":
             return v
         if shape == "sets":
-            return {k: set(s) for k, s in v}
+            return {_unkey(k): set(s) for k, s in v}
         if shape == "map":
-            return {k: x for k, x in v}
+            return {_unkey(k): x for k, x in v}
         if shape == "maps":
-            return {k: dict(x) for k, x in v}
+            return {_unkey(k): dict(x) for k, x in v}
         if shape == "event_lists":
             at = self.events.__getitem__
-            return {k: list(map(at, lst)) for k, lst in v}
+            return {_unkey(k): list(map(at, lst)) for k, lst in v}
         if shape.startswith("duties:"):
             pendings = self.objects["Pending"]
-            return {k: [pendings[i] for i in lst] for k, lst in v}
+            return {_unkey(k): [pendings[i] for i in lst] for k, lst in v}
         if shape == "timers":
             return [(key, seq, self.timer(entry)) for key, seq, entry in v]
         if shape == "live_keys":

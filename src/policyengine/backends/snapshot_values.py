@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from policyengine.errors import Problem, SnapshotError
+from policyengine.errors import Code, Problem, SnapshotError
 
 
 def error(code: str, message: str, hint: str) -> SnapshotError:
@@ -49,7 +49,7 @@ def _enc(v: Any) -> Any:
     if isinstance(v, Mapping):
         return _enc(dict(v))
     raise error(
-        "PE504",
+        Code.NOT_SNAPSHOTTABLE,
         f"a value of type {t.__name__} ({v!r:.60}) cannot be stored in a snapshot",
         "send events with JSON values (text, numbers, true/false, null, lists, mappings), "
         "Decimals or datetimes",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
 from policyengine.language.compiled import BUILTIN_FIELDS as BUILTIN_FIELDS
 from policyengine.language.compiled import OWNER_CHANGED as OWNER_CHANGED
@@ -34,8 +34,8 @@ from policyengine.language.compiled import Pred as Pred
 from policyengine.language.compiled import SubjectView as SubjectView
 from policyengine.language.compiled import WorldView as WorldView
 from policyengine.language.compiled import walk_actions as walk_actions
-from policyengine.language.expression_compiler import ExpressionCompiler, Scope, _Path
-from policyengine.language.loader import Source
+from policyengine.language.expression_compiler import ExpressionCompiler, Scope
+from policyengine.language.loader import Path_, Source
 from policyengine.language.operators import _conjunction
 from policyengine.language.operators import _equal as _equal
 from policyengine.language.operators import _literal_equality as _literal_equality
@@ -52,10 +52,10 @@ class _Compiler(ExpressionCompiler):
     """One visit method per action model, on top of the values and conditions."""
 
     # -- actions
-    def actions(self, acts: list[Any], path: _Path, scope: Scope) -> tuple[CAction, ...]:
+    def actions(self, acts: list[Any], path: Path_, scope: Scope) -> tuple[CAction, ...]:
         return tuple(self.action(a, (*path, i), scope) for i, a in enumerate(acts))
 
-    def action(self, act: Any, path: _Path, scope: Scope) -> CAction:
+    def action(self, act: Any, path: Path_, scope: Scope) -> CAction:
         each_subject = None
         if act.for_each_subject is not None:
             each_subject = self.operand(act.for_each_subject, (*path, "for_each_subject"), scope)
@@ -73,24 +73,24 @@ class _Compiler(ExpressionCompiler):
         return compiled
 
     def visit_ClaimAction(
-        self, act: m.ClaimAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.ClaimAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction("claim", value=self.operand(act.claim, (*path, "claim"), scope), **base)
 
     def visit_LapseClaimAction(
-        self, act: m.LapseClaimAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.LapseClaimAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         value = self.operand(act.lapse_claim, (*path, "lapse_claim"), scope)
         return CAction("lapse_claim", value=value, **base)
 
     def visit_DropClaimsAction(
-        self, act: m.DropClaimsAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.DropClaimsAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         value = self.operand(act.drop_claims, (*path, "drop_claims"), scope)
         return CAction("drop_claims", value=value, **base)
 
     def visit_AssignAction(
-        self, act: m.AssignAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.AssignAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         spec = act.assign
         if isinstance(spec, m.AssignSpec):
@@ -104,7 +104,7 @@ class _Compiler(ExpressionCompiler):
         return CAction("assign", value=self.operand(spec, (*path, "assign"), scope), **base)
 
     def visit_ReleaseAction(
-        self, act: m.ReleaseAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.ReleaseAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         subj = (
             self.operand(act.release, (*path, "release"), scope)
@@ -114,7 +114,7 @@ class _Compiler(ExpressionCompiler):
         return CAction("release", subject=subj, **base)
 
     def visit_TransferAction(
-        self, act: m.TransferAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.TransferAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction(
             "transfer",
@@ -124,18 +124,18 @@ class _Compiler(ExpressionCompiler):
         )
 
     def visit_PenaltyAction(
-        self, act: m.PenaltyAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.PenaltyAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction(
             "penalty", penalty=self.penalty(act.penalty, (*path, "penalty"), scope), **base
         )
 
     def visit_ExpectAction(
-        self, act: m.ExpectAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.ExpectAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction("expect", expect=self.expect(act.expect, (*path, "expect"), scope), **base)
 
-    def visit_SetAction(self, act: m.SetAction, path: _Path, scope: Scope, base: _Base) -> CAction:
+    def visit_SetAction(self, act: m.SetAction, path: Path_, scope: Scope, base: _Base) -> CAction:
         spec = act.set
         subj = (
             self.operand(spec.subject, (*path, "set", "subject"), scope)
@@ -151,11 +151,11 @@ class _Compiler(ExpressionCompiler):
         )
 
     def visit_ClearAction(
-        self, act: m.ClearAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.ClearAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction("clear", name=act.clear, **base)
 
-    def visit_AddAction(self, act: m.AddAction, path: _Path, scope: Scope, base: _Base) -> CAction:
+    def visit_AddAction(self, act: m.AddAction, path: Path_, scope: Scope, base: _Base) -> CAction:
         spec = act.add
         party = (
             self.operand(spec.party, (*path, "add", "party"), scope)
@@ -171,12 +171,12 @@ class _Compiler(ExpressionCompiler):
         )
 
     def visit_RejectAction(
-        self, act: m.RejectAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.RejectAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         return CAction("reject", text=act.reject, **base)
 
     def visit_ViolationAction(
-        self, act: m.ViolationAction, path: _Path, scope: Scope, base: _Base
+        self, act: m.ViolationAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
         if isinstance(act.violation, str):
             return CAction("violation", text=act.violation, **base)
@@ -192,7 +192,7 @@ class _Compiler(ExpressionCompiler):
             **base,
         )
 
-    def penalty(self, spec: m.PenaltySpec, path: _Path, scope: Scope) -> CPenalty:
+    def penalty(self, spec: m.PenaltySpec, path: Path_, scope: Scope) -> CPenalty:
         def opt(v: Any, *p: str | int) -> Getter | None:
             return None if v is None else self.operand(v, (*path, *p), scope)
 
@@ -221,7 +221,7 @@ class _Compiler(ExpressionCompiler):
             units=opt(spec.units, "units"),
         )
 
-    def expect(self, ex: m.Expect, path: _Path, scope: Scope) -> CExpect:
+    def expect(self, ex: m.Expect, path: Path_, scope: Scope) -> CExpect:
         types = (ex.event,) if isinstance(ex.event, str) else tuple(ex.event)
         self.check_types(types, (*path, "event"))
         creator = scope.event if scope.event is not None else scope.trigger
@@ -386,14 +386,14 @@ class _Compiler(ExpressionCompiler):
         for mid, _, where in keys:
             if mid not in metrics:
                 self.error(
-                    "PE117",
+                    Code.BAD_REFERENCE,
                     f"award {award.id!r} ranks by unknown metric {mid!r}",
                     where,
                     did_you_mean(mid, metrics) or "name a metric declared under `metrics:`",
                 )
             elif metrics[mid] != every:
                 self.error(
-                    "PE117",
+                    Code.BAD_REFERENCE,
                     f"metric {mid!r} is measured every {metrics[mid]}, not every {every}",
                     where,
                     "rank by metrics of the same period",
@@ -441,7 +441,7 @@ def resolve_params(
         where = Location("<params>", 1, 1)
         if declared is None:
             sink.add(
-                "PE110",
+                Code.UNKNOWN_PARAMETER,
                 f"parameter override {name!r} is not declared by the policy",
                 where,
                 did_you_mean(name, pset.params),
@@ -455,7 +455,7 @@ def resolve_params(
         try:
             values[name] = m.Param.model_validate({kind: raw}).value()
         except Exception as exc:  # pydantic ValidationError or ValueError, reported alike
-            sink.add("PE106", f"parameter override {name!r}: {exc}", where)
+            sink.add(Code.BAD_QUANTITY, f"parameter override {name!r}: {exc}", where)
     return values
 
 

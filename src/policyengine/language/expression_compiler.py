@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
 from policyengine.language.compiled import (
     BUILTIN_FIELDS,
@@ -27,6 +27,7 @@ from policyengine.language.compiled import (
     HistoryPlan,
     Pred,
 )
+from policyengine.language.loader import Path_
 from policyengine.language.operators import (
     _ARITH,
     _FOLDS,
@@ -41,8 +42,6 @@ from policyengine.language.operators import (
 from policyengine.language.validate import PolicySet, RuleSite
 from policyengine.language.visitor import Visitor
 from policyengine.times import Duration, parse_duration, to_local
-
-_Path = tuple[str | int, ...]  # where a node was written, under the site's root
 
 
 @dataclass
@@ -65,11 +64,11 @@ class ExpressionCompiler(Visitor[Any]):
         self.params = params
         self.sink = sink
         self.site: RuleSite | None = None
-        self.site_root: tuple[str | int, ...] = ()
+        self.site_root: Path_ = ()
         self.subject_field = pset.meta.subject
 
     # -- helpers
-    def loc(self, path: _Path, key: bool = False) -> Location:
+    def loc(self, path: Path_, key: bool = False) -> Location:
         assert self.site is not None
         if self.site.index < 0:  # a label or a metric, not a rule
             return self.site.source.locate((*self.site_root, *path), key=key)
@@ -79,7 +78,7 @@ class ExpressionCompiler(Visitor[Any]):
         self,
         code: str,
         msg: str,
-        path: _Path,
+        path: Path_,
         hint: str | None = None,
         key: bool = False,
     ) -> None:
@@ -108,18 +107,18 @@ class ExpressionCompiler(Visitor[Any]):
             common = names if common is None else common & names
         return (common or set()) | set(BUILTIN_FIELDS)
 
-    def check_types(self, types: tuple[str, ...], path: _Path) -> None:
+    def check_types(self, types: tuple[str, ...], path: Path_) -> None:
         for i, t in enumerate(types):
             if t not in self.pset.events and t not in self.pset.broken and t != OWNER_CHANGED:
                 p = path if len(types) == 1 else (*path, i)
                 self.error(
-                    "PE109",
+                    Code.UNDECLARED_EVENT_TYPE,
                     f"unknown event type {t!r}",
                     p,
                     did_you_mean(t, self.pset.events) or "declare it under `events:`",
                 )
 
-    def duration(self, text: str | None, path: _Path) -> Duration | None:
+    def duration(self, text: str | None, path: Path_) -> Duration | None:
         if text is None:
             return None
         if m.is_reference(text):
@@ -127,25 +126,27 @@ class ExpressionCompiler(Visitor[Any]):
             if value is None:
                 return None
             if not isinstance(value, Duration):
-                self.error("PE102", f"{text} is not a duration parameter", path)
+                self.error(Code.BAD_VALUE, f"{text} is not a duration parameter", path)
                 return None
             return value
         try:
             return parse_duration(text)
         except ValueError as exc:
-            self.error("PE106", str(exc), path)
+            self.error(Code.BAD_QUANTITY, str(exc), path)
             return None
 
-    def param_value(self, ref: str, path: _Path) -> Any:
+    def param_value(self, ref: str, path: Path_) -> Any:
         parts = ref[1:].split(".")
         if parts[0] != "params" or len(parts) != 2:
-            self.error("PE117", f"{ref!r} must be a parameter reference like $params.name", path)
+            self.error(
+                Code.BAD_REFERENCE, f"{ref!r} must be a parameter reference like $params.name", path
+            )
             return None
         if parts[1] not in self.params:
             if parts[1] in self.pset.broken:
                 return None
             self.error(
-                "PE110",
+                Code.UNKNOWN_PARAMETER,
                 f"unknown parameter {parts[1]!r}",
                 path,
                 did_you_mean(parts[1], self.params) or "declare it under `params:`",
@@ -154,7 +155,7 @@ class ExpressionCompiler(Visitor[Any]):
         return self.params[parts[1]]
 
     # -- values
-    def operand(self, op: Any, path: _Path, scope: Scope) -> Getter:
+    def operand(self, op: Any, path: Path_, scope: Scope) -> Getter:
         if isinstance(op, BaseModel):
             getter: Getter = self.visit(op, path, scope)
             return getter
@@ -175,11 +176,11 @@ class ExpressionCompiler(Visitor[Any]):
         value = op
         return lambda c: value
 
-    def visit_OwnerOf(self, op: m.OwnerOf, path: _Path, scope: Scope) -> Getter:
+    def visit_OwnerOf(self, op: m.OwnerOf, path: Path_, scope: Scope) -> Getter:
         inner = self.operand(op.owner_of, (*path, "owner_of"), scope)
         return lambda c: c.world.owner_of(inner(c))
 
-    def visit_Claims(self, op: m.Claims, path: _Path, scope: Scope) -> Getter:
+    def visit_Claims(self, op: m.Claims, path: Path_, scope: Scope) -> Getter:
         status = op.claims
         if status == "any":
             return lambda c: list(c.subj.claims) if c.subj is not None else []
@@ -187,7 +188,7 @@ class ExpressionCompiler(Visitor[Any]):
             [e for e, s in c.subj.claims.items() if s == status] if c.subj is not None else []
         )
 
-    def visit_Subjects(self, op: m.Subjects, path: _Path, scope: Scope) -> Getter:
+    def visit_Subjects(self, op: m.Subjects, path: Path_, scope: Scope) -> Getter:
         kind = op.subjects
         owner = self.operand(op.owner, (*path, "owner"), scope) if op.owner is not None else None
         if op.where is None:
@@ -208,11 +209,11 @@ class ExpressionCompiler(Visitor[Any]):
 
         return subjects
 
-    def visit_Owners(self, op: m.Owners, path: _Path, scope: Scope) -> Getter:
+    def visit_Owners(self, op: m.Owners, path: Path_, scope: Scope) -> Getter:
         owners_kind = op.owners
         return lambda c: c.world.owners(owners_kind)
 
-    def visit_Coalesce(self, op: m.Coalesce, path: _Path, scope: Scope) -> Getter:
+    def visit_Coalesce(self, op: m.Coalesce, path: Path_, scope: Scope) -> Getter:
         options = [
             self.operand(x, (*path, "coalesce", i), scope) for i, x in enumerate(op.coalesce)
         ]
@@ -226,7 +227,7 @@ class ExpressionCompiler(Visitor[Any]):
 
         return coalesce
 
-    def visit_Date(self, op: m.Date, path: _Path, scope: Scope) -> Getter:
+    def visit_Date(self, op: m.Date, path: Path_, scope: Scope) -> Getter:
         instant = self.operand(op.date, (*path, "date"), scope)
         tz_name = self.pset.meta.timezone
 
@@ -236,18 +237,18 @@ class ExpressionCompiler(Visitor[Any]):
 
         return local_date
 
-    def visit_Values(self, op: m.Values, path: _Path, scope: Scope) -> Getter:
+    def visit_Values(self, op: m.Values, path: Path_, scope: Scope) -> Getter:
         vplan = self.history_plan(op.values, (*path, "values"), scope)
         fname = op.values.field
         if fname not in self.fields_of(vplan.types):
             self.error(
-                "PE113",
+                Code.UNDECLARED_EVENT_FIELD,
                 f"event field {fname!r} is not declared for {', '.join(vplan.types)}",
                 (*path, "values", "field"),
             )
         return lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
 
-    def visit_CounterValue(self, op: m.CounterValue, path: _Path, scope: Scope) -> Getter:
+    def visit_CounterValue(self, op: m.CounterValue, path: Path_, scope: Scope) -> Getter:
         cname = op.counter
 
         def counter_value(c: Ctx) -> Decimal:
@@ -259,11 +260,11 @@ class ExpressionCompiler(Visitor[Any]):
 
         return counter_value
 
-    def visit_PartiesWith(self, op: m.PartiesWith, path: _Path, scope: Scope) -> Getter:
+    def visit_PartiesWith(self, op: m.PartiesWith, path: Path_, scope: Scope) -> Getter:
         pname = op.parties_with
         return lambda c: c.world.parties_with(pname)
 
-    def visit_FlagOf(self, op: m.FlagOf, path: _Path, scope: Scope) -> Getter:
+    def visit_FlagOf(self, op: m.FlagOf, path: Path_, scope: Scope) -> Getter:
         who = self.operand(op.flag_of[0], (*path, "flag_of", 0), scope)
         flag = op.flag_of[1]
 
@@ -274,7 +275,7 @@ class ExpressionCompiler(Visitor[Any]):
 
         return flag_of
 
-    def visit_Added(self, op: m.Added, path: _Path, scope: Scope) -> Getter:
+    def visit_Added(self, op: m.Added, path: Path_, scope: Scope) -> Getter:
         counter = op.added
 
         def added(c: Ctx) -> Decimal:
@@ -286,14 +287,14 @@ class ExpressionCompiler(Visitor[Any]):
 
         return added
 
-    def visit_Ago(self, op: m.Ago, path: _Path, scope: Scope) -> Getter:
+    def visit_Ago(self, op: m.Ago, path: Path_, scope: Scope) -> Getter:
         dur = self.duration(op.ago, (*path, "ago"))
         if dur is None:
             return lambda c: None
         tz = self.pset.meta.timezone
         return lambda c: dur.back(c.now, tz)
 
-    def visit_Plus(self, op: m.Plus, path: _Path, scope: Scope) -> Getter:
+    def visit_Plus(self, op: m.Plus, path: Path_, scope: Scope) -> Getter:
         base = self.operand(op.plus[0], (*path, "plus", 0), scope)
         span = self.duration(op.plus[1], (*path, "plus", 1))
         if span is None:
@@ -306,24 +307,24 @@ class ExpressionCompiler(Visitor[Any]):
 
         return plus
 
-    def _fold(self, key: str, of: Any, path: _Path, scope: Scope) -> Getter:
+    def _fold(self, key: str, of: Any, path: Path_, scope: Scope) -> Getter:
         inner = self.operand(of, (*path, key), scope)
         fold = _FOLDS[key]
         return lambda c: fold(_numbers(inner(c)))
 
-    def visit_Sum(self, op: m.Sum, path: _Path, scope: Scope) -> Getter:
+    def visit_Sum(self, op: m.Sum, path: Path_, scope: Scope) -> Getter:
         return self._fold("sum", op.sum, path, scope)
 
-    def visit_MinOf(self, op: m.MinOf, path: _Path, scope: Scope) -> Getter:
+    def visit_MinOf(self, op: m.MinOf, path: Path_, scope: Scope) -> Getter:
         return self._fold("min", op.min, path, scope)
 
-    def visit_MaxOf(self, op: m.MaxOf, path: _Path, scope: Scope) -> Getter:
+    def visit_MaxOf(self, op: m.MaxOf, path: Path_, scope: Scope) -> Getter:
         return self._fold("max", op.max, path, scope)
 
-    def visit_Avg(self, op: m.Avg, path: _Path, scope: Scope) -> Getter:
+    def visit_Avg(self, op: m.Avg, path: Path_, scope: Scope) -> Getter:
         return self._fold("avg", op.avg, path, scope)
 
-    def visit_First(self, op: m.First, path: _Path, scope: Scope) -> Getter:
+    def visit_First(self, op: m.First, path: Path_, scope: Scope) -> Getter:
         inner = self.operand(op.first, (*path, "first"), scope)
 
         def first(c: Ctx) -> Any:
@@ -332,7 +333,7 @@ class ExpressionCompiler(Visitor[Any]):
 
         return first
 
-    def _arithmetic(self, key: str, terms: list[Any], path: _Path, scope: Scope) -> Getter:
+    def _arithmetic(self, key: str, terms: list[Any], path: Path_, scope: Scope) -> Getter:
         args = [self.operand(x, (*path, key, i), scope) for i, x in enumerate(terms)]
         arith = _ARITH[key]
 
@@ -344,19 +345,19 @@ class ExpressionCompiler(Visitor[Any]):
 
         return arithmetic
 
-    def visit_Add(self, op: m.Add, path: _Path, scope: Scope) -> Getter:
+    def visit_Add(self, op: m.Add, path: Path_, scope: Scope) -> Getter:
         return self._arithmetic("add", op.add, path, scope)
 
-    def visit_Sub(self, op: m.Sub, path: _Path, scope: Scope) -> Getter:
+    def visit_Sub(self, op: m.Sub, path: Path_, scope: Scope) -> Getter:
         return self._arithmetic("sub", op.sub, path, scope)
 
-    def visit_Mul(self, op: m.Mul, path: _Path, scope: Scope) -> Getter:
+    def visit_Mul(self, op: m.Mul, path: Path_, scope: Scope) -> Getter:
         return self._arithmetic("mul", op.mul, path, scope)
 
-    def visit_Div(self, op: m.Div, path: _Path, scope: Scope) -> Getter:
+    def visit_Div(self, op: m.Div, path: Path_, scope: Scope) -> Getter:
         return self._arithmetic("div", op.div, path, scope)
 
-    def visit_Get(self, op: m.Get, path: _Path, scope: Scope) -> Getter:
+    def visit_Get(self, op: m.Get, path: Path_, scope: Scope) -> Getter:
         table = self.operand(op.get[0], (*path, "get", 0), scope)
         entry = self.operand(op.get[1], (*path, "get", 1), scope)
 
@@ -366,11 +367,11 @@ class ExpressionCompiler(Visitor[Any]):
 
         return get
 
-    def visit_MetricOf(self, op: m.MetricOf, path: _Path, scope: Scope) -> Getter:
+    def visit_MetricOf(self, op: m.MetricOf, path: Path_, scope: Scope) -> Getter:
         mid = op.metric
         if mid not in scope.metrics:
             self.error(
-                "PE117",
+                Code.BAD_REFERENCE,
                 f"{{metric: {mid}}} names no metric measured before this one",
                 (*path, "metric"),
                 did_you_mean(mid, scope.metrics)
@@ -378,18 +379,18 @@ class ExpressionCompiler(Visitor[Any]):
             )
         return lambda c: c.world.metric_value(mid, c.party)
 
-    def visit_Len(self, op: m.Len, path: _Path, scope: Scope) -> Getter:
+    def visit_Len(self, op: m.Len, path: Path_, scope: Scope) -> Getter:
         inner = self.operand(op.len, (*path, "len"), scope)
         return lambda c: len(inner(c) or ())
 
-    def visit_Count(self, op: m.Count, path: _Path, scope: Scope) -> Getter:
+    def visit_Count(self, op: m.Count, path: Path_, scope: Scope) -> Getter:
         plan = self.history_plan(op.count, (*path, "count"), scope)
         return lambda c: sum(1 for _ in c.world.history(plan, c))
 
-    def reference(self, ref: str, path: _Path, scope: Scope) -> Getter:
+    def reference(self, ref: str, path: Path_, scope: Scope) -> Getter:
         if not m.reference_ok(ref):
             self.error(
-                "PE117",
+                Code.BAD_REFERENCE,
                 f"bad reference {ref!r}",
                 path,
                 "references look like $event.field, $trigger.field, $subject.owner, "
@@ -406,14 +407,14 @@ class ExpressionCompiler(Visitor[Any]):
         if root == "party":
             if not scope.party:
                 self.error(
-                    "PE117",
+                    Code.BAD_REFERENCE,
                     "$party is only defined inside an expectation's where/met/late/missed",
                     path,
                 )
             return lambda c: c.party
         if root == "item":
             if not scope.item:
-                self.error("PE117", "$item is only defined inside `for_each`", path)
+                self.error(Code.BAD_REFERENCE, "$item is only defined inside `for_each`", path)
             if not rest:
                 return lambda c: c.item
             name = rest[0]
@@ -426,16 +427,18 @@ class ExpressionCompiler(Visitor[Any]):
                     if root == "event"
                     else "$trigger exists only inside an expectation"
                 )
-                self.error("PE117", f"{ref} is not available here", path, hint)
+                self.error(Code.BAD_REFERENCE, f"{ref} is not available here", path, hint)
                 return lambda c: None
             if len(rest) != 1:
-                self.error("PE117", f"{ref}: name one field, like ${root}.customer", path)
+                self.error(
+                    Code.BAD_REFERENCE, f"{ref}: name one field, like ${root}.customer", path
+                )
                 return lambda c: None
             name = rest[0]
             known = self.fields_of(types)
             if name not in known:
                 self.error(
-                    "PE113",
+                    Code.UNDECLARED_EVENT_FIELD,
                     f"event field {name!r} is not declared for {', '.join(types)}",
                     path,
                     did_you_mean(name, known),
@@ -461,7 +464,7 @@ class ExpressionCompiler(Visitor[Any]):
                 c.subj.counters.get(name, Decimal(0)) if c.subj is not None else Decimal(0)
             )
         self.error(
-            "PE117",
+            Code.BAD_REFERENCE,
             f"unknown subject property in {ref!r}",
             path,
             "use $subject, $subject.owner, $subject.owner_since, $subject.flags.NAME "
@@ -469,7 +472,7 @@ class ExpressionCompiler(Visitor[Any]):
         )
         return lambda c: None
 
-    def history_plan(self, q: m.HistoryQuery, path: _Path, scope: Scope) -> HistoryPlan:
+    def history_plan(self, q: m.HistoryQuery, path: Path_, scope: Scope) -> HistoryPlan:
         types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
         self.check_types(types, (*path, "type"))
         match, subject = self.match_fields(q.match, types, (*path, "match"), scope)
@@ -481,7 +484,7 @@ class ExpressionCompiler(Visitor[Any]):
         self,
         spec: dict[str, Any],
         types: tuple[str, ...],
-        path: _Path,
+        path: Path_,
         scope: Scope,
     ) -> tuple[tuple[tuple[str, Getter], ...], Getter | None]:
         known = self.fields_of(types)
@@ -490,7 +493,7 @@ class ExpressionCompiler(Visitor[Any]):
         for name, value in spec.items():
             if name not in known:
                 self.error(
-                    "PE113",
+                    Code.UNDECLARED_EVENT_FIELD,
                     f"event field {name!r} is not declared for {', '.join(types)}",
                     (*path, name),
                     did_you_mean(name, known),
@@ -504,33 +507,33 @@ class ExpressionCompiler(Visitor[Any]):
         return tuple(out), subject
 
     # -- conditions
-    def condition(self, cond: Any, path: _Path, scope: Scope) -> Pred:
+    def condition(self, cond: Any, path: Path_, scope: Scope) -> Pred:
         if isinstance(cond, bool):
             return (lambda c: True) if cond else (lambda c: False)
         pred: Pred = self.visit(cond, path, scope)
         return pred
 
-    def visit_All(self, cond: m.All, path: _Path, scope: Scope) -> Pred:
+    def visit_All(self, cond: m.All, path: Path_, scope: Scope) -> Pred:
         parts = [self.condition(x, (*path, "all", i), scope) for i, x in enumerate(cond.all)]
         return _conjunction(parts)
 
-    def visit_AnyOf(self, cond: m.AnyOf, path: _Path, scope: Scope) -> Pred:
+    def visit_AnyOf(self, cond: m.AnyOf, path: Path_, scope: Scope) -> Pred:
         parts = [self.condition(x, (*path, "any", i), scope) for i, x in enumerate(cond.any)]
         return _disjunction(parts)
 
-    def visit_Not(self, cond: m.Not, path: _Path, scope: Scope) -> Pred:
+    def visit_Not(self, cond: m.Not, path: Path_, scope: Scope) -> Pred:
         inner = self.condition(cond.not_, (*path, "not"), scope)
         return lambda c: not inner(c)
 
-    def visit_Exists(self, cond: m.Exists, path: _Path, scope: Scope) -> Pred:
+    def visit_Exists(self, cond: m.Exists, path: Path_, scope: Scope) -> Pred:
         g = self.operand(cond.exists, (*path, "exists"), scope)
         return lambda c: g(c) is not None
 
-    def visit_History(self, cond: m.History, path: _Path, scope: Scope) -> Pred:
+    def visit_History(self, cond: m.History, path: Path_, scope: Scope) -> Pred:
         plan = self.history_plan(cond.history, (*path, "history"), scope)
         return lambda c: next(iter(c.world.history(plan, c)), None) is not None
 
-    def visit_In(self, cond: m.In, path: _Path, scope: Scope) -> Pred:
+    def visit_In(self, cond: m.In, path: Path_, scope: Scope) -> Pred:
         a = self.operand(cond.in_[0], (*path, "in", 0), scope)
         b = self.operand(cond.in_[1], (*path, "in", 1), scope)
 
@@ -542,7 +545,7 @@ class ExpressionCompiler(Visitor[Any]):
 
         return member
 
-    def _compare(self, op: str, pair: list[Any], path: _Path, scope: Scope) -> Pred:
+    def _compare(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> Pred:
         a = self.operand(pair[0], (*path, op, 0), scope)
         b = self.operand(pair[1], (*path, op, 1), scope)
         if op in ("eq", "ne"):
@@ -551,22 +554,22 @@ class ExpressionCompiler(Visitor[Any]):
                 return fast
         return _comparison(op, a, b)
 
-    def visit_Eq(self, cond: m.Eq, path: _Path, scope: Scope) -> Pred:
+    def visit_Eq(self, cond: m.Eq, path: Path_, scope: Scope) -> Pred:
         return self._compare("eq", cond.eq, path, scope)
 
-    def visit_Ne(self, cond: m.Ne, path: _Path, scope: Scope) -> Pred:
+    def visit_Ne(self, cond: m.Ne, path: Path_, scope: Scope) -> Pred:
         return self._compare("ne", cond.ne, path, scope)
 
-    def visit_Lt(self, cond: m.Lt, path: _Path, scope: Scope) -> Pred:
+    def visit_Lt(self, cond: m.Lt, path: Path_, scope: Scope) -> Pred:
         return self._compare("lt", cond.lt, path, scope)
 
-    def visit_Le(self, cond: m.Le, path: _Path, scope: Scope) -> Pred:
+    def visit_Le(self, cond: m.Le, path: Path_, scope: Scope) -> Pred:
         return self._compare("le", cond.le, path, scope)
 
-    def visit_Gt(self, cond: m.Gt, path: _Path, scope: Scope) -> Pred:
+    def visit_Gt(self, cond: m.Gt, path: Path_, scope: Scope) -> Pred:
         return self._compare("gt", cond.gt, path, scope)
 
-    def visit_Ge(self, cond: m.Ge, path: _Path, scope: Scope) -> Pred:
+    def visit_Ge(self, cond: m.Ge, path: Path_, scope: Scope) -> Pred:
         return self._compare("ge", cond.ge, path, scope)
 
 

@@ -24,7 +24,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from policyengine.errors import Location, ProblemSink
+from policyengine.errors import Code, Location, ProblemSink
 
 Path_ = tuple[str | int, ...]
 MAX_NODES: Final = 200_000  # values built from one file, aliases expanded
@@ -116,7 +116,7 @@ class _Builder:
         if self.count > MAX_NODES or depth > MAX_DEPTH:
             self.bombed = True
             self.sink.add(
-                "PE105",
+                Code.ALIAS_TOO_LARGE,
                 "the document expands to too many values (aliases or nesting)",
                 self.loc(node),
                 f"a policy expands to at most {MAX_NODES} values and {MAX_DEPTH} levels; "
@@ -126,7 +126,7 @@ class _Builder:
         self.values.setdefault(path, self.loc(node))
         if node.tag not in _PLAIN_TAGS:
             self.sink.add(
-                "PE104",
+                Code.FORBIDDEN_TAG,
                 f"tag {node.tag!r} is not allowed in a policy",
                 self.loc(node),
                 "policies are plain YAML: remove the tag",
@@ -138,7 +138,7 @@ class _Builder:
             try:
                 return self.scalars.construct_object(node, deep=True)
             except yaml.YAMLError as exc:
-                self.sink.add("PE100", f"bad scalar: {exc}", self.loc(node))
+                self.sink.add(Code.MALFORMED_YAML, f"bad scalar: {exc}", self.loc(node))
                 return None
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
@@ -157,7 +157,7 @@ class _Builder:
                     if isinstance(src, MappingNode):
                         merged.extend(src.value)
                     else:
-                        self.sink.add("PE102", "'<<' merges mappings only", self.loc(src))
+                        self.sink.add(Code.BAD_VALUE, "'<<' merges mappings only", self.loc(src))
         # merged keys first so explicit keys win, as YAML specifies
         explicit_keys = {k.value for k, _ in pairs if isinstance(k, ScalarNode)}
         for key_node, value_node in merged:
@@ -169,13 +169,13 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.sink.add("PE102", "a key must be plain text", self.loc(key_node))
+                self.sink.add(Code.BAD_VALUE, "a key must be plain text", self.loc(key_node))
                 continue
             key = str(self.build(key_node, (*path, "<key>"), depth + 1))
             if key in out and key in explicit_keys and (*path, key) in self.keys:
                 first = self.keys[(*path, key)]
                 self.sink.add(
-                    "PE103",
+                    Code.DUPLICATE_KEY,
                     f"duplicate key {key!r} (first at line {first.line})",
                     self.loc(key_node),
                     "each key may appear once in a mapping: merge or rename them",
@@ -192,10 +192,14 @@ def load_source(path: Path, sink: ProblemSink, display: str | None = None) -> So
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        sink.add("PE116", f"cannot read the policy file: {exc.strerror}", Location(name, 1, 1))
+        sink.add(
+            Code.FILE_NOT_FOUND,
+            f"cannot read the policy file: {exc.strerror}",
+            Location(name, 1, 1),
+        )
         return None
     except UnicodeDecodeError:
-        sink.add("PE100", "the policy file is not UTF-8 text", Location(name, 1, 1))
+        sink.add(Code.MALFORMED_YAML, "the policy file is not UTF-8 text", Location(name, 1, 1))
         return None
     return load_text(text, name, sink)
 
@@ -207,15 +211,20 @@ def load_text(text: str, name: str, sink: ProblemSink) -> Source | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
-        sink.add("PE100", f"malformed YAML: {exc.problem or exc}", where, "fix the YAML syntax")
+        sink.add(
+            Code.MALFORMED_YAML,
+            f"malformed YAML: {exc.problem or exc}",
+            where,
+            "fix the YAML syntax",
+        )
         return None
     except yaml.YAMLError as exc:
-        sink.add("PE100", f"malformed YAML: {exc}", Location(name, 1, 1))
+        sink.add(Code.MALFORMED_YAML, f"malformed YAML: {exc}", Location(name, 1, 1))
         return None
     finally:
         loader.dispose()
     if root is None:
-        sink.add("PE114", "the policy file is empty", Location(name, 1, 1))
+        sink.add(Code.MISSING_FIELD, "the policy file is empty", Location(name, 1, 1))
         return None
     builder = _Builder(name, sink)
     data = builder.build(root, (), 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from policyengine.errors import Location, ProblemSink
+from policyengine.errors import Code, Location, ProblemSink
 from policyengine.language.compiler import CompiledPolicy, compile_policy
 from policyengine.language.loader import Source, load_source, load_text
 from policyengine.language.model import Rule
@@ -57,7 +57,7 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     source = load_source(Path(path), sink)
     if source is not None and not isinstance(source.data, dict):
         sink.add(
-            "PE102",
+            Code.BAD_VALUE,
             "a params file is a mapping of parameter name to value",
             source.locate(()),
         )
@@ -76,13 +76,15 @@ def load_program(
     root = Path(path)
     sink = ProblemSink()
     if not root.exists():
-        sink.add("PE116", f"no policy file or folder at {root}", Location(str(root), 1, 1))
+        sink.add(
+            Code.FILE_NOT_FOUND, f"no policy file or folder at {root}", Location(str(root), 1, 1)
+        )
         sink.raise_if_any()
     sources: list[Source] = []
     files = _policy_files(root)
     if not files:
         sink.add(
-            "PE116",
+            Code.FILE_NOT_FOUND,
             f"the folder {root} has no .yaml policy files",
             Location(str(root), 1, 1),
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from policyengine.errors import Location, ProblemSink, did_you_mean
+from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
 from policyengine.language.loader import Source
 
@@ -85,14 +85,14 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
         sink.add(
-            "PE101",
+            Code.UNKNOWN_FIELD,
             f"unknown field {key!r}",
             source.locate(loc, key=True),
             did_you_mean(key, _KNOWN_KEYS) or "remove it or check the language reference",
         )
     elif kind == "missing":
         sink.add(
-            "PE114",
+            Code.MISSING_FIELD,
             f"missing field {loc[-1]!r}",
             source.locate(loc[:-1]),
             f"add `{loc[-1]}:`",
@@ -114,15 +114,22 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
                 hint = did_you_mean(unknown[0], choices)
                 msg = f"unknown operator {unknown[0]!r}; " + msg
         sink.add(
-            "PE101" if hint or "unknown operator" in msg else "PE102", msg, source.locate(loc), hint
+            Code.UNKNOWN_FIELD if hint or "unknown operator" in msg else Code.BAD_VALUE,
+            msg,
+            source.locate(loc),
+            hint,
         )
     else:
         text = msg.removeprefix("Value error, ")
-        code = "PE106" if any(w in text for w in ("duration", "money", "time unit")) else "PE102"
+        code = (
+            Code.BAD_QUANTITY
+            if any(w in text for w in ("duration", "money", "time unit"))
+            else Code.BAD_VALUE
+        )
         sink.add(
             code,
             f"{text} (got {value!r})"
-            if code == "PE102" and not isinstance(value, dict | list)
+            if code == Code.BAD_VALUE and not isinstance(value, dict | list)
             else text,
             source.locate(loc),
         )
@@ -172,7 +179,9 @@ def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | No
     for source in sources:
         if not isinstance(source.data, dict):
             sink.add(
-                "PE102", "a policy file is a mapping with `policy:` and `rules:`", source.locate(())
+                Code.BAD_VALUE,
+                "a policy file is a mapping with `policy:` and `rules:`",
+                source.locate(()),
             )
             continue
         try:
@@ -213,7 +222,7 @@ def _merge(
         for attr in ("timezone", "currency", "subject", "unknown_events"):
             if getattr(pf.policy, attr) != getattr(first, attr):
                 sink.add(
-                    "PE115",
+                    Code.CONFLICTING_DECLARATIONS,
                     f"policy {attr} {getattr(pf.policy, attr)!r} differs from "
                     f"{getattr(first, attr)!r} in {files[0][0].file}",
                     source.locate(("policy", attr)),
@@ -223,7 +232,7 @@ def _merge(
         for i, clause in enumerate(pf.clauses):
             if clause.id in local_clauses:
                 sink.add(
-                    "PE107",
+                    Code.DUPLICATE_ID,
                     f"clause {clause.id!r} is carried twice",
                     source.locate(("clauses", i, "id")),
                 )
@@ -232,7 +241,7 @@ def _merge(
         for name, param in pf.params.items():
             if name in pset.params and pset.params[name] != param:
                 sink.add(
-                    "PE115",
+                    Code.CONFLICTING_DECLARATIONS,
                     f"parameter {name!r} is declared differently in two files",
                     source.locate(("params", name), key=True),
                     f"first at {pset.param_sites[name]}",
@@ -242,7 +251,7 @@ def _merge(
         for name, etype in pf.events.items():
             if name in pset.events and pset.events[name] != etype:
                 sink.add(
-                    "PE115",
+                    Code.CONFLICTING_DECLARATIONS,
                     f"event type {name!r} is declared differently in two files",
                     source.locate(("events", name), key=True),
                     f"first at {event_sites[name]}; declare it the same way or once",
@@ -253,7 +262,7 @@ def _merge(
         for name, label in pf.labels.items():
             if name in pset.labels:
                 sink.add(
-                    "PE107",
+                    Code.DUPLICATE_ID,
                     f"label {name!r} is declared twice",
                     source.locate(("labels", name), key=True),
                 )
@@ -274,7 +283,7 @@ def _merge(
                 i = original(section, k)
                 if entry.id in seen:
                     sink.add(
-                        "PE107",
+                        Code.DUPLICATE_ID,
                         f"duplicate {noun} id {entry.id!r}",
                         source.locate((section, i, "id")),
                     )
@@ -294,7 +303,7 @@ def _merge(
             for j, cid in enumerate(clause_ids):
                 if cid not in local_clauses and cid not in broken:
                     sink.add(
-                        "PE108",
+                        Code.UNKNOWN_CLAUSE,
                         f"{what} cites clause {cid!r}, which this file does not carry",
                         source.locate(where if isinstance(raw, str) else (*where, j)),
                         did_you_mean(cid, local_clauses)
@@ -304,7 +313,7 @@ def _merge(
             site = RuleSite(rule, source, original("rules", i))
             if rule.id in rule_sites:
                 sink.add(
-                    "PE107",
+                    Code.DUPLICATE_ID,
                     f"duplicate rule id {rule.id!r}",
                     site.locate("id"),
                     f"first at {rule_sites[rule.id].locate('id')}",
@@ -318,7 +327,7 @@ def _merge(
                         ("clause",) if isinstance(rule.clause, str) else ("clause", j)
                     )
                     sink.add(
-                        "PE108",
+                        Code.UNKNOWN_CLAUSE,
                         f"rule {rule.id!r} cites clause {cid!r}, which this file does not carry",
                         site.locate(*path),
                         did_you_mean(cid, local_clauses)
@@ -333,13 +342,17 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
         for j, target in enumerate(site.rule.overrides):
             if target not in sites and target not in pset.broken:
                 sink.add(
-                    "PE111",
+                    Code.UNKNOWN_RULE,
                     f"rule {site.rule.id!r} overrides unknown rule {target!r}",
                     site.locate("overrides", j),
                     did_you_mean(target, sites),
                 )
             elif target == site.rule.id:
-                sink.add("PE112", f"rule {target!r} overrides itself", site.locate("overrides", j))
+                sink.add(
+                    Code.PRECEDENCE_CYCLE,
+                    f"rule {target!r} overrides itself",
+                    site.locate("overrides", j),
+                )
     # cycles: depth-first search over the override graph
     graph = {s.rule.id: [t for t in s.rule.overrides if t in sites] for s in pset.rules}
     state: dict[str, int] = {}
@@ -350,7 +363,7 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
             if state.get(nxt) == 1 and nxt != node:
                 cycle = [*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt]
                 sink.add(
-                    "PE112",
+                    Code.PRECEDENCE_CYCLE,
                     "precedence cycle: " + " -> ".join(cycle),
                     sites[node].locate("overrides"),
                     "remove one of the overrides",

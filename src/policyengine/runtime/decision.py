@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from policyengine.errors import Problem, SnapshotError
+from policyengine.errors import Code, Problem, SnapshotError
 from policyengine.runtime.records import (
     AwardRow,
     ClassificationRow,
@@ -581,7 +581,7 @@ class Decision(_Frozen):
             raise SnapshotError(
                 [
                     Problem(
-                        "PE504",
+                        Code.NOT_SNAPSHOTTABLE,
                         "this decision cannot be snapshotted: it was evaluated with "
                         "resumable=False, on the durable backend, or by evaluate_many",
                         hint="evaluate it with policy.evaluate(events, as_of=...) on the native "

@@ -23,7 +23,7 @@ import heapq
 from decimal import Decimal
 from typing import Any, cast
 
-from policyengine.errors import EvaluationError, Problem
+from policyengine.errors import Code, EvaluationError, Problem
 from policyengine.language.compiler import (
     OWNER_CHANGED,
     CAction,
@@ -67,6 +67,8 @@ from policyengine.runtime.state import (
     Tick,
     period_of,
 )
+
+_new_row = tuple.__new__
 
 
 class World(Queries):
@@ -116,7 +118,11 @@ class World(Queries):
         party: str | None = None,
         **detail: Any,
     ) -> None:
-        self.trace.append(TraceRow(self.now, kind, subject, party, rule.ref, causes, detail))
+        # the tuple constructor directly: a NamedTuple's own __new__ is one more Python call
+        # per trace entry, on the engine's hottest path
+        self.trace.append(
+            _new_row(TraceRow, (self.now, kind, subject, party, rule.ref, causes, detail))
+        )
 
     def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: Causes) -> None:
         s = self.subject(sid)
@@ -193,7 +199,7 @@ class World(Queries):
             raise EvaluationError(
                 [
                     Problem(
-                        "PE303",
+                        Code.RUNTIME_TYPE,
                         f"rule {rule.id!r} tries to {what} but the event names no {self.sf}",
                         rule.location,
                         hint=f"trigger it on events that carry `{self.sf}`, or name the subject",
@@ -840,7 +846,7 @@ class World(Queries):
                     raise EvaluationError(
                         [
                             Problem(
-                                "PE304",
+                                Code.OWNER_CHANGES_UNSETTLED,
                                 "owner_changed rules keep changing owners (more than 10000 "
                                 "changes in one step)",
                                 hint="a rule on owner_changed must not undo another's change",
@@ -968,7 +974,7 @@ def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]
         raise EvaluationError(
             [
                 Problem(
-                    "PE305",
+                    Code.NOT_AN_AMOUNT,
                     f"rule {rule.id!r}: the penalty's {what} came out as {value!r}, not an amount",
                     hint="give every key the rule looks up a row in its table, or a default "
                     "with {coalesce: [...]}",

@@ -70,6 +70,11 @@ def event_id(raw: Any, index: int) -> str | None:
     return str(raw_id)
 
 
+def ignored_type(etype: str) -> str:
+    """The notice of an event of an undeclared type under ``unknown_events: ignore``."""
+    return f"type {etype!r} is not declared by the policy"
+
+
 def same_content(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two input events are the same event (a repeat, not a reuse of its id)."""
     return dict(a) == dict(b)
@@ -226,7 +231,7 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
         checks = policy.events.get(etype) if isinstance(etype, str) else None
         if checks is None:
             if isinstance(etype, str) and policy.unknown_events == "ignore":
-                history.ignored.append((eid, f"type {etype!r} is not declared by the policy"))
+                history.ignored.append((eid, ignored_type(etype)))
                 continue
             problems.append(
                 Problem(

@@ -74,6 +74,7 @@ def record(
 FieldKind = Literal[
     "value",  # a value as tagged JSON
     "pairs",  # a dict whose order matters: a list of pairs
+    "matches",  # a tuple of (field, value) pairs
     "spans",  # a list of SpanRecord
     "expect",  # a compiled expectation: stored by its place in the policy
     "rule",  # a compiled rule: stored by its id
@@ -166,8 +167,8 @@ class Pending:
         "trigger": "event",
         "subject_id": "value",
         "state": "value",
-        "match": "value",
-        "cancel": "value",
+        "match": "matches",
+        "cancel": "matches",
         "due": "value",
         "inclusive": "value",
         "start": "value",

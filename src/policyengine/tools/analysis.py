@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from policyengine.errors import Location
+from policyengine.errors import Code, Family, Location, codes_of
 from policyengine.language import model as m
 from policyengine.language.compiler import OWNER_CHANGED
 from policyengine.language.loader import Source
@@ -31,17 +31,7 @@ from policyengine.language.visitor import Visitor, fields, node_types
 from policyengine.policy import Policy, load_policy
 
 # Stable codes, like errors.CODES. Never renumber.
-CODES: Final[dict[str, str]] = {
-    "PE401": "overlapping rules decide differently",
-    "PE402": "unreachable rule or action",
-    "PE403": "shadowed rule",
-    "PE404": "unused parameter",
-    "PE405": "unused event type",
-    "PE406": "clause cited by nothing",
-    # PE407 (precedence cycle) is reserved: the validator refuses cycles (PE112) before any
-    # analysis can run, so a loaded policy never has one.
-    "PE407": "precedence cycle",
-}
+CODES: Final[dict[str, str]] = codes_of(Family.ANALYSIS)
 
 
 @dataclass(frozen=True)
@@ -449,7 +439,7 @@ class _Analysis:
                     continue
                 what = "the owner" if clash == "owner" else "a penalty for the same party"
                 self.add(
-                    "PE401",
+                    Code.OVERLAPPING_RULES,
                     f"rules {ra.id!r} and {rb.id!r} can both fire on one {common[0]!r} event "
                     f"and decide {what} differently",
                     a.locate("id"),
@@ -489,7 +479,7 @@ class _Analysis:
             for fact in _facts((rule.when, ("when",))):
                 if all(self.impossible(fact, t) for t in triggers):
                     self.add(
-                        "PE402",
+                        Code.UNREACHABLE,
                         f"rule {rule.id!r} can never fire: no {' or '.join(triggers)!s} event "
                         f"has such a {fact.event_field!r}",
                         site.locate(*fact.path),
@@ -501,7 +491,7 @@ class _Analysis:
                 for fact in _facts((act.when, ("then", j, "when"))):
                     if all(self.impossible(fact, t) for t in triggers):
                         self.add(
-                            "PE402",
+                            Code.UNREACHABLE,
                             f"action {j + 1} of rule {rule.id!r} never runs: no "
                             f"{' or '.join(triggers)} event has such a {fact.event_field!r}",
                             site.locate(*fact.path),
@@ -537,7 +527,7 @@ class _Analysis:
                 if not _implies(r.when, s.when):
                     continue
                 self.add(
-                    "PE403",
+                    Code.SHADOWED_RULE,
                     f"rule {rid!r} can never fire: {sid!r} overrides it and matches "
                     "every event it matches",
                     r_site.locate("id"),
@@ -568,7 +558,7 @@ class _Analysis:
         for name in pset.params:
             if name not in params:
                 self.add(
-                    "PE404",
+                    Code.UNUSED_PARAMETER,
                     f"parameter {name!r} is declared but no rule, label or metric uses it",
                     pset.param_sites[name],
                     hint=f"use it as $params.{name}, or remove it",
@@ -578,7 +568,7 @@ class _Analysis:
                 loc = self.declared_at("events", name)
                 assert loc is not None
                 self.add(
-                    "PE405",
+                    Code.UNUSED_EVENT_TYPE,
                     f"event type {name!r} is declared but nothing triggers on, awaits or "
                     "queries it",
                     loc,
@@ -589,7 +579,7 @@ class _Analysis:
                 loc = self.clause_at(cid)
                 assert loc is not None
                 self.add(
-                    "PE406",
+                    Code.UNCITED_CLAUSE,
                     f"clause {cid!r} is carried but no rule, label, metric or award cites it",
                     loc,
                     hint="encode it, or mark it `kind: descriptive` if it decides nothing",

@@ -1,27 +1,9 @@
 """Scenario tests for policy authors: YAML files of "given these events, as of then, expect that".
 
-A pack keeps them beside its rules, in ``policies/<pack>/tests/*.yaml``::
-
-    scenarios:
-      - name: an online consultation answered at the 5-minute edge is in time
-        clause: OS-1
-        as_of: 2026-02-02T10:00:00+08:00
-        params: {online_response: 5 minutes}          # optional overrides
-        events:
-          - {id: c1, type: consultation_received, at: 2026-02-02T09:00:00+08:00, ...}
-        expect:
-          obligations: [{rule: answer-online-consultation, status: met, met_by: c2}]
-          violations: []
-
-Expectations are partial: only the fields written are checked. A list (``penalties``,
-``obligations``...) is the whole set of that kind, matched one to one in any order; write
-``{includes: [...]}`` to check some items and ignore the rest. The clock is always frozen:
-``as_of`` is required, so a scenario means the same thing on every day it is run.
-
-The runner works the same from pytest (:func:`collect`, :func:`run_scenario`) and from the
-command line (``policyengine test PATH``), with coverage (which rules, labels, metrics and
-awards fired; which clauses were exercised) and a mutation check (:func:`mutate`): every
-duration, amount and count parameter is nudged and at least one scenario must notice.
+``collect`` finds a pack's ``tests/*.yaml``; ``run_suite`` and ``run_scenario`` run them (from
+pytest, and for ``policyengine test PATH``); ``coverage`` and ``mutate`` say what they exercise
+and whether they notice nudged parameters. The format and its rules:
+``docs/policy-testing.md``.
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
-"""Property-based testing of any policy: history strategies drawn from its own declarations,
-the invariants every policy must keep, and failing examples written out as YAML scenarios.
-
-    import policyengine as pe
-    from policyengine.testing import check
-
-    def test_my_pack_keeps_its_invariants(tmp_path):
-        check(pe.load_policy("policies/my_pack"), failures_dir=tmp_path)
-
-:func:`histories` draws valid event lists from the policy's ``events:``: unique ids, a few
-subjects and parties shared between events, and timestamps placed at the policy's own windows
-(an anchor, plus one of the durations the policy declares, minus one second, exactly, or plus
-one second), so the edges of "within 2 days" or "the same day" come up often instead of almost
-never. Hypothesis shrinks a failure to a short history, and :func:`check` writes the shrunk
-history as a scenario file (the decision it got as the expectation to correct), so that it can
-become a regression test.
-
-This module needs ``hypothesis`` (the ``test`` extra); the core library never imports it.
+"""Property-based testing of any policy: history strategies drawn from its own declarations
+(``histories``), the invariants every policy must keep, and ``check``, which writes failing
+examples out as YAML scenarios. Needs ``hypothesis`` (the ``test`` extra); the core library
+never imports it. The design: ``docs/policy-testing.md``.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
-"""One history as a Dask DataFrame or Bag, evaluated in shards on a Dask cluster.
-
-The same three phases as ``Policy.evaluate_many`` (see ``policyengine.distributed``), with
-Dask moving the data:
-
-1. each input partition is read on the workers into one small record per event (id,
-   subject, the subjects and tokens it joins, its timestamp); the client joins subjects into
-   components and packs them into shards (``distributed.assemble``);
-2. every event of a subject is tagged with its shard and Dask shuffles them so that one
-   partition holds one shard (``set_index`` on the shard number for a DataFrame, ``groupby``
-   for a Bag); events without a subject (few: resignations, filed records) are gathered once
-   and given to every shard;
-3. each shard is evaluated on a worker (the policy is rebuilt there from its YAML and
-   parameters: compiled closures do not pickle), and the client merges the shards (phase 2).
-
-Dask is imported only here and only when called: ``pip install 'policyengine[dask]'``.
-
-DataFrame rows: one row per event, one column per field (``id``, ``type``, ``at`` and the
-fields of every type). A missing value (None, NaN, NaT, ``pd.NA``) is an absent field; numpy
-scalars become Python values, a whole float in an ``int`` field becomes an int (a column with
-gaps is float), numpy arrays and tuples become lists, timestamps become ISO 8601 text (they
-must carry a UTC offset). A column named by ``extra_column`` (default ``extra``) may hold a
-JSON object of further fields per row (list fields, rare fields): they are merged into the
-event. A Bag holds the events as plain mappings, as ``Policy.evaluate`` takes them.
+"""One history as a Dask DataFrame or Bag, evaluated in shards on a Dask cluster
+(``evaluate_dask``, ``run_dask``): the phases of ``Policy.evaluate_many``, with Dask moving
+the data. Dask is imported only here and only when called (``pip install
+'policyengine[dask]'``). The phases, and how DataFrame rows become events:
+``docs/parallel.md``.
 """
 
 from __future__ import annotations
@@ -35,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from policyengine.backends.parallel.merge import _Fallback, merge
-from policyengine.backends.parallel.partition import REPLICATED, Read, Reader, assemble
-from policyengine.backends.parallel.plan import plan
-from policyengine.backends.parallel.run import Report, Run, _gc_paused
+from policyengine.backends.parallel.merger import _Fallback, merge
+from policyengine.backends.parallel.partitioner import REPLICATED, Read, Reader, assemble
+from policyengine.backends.parallel.planner import plan
+from policyengine.backends.parallel.runner import Report, Run, _gc_paused
 from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
 from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
 from policyengine.backends.snapshot import evaluate_resumable

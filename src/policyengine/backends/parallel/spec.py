@@ -1,4 +1,6 @@
-"""TODO docstring: spec."""
+"""A policy as plain data, for another process or a cluster worker: ``policy_spec`` gives its
+loaded YAML and parameter overrides (compiled closures do not pickle), ``rebuild`` compiles it
+again there and refuses a rebuild that resolves its parameters differently."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from policyengine.errors import ProblemSink
 from policyengine.language import model as m
 from policyengine.language.loader import Source
 from policyengine.language.program import HasProgram, Program, build, program_of
-
-# ================================================================ shipping the policy
 
 
 @dataclass(frozen=True)

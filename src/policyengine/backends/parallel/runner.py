@@ -1,4 +1,7 @@
-"""TODO docstring: run."""
+"""Running the shards: ``run`` (and ``evaluate_many``, its decision) plans, partitions,
+evaluates the shards in worker processes (fork or spawn) or in this process, and merges; a
+policy or a history that cannot be split is evaluated in one process, and ``Report`` says how
+it went and why. The design: ``docs/parallel.md``."""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from policyengine.backends.parallel.merge import Prepared, _Fallback, merge, prepare_result
-from policyengine.backends.parallel.partition import Partition, partition, shard_events
-from policyengine.backends.parallel.plan import Plan, plan
+from policyengine.backends.parallel.merger import Prepared, _Fallback, merge, prepare_result
+from policyengine.backends.parallel.partitioner import Partition, partition, shard_events
+from policyengine.backends.parallel.planner import Plan, plan
 from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
 from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
 from policyengine.backends.snapshot import evaluate_resumable
@@ -27,8 +30,6 @@ from policyengine.runtime.decision import Decision
 from policyengine.times import from_dt, parse_instant
 
 log = logging.getLogger(__name__)
-
-# ================================================================ running
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from policyengine.backends.parallel.partition import Partition
+from policyengine.backends.parallel.partitioner import Partition
 from policyengine.backends.parallel.shard import (
     _FINISH,
     _MARKS,

@@ -1,4 +1,8 @@
-"""TODO docstring: plan."""
+"""The static plan of the parallel backend: ``plan(policy)`` reads the validated rules once
+and says how events of different subjects can interact: links (an event field naming another
+subject), co-location tokens (a duty, key or history that events of several subjects share),
+the types replicated to every shard, and what phase 2 does; or, when the policy is not
+separable, why (``Plan.reasons``). The design: ``docs/parallel.md``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""TODO docstring: partition."""
+"""Partitioning, in the caller: every input event is read once (``Reader``: its id as
+``events.prepare`` gives it, its subject, the subjects and tokens it joins), repeated ids are
+dropped (``events.Repeats``), subjects are joined by links and tokens, and the components are
+packed into shards by event count (``assemble`` -> ``Partition``); ``shard_events`` is one
+shard's input. The design: ``docs/parallel.md``."""
 
 from __future__ import annotations
 
@@ -7,16 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policyengine.runtime.events import Repeats, event_id
+from policyengine.backends.parallel.planner import Plan, TokenSide
+from policyengine.runtime.events import Repeats, event_id, ignored_type
 from policyengine.times import instant_us, to_local
 
 if TYPE_CHECKING:
     from policyengine.language.program import Program
 
-
-from policyengine.backends.parallel.plan import Plan, TokenSide
-
-# ================================================================ partitioning
 
 REPLICATED = -1  # an event without a subject: sent to every shard
 DROPPED = -2  # a repeated id, or an ignored type: reported, never applied
@@ -270,7 +271,7 @@ def assemble(
             continue
         if status != _OK:
             if status == _IGNORED:
-                ignored.append((eid, f"type {etype!r} is not declared by the policy"))
+                ignored.append((eid, ignored_type(etype)))
             else:
                 invalid = True
             continue
