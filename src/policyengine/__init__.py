@@ -17,6 +17,7 @@ from policyengine.errors import (
     PolicyError,
     Problem,
     SnapshotError,
+    WorkerError,
 )
 from policyengine.policy import Policy, load_params_file, load_policy, load_policy_text
 from policyengine.runtime.decision import (
@@ -56,6 +57,7 @@ __all__ = [
     "SnapshotError",
     "TraceEntry",
     "Violation",
+    "WorkerError",
     "__version__",
     "explain",
     "load_params_file",

@@ -3,14 +3,23 @@
 ``check`` (every problem of every file, ``file:line:col: CODE message (hint)``), ``eval``
 (histories in JSON, JSON Lines, YAML or CSV -> tables or JSON), ``explain`` (one subject, with
 the clauses' original text and what would have changed the outcome), ``schema`` and ``test``.
-Exit codes follow OPA's: 0 clean, 1 a policy or input error, 2 test failures.
+Exit codes follow OPA's: 0 clean, 1 a policy or input error, 2 test failures; 3 is an internal
+error (a bug of policyengine).
+
+Bad input never ends in a traceback: every ``PolicyEngineError`` is printed as its message
+(``file:line:col: CODE message (hint)``) and exits 1. Anything else is a bug: it is printed with
+its traceback and a line asking to report it, and exits 3. A closed standard output (``eval ...
+| head -1``) ends the command quietly, as the Python docs advise for SIGPIPE: the rest of the
+output goes to devnull, exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,12 +42,47 @@ from policyengine.tools.scenarios import (
 )
 from policyengine.tools.tables import render
 
+INTERNAL_ERROR = 3
+REPORT = (
+    "policyengine: internal error (a bug, not a problem of your input). Please report it with "
+    "the command line, the traceback above and, if you can, the files."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: its exit code (see the module doc)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except PolicyEngineError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(REPORT, file=sys.stderr)
+        return INTERNAL_ERROR
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at devnull, so that flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a captured stdout)
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="policyengine",
         description="Compile YAML policies and evaluate CRM histories against them. "
-        "Exit codes: 0 clean, 1 a policy or input error, 2 test failures.",
+        "Exit codes: 0 clean, 1 a policy or input error, 2 test failures, 3 an internal error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser(

@@ -173,6 +173,27 @@ class Code(StrEnum):
         "send each event as a mapping, and the history as a list of them (valid JSON, "
         "JSON lines, YAML or CSV)",
     )
+    INSTANT_OUT_OF_RANGE = (
+        "PE208",
+        "instant outside the supported range",
+        "send instants between 0001-01-02 and 9999-12-30 (UTC); check the year",
+    )
+    UNKNOWN_HISTORY_FORMAT = (
+        "PE209",
+        "unknown history file format",
+        "name the file .json, .jsonl, .ndjson, .yaml, .yml or .csv after its format",
+    )
+    HISTORY_DUPLICATE_KEY = (
+        "PE210",
+        "duplicate key in an event",
+        "give each field once per event (JSON object, YAML mapping or CSV header)",
+    )
+    HISTORY_TOO_LARGE = (
+        "PE211",
+        "history value too large or too deeply nested",
+        "events are flat: numbers of at most 4300 digits, nesting of at most 64 levels, "
+        "CSV cells of at most 131072 characters",
+    )
     # ---------------------------------------------------------------- PE3xx: evaluation
     CONFLICTING_DECISIONS = (
         "PE301",
@@ -204,6 +225,30 @@ class Code(StrEnum):
         "PE306",
         "durable backend unavailable",
         "pip install 'policyengine[durable]', or use the native backend",
+    )
+    SPAN_TOO_LONG = (
+        "PE308",
+        "history spans too many years",
+        "correct the mistyped date, or pass max_span_years=N (None: no limit) to "
+        "Policy.evaluate, resume or evaluate_many",
+    )
+    TIME_OUT_OF_RANGE = (
+        "PE307",
+        "time arithmetic past the supported range",
+        "a window, deadline or period reaches past 9999-12-30 or before 0001-01-02: "
+        "check the event's year or shorten the duration",
+    )
+    WORKER_DIED = (
+        "PE310",
+        "a parallel worker process died",
+        "evaluate_many lost the process of the shard named: check the machine's memory "
+        "(the kernel ends a process that exhausts it), or evaluate with workers=1",
+    )
+    WORKER_TIMEOUT = (
+        "PE311",
+        "a parallel worker stopped answering",
+        "the shard named took longer than evaluate_many's timeout: raise `timeout`, use "
+        "more shards, or evaluate with workers=1",
     )
     # ---------------------------------------------------------------- PE4xx: analysis
     OVERLAPPING_RULES = (
@@ -355,6 +400,11 @@ class EvaluationError(PolicyEngineError):
     """The policy and history are each valid but together ask for something undecidable."""
 
     code = Family.EVALUATION.value
+
+
+class WorkerError(EvaluationError):
+    """``evaluate_many`` lost a worker process (PE310) or gave up waiting for it (PE311); the
+    problem names the shard. Evaluating in one process gives the decision."""
 
 
 class SnapshotError(PolicyEngineError):

@@ -23,8 +23,10 @@ from policyengine.language.program import (
     load_program_text,
 )
 from policyengine.runtime.decision import Decision
+from policyengine.runtime.evaluate import MAX_SPAN_YEARS
 from policyengine.runtime.evaluate import evaluate as _evaluate
-from policyengine.runtime.events import prepare
+from policyengine.runtime.events import history_items, prepare
+from policyengine.runtime.state import span_years
 from policyengine.times import from_dt, parse_instant
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ class Policy:
         as_of: str | datetime | None = None,
         backend: Literal["native", "durable"] = "native",
         resumable: bool | None = None,
+        *,
+        max_span_years: int | None = MAX_SPAN_YEARS,
     ) -> Decision:
         """Decide everything the history implies as of ``as_of`` (default: its last event).
 
@@ -107,7 +111,11 @@ class Policy:
         stored and later continued with ``resume`` (native backend; the default). That costs
         memory for as long as the decision lives: ``resumable=False`` gives a lean decision
         for batch work that never snapshots.
+        A history spanning more than ``max_span_years`` calendar years (first event to the
+        last event or ``as_of``) is refused with PE308 (usually a mistyped year); ``None``:
+        no limit.
         """
+        span = span_years(max_span_years)
         if backend not in ("native", "durable"):
             raise ValueError(f"unknown backend {backend!r}: use 'native' or 'durable'")
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
@@ -124,22 +132,28 @@ class Policy:
                 ]
             )
         if resumable:
-            raw = [dict(e) if isinstance(e, Mapping) else e for e in events]  # kept for snapshots
+            # kept for snapshots (checked first: a text or a number is not a history)
+            raw = [dict(e) if isinstance(e, Mapping) else e for e in history_items(events)]
             history = prepare(self.compiled, raw)
-            decision = _evaluate(self.compiled, history, horizon, keep_world=True)
+            decision = _evaluate(
+                self.compiled, history, horizon, keep_world=True, max_span=span
+            )
             return _snapshot.make_resumable(self.program, decision, history, raw, horizon)
         history = prepare(self.compiled, events)
         if backend == "durable":
             from policyengine.backends.durable import evaluate as durable_evaluate
 
-            return durable_evaluate(self.program, history, horizon)
-        return _evaluate(self.compiled, history, horizon)
+            return durable_evaluate(self.program, history, horizon, max_span=span)
+        return _evaluate(self.compiled, history, horizon, max_span=span)
 
     def resume(
         self,
         snapshot: Mapping[str, Any],
         events: Iterable[Mapping[str, Any]],
         as_of: str | datetime | None = None,
+        key: bytes | None = None,
+        *,
+        max_span_years: int | None = MAX_SPAN_YEARS,
     ) -> Decision:
         """Continue a stored ``decision.snapshot()`` with the events that came after it.
 
@@ -148,9 +162,13 @@ class Policy:
         event before the snapshot's ``as_of`` makes it evaluate the whole history again
         (``decision.resumed`` says which way it went). Raises ``SnapshotError``: PE501 for a
         snapshot of another policy (or parameters, or library version), PE502 for a damaged
-        one, PE503 for an ``as_of`` before the snapshot's.
+        one (and, when ``key`` is given, for one without a seal made with that key: see
+        ``Decision.snapshot(key=...)``), PE503 for an ``as_of`` before the snapshot's.
+        ``max_span_years``: as for ``evaluate`` (PE308).
         """
-        return _snapshot.resume(self.program, snapshot, events, as_of)
+        return _snapshot.resume(
+            self.program, snapshot, events, as_of, key, span_years(max_span_years)
+        )
 
     def evaluate_many(
         self,
@@ -158,15 +176,29 @@ class Policy:
         as_of: str | datetime | None = None,
         workers: int = 1,
         shards: int | None = None,
+        *,
+        max_span_years: int | None = MAX_SPAN_YEARS,
+        timeout: float | None = 3600.0,
     ) -> Decision:
         """``evaluate`` of one large history of many subjects, split by subject over
         ``workers`` processes (``workers=1``: this process). The decision is the same; a
         policy or history that cannot be split is evaluated as one shard.
-        ``policyengine.distributed.run`` also reports how it was split, and why not.
+        ``policyengine.distributed.run`` also reports how it was split, and why not. A worker
+        that dies, or takes longer than ``timeout`` seconds, raises ``WorkerError`` (PE310,
+        PE311) naming its shard.
+        ``max_span_years``: as for ``evaluate`` (PE308).
         """
         from policyengine.backends.parallel import evaluate_many
 
-        return evaluate_many(self.program, events, as_of, workers=workers, shards=shards)
+        return evaluate_many(
+            self.program,
+            events,
+            as_of,
+            workers=workers,
+            shards=shards,
+            timeout=timeout,
+            max_span=span_years(max_span_years),
+        )
 
     def __repr__(self) -> str:
         return f"Policy({self.id!r}, version={self.version!r}, rules={len(self.compiled.rules)})"

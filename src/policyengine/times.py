@@ -113,7 +113,19 @@ class Duration:
         return self.unit == "working_day"
 
     def due(self, start_us: int, tz: str) -> tuple[int, bool]:
-        """Deadline ``(instant, inclusive)`` of "within this duration after start"."""
+        """Deadline ``(instant, inclusive)`` of "within this duration after start".
+
+        Raises EvaluationError (PE307) when the deadline falls outside the supported range
+        (``MIN_US`` .. ``MAX_US``): 30 days after 9999-12-20 cannot be computed."""
+        try:
+            found = self._due(start_us, tz)
+        except (OverflowError, ValueError):  # datetime arithmetic left years 1..9999
+            found = None
+        if found is None or not MIN_US <= found[0] <= MAX_US:
+            raise out_of_range(f"{self.text} after {iso_utc(start_us)}")
+        return found
+
+    def _due(self, start_us: int, tz: str) -> tuple[int, bool]:
         fixed = _FIXED_US.get(self.unit)
         if fixed is not None:
             return start_us + self.amount * fixed, True
@@ -150,7 +162,14 @@ class Duration:
         return from_dt(add_months(midnight.replace(day=1), 1 + n)), False
 
     def back(self, now_us: int, tz: str) -> int:
-        """Earliest instant of "within the last <duration>" before now (inclusive bound)."""
+        """Earliest instant of "within the last <duration>" before now (inclusive bound);
+        clamped to ``MIN_US``: no event is earlier."""
+        try:
+            return max(self._back(now_us, tz), MIN_US)
+        except (OverflowError, ValueError):  # before year 1: every event is after it
+            return MIN_US
+
+    def _back(self, now_us: int, tz: str) -> int:
         fixed = _FIXED_US.get(self.unit)
         if fixed is not None:
             return now_us - self.amount * fixed
@@ -173,7 +192,10 @@ class Duration:
         Exactly when its own window "within <duration> after it" has not closed by now, so
         history look-backs and deadlines agree at month ends (31 Jan + 1 month = 28 Feb).
         """
-        due, inclusive = self.due(at_us, tz)
+        try:
+            due, inclusive = self._due(at_us, tz)
+        except (OverflowError, ValueError):  # its window closes after the last instant
+            return True
         return now_us <= due if inclusive else now_us < due
 
     @property
@@ -223,6 +245,41 @@ def from_dt(dt: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
 
 
+# The supported instants: [MIN_US, MAX_US). One day of margin inside datetime's years 1..9999
+# keeps every local time (UTC offsets below 24 h) representable, so every conversion of an
+# instant in range succeeds. Events and as_of arguments must be in range; a computed deadline
+# or period end may be MAX_US itself (still a representable local time everywhere).
+MIN_US: Final = from_dt(datetime(1, 1, 2, tzinfo=UTC))
+MAX_US: Final = from_dt(datetime(9999, 12, 31, tzinfo=UTC))
+RANGE_TEXT: Final = "0001-01-02T00:00:00Z .. 9999-12-30T23:59:59Z"
+
+
+def in_range(us: int) -> bool:
+    """Whether epoch microseconds ``us`` lie in the supported range."""
+    return MIN_US <= us < MAX_US
+
+
+def iso_utc(us: int) -> str:
+    """``us`` as ISO 8601 text in UTC, for messages; never fails (out of range: the µs)."""
+    try:
+        return (EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        return f"{us} µs from 1970-01-01T00:00:00Z"
+
+
+def out_of_range(what: str) -> EvaluationError:
+    """PE307: ``what`` (a deadline, a period) cannot be computed in the supported range."""
+    return EvaluationError(
+        [
+            Problem(
+                Code.TIME_OUT_OF_RANGE,
+                f"{what} falls outside the supported range {RANGE_TEXT}",
+                hint="check the event's year, or shorten the duration",
+            )
+        ]
+    )
+
+
 @lru_cache(maxsize=64)
 def zone(tz: str) -> pendulum.Timezone:
     """pendulum's zone is a ``zoneinfo.ZoneInfo``: stdlib arithmetic on it runs in C."""
@@ -261,8 +318,12 @@ def steady_offset(tz: str) -> tuple[int, int] | None:
 
 
 def to_local(us: int, tz: str) -> datetime:
-    """Wall-clock time in ``tz``; adding a timedelta to it is calendar (wall-clock) arithmetic."""
-    return (EPOCH + timedelta(microseconds=us)).astimezone(zone(tz))
+    """Wall-clock time in ``tz``; adding a timedelta to it is calendar (wall-clock) arithmetic.
+    Raises EvaluationError (PE307) for an instant no local time can show."""
+    try:
+        return (EPOCH + timedelta(microseconds=us)).astimezone(zone(tz))
+    except (OverflowError, ValueError):
+        raise out_of_range(f"the local time of {iso_utc(us)}") from None
 
 
 def add_months(local: datetime, n: int) -> datetime:
@@ -274,6 +335,8 @@ def add_months(local: datetime, n: int) -> datetime:
 
 def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
     """Boundary conversion to pendulum (built directly: ``pendulum.instance`` is 4x slower)."""
+    if not MIN_US <= us <= MAX_US:  # computed bounds may reach MAX_US itself
+        raise out_of_range(f"the local time of {iso_utc(us)}")
     z = zone(tz)
     steady = steady_offset(tz)
     if steady is not None and us >= steady[0]:  # wall time by arithmetic, no zone lookup
@@ -290,6 +353,17 @@ def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
 def parse_instant(value: object, what: str) -> pendulum.DateTime:
     """An API argument (``as_of``, ``at``): ISO 8601 with an offset, or an aware datetime."""
     us = instant_us(value)
+    if us is not None and not MIN_US <= us < MAX_US:
+        raise EventError(
+            [
+                Problem(
+                    Code.INSTANT_OUT_OF_RANGE,
+                    f"{what}={value!r} is outside the supported range {RANGE_TEXT}",
+                    hint="check the year",
+                    field=what,
+                )
+            ]
+        )
     if us is None:
         raise EventError(
             [
@@ -315,9 +389,12 @@ def instant_us(value: object) -> int | None:
         dt = value
     else:
         return None
-    if dt.tzinfo is None or dt.utcoffset() is None:
+    try:  # a hostile tzinfo may raise, or give an offset datetime refuses
+        if dt.tzinfo is None or dt.utcoffset() is None:
+            return None
+        return from_dt(dt)
+    except (ValueError, TypeError, OverflowError):
         return None
-    return from_dt(dt)
 
 
 # ---------------------------------------------------------------- Chinese working days

@@ -27,7 +27,7 @@ from policyengine.language.compiler import OWNER_CHANGED, CompiledPolicy, Compil
 from policyengine.language.visitor import Visitor, node_types
 from policyengine.runtime.evaluate import evaluate as engine_evaluate
 from policyengine.runtime.records import OPEN
-from policyengine.runtime.state import Close, Hooks, Pending, Renew, Tick
+from policyengine.runtime.state import MAX_SPAN_YEARS, Close, Hooks, Pending, Renew, Tick
 
 if TYPE_CHECKING:
     from policyengine.language.program import Program
@@ -735,13 +735,14 @@ def evaluate(
     history: History,
     as_of: int | None,
     steps: list[tuple[str, int]] | None = None,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> Decision:
     """Evaluate with durable dispatching; ``steps`` (if given) collects what was asserted."""
     backend = _backend()
     run = backend.open(policy)
     run.steps = steps
     try:
-        return engine_evaluate(policy.compiled, history, as_of, run)
+        return engine_evaluate(policy.compiled, history, as_of, run, max_span=max_span)
     finally:
         backend.close(run)
 

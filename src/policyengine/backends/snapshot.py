@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import hmac
 import json
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
@@ -49,11 +50,12 @@ from policyengine.runtime.events import (
     History,
     Repeats,
     event_id,
+    history_items,
     prepare,
     same_content,
 )
 from policyengine.runtime.records import ObligationRecord
-from policyengine.runtime.state import RECORDS
+from policyengine.runtime.state import MAX_SPAN_YEARS, RECORDS
 from policyengine.times import from_dt, parse_instant, to_pendulum
 
 __all__ = [
@@ -92,22 +94,27 @@ class _Resumable:
     # would cost a fifth of the evaluation
     raw_inputs: list[Any] | None = None
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, key: bytes | None = None) -> dict[str, Any]:
         """The hook ``Decision.snapshot()`` calls (``runtime.decision.Resumable``)."""
-        return take(self)
+        return take(self, key)
 
 
 # ---------------------------------------------------------------- public entry points
 
 
 def evaluate_resumable(
-    policy: Program, events: Iterable[Mapping[str, Any]], as_of: int | None
+    policy: Program,
+    events: Iterable[Mapping[str, Any]],
+    as_of: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> Decision:
     """``Policy.evaluate`` on the native backend, for callers below the front end (the
     parallel runner's one-process fallback): evaluate, then ``make_resumable``."""
-    raw = [dict(e) if isinstance(e, Mapping) else e for e in events]
+    raw = [dict(e) if isinstance(e, Mapping) else e for e in history_items(events)]
     history = prepare(policy.compiled, raw)
-    decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True)
+    decision = engine.evaluate(
+        policy.compiled, history, as_of, keep_world=True, max_span=max_span
+    )
     return make_resumable(policy, decision, history, raw, as_of)
 
 
@@ -150,16 +157,20 @@ def _run(
     ids: list[str],
     texts: list[str | None],
     resumed: ResumeInfo | None,
+    max_span: int | None,
 ) -> Decision:
     """A whole evaluation again, inside ``resume`` (what it carries stays as it was)."""
-    decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True)
+    decision = engine.evaluate(
+        policy.compiled, history, as_of, keep_world=True, max_span=max_span
+    )
     world: World = decision.__dict__.pop("_world")
     _attach(decision, _resumable(policy, world, history, as_of, inputs, ids, texts, resumed))
     return decision
 
 
-def take(state: _Resumable) -> dict[str, Any]:
-    """``Decision.snapshot()``: see the module doc."""
+def take(state: _Resumable, key: bytes | None = None) -> dict[str, Any]:
+    """``Decision.snapshot()``: see docs/snapshots.md. ``key``: seal it (HMAC-SHA256)."""
+    secret = _key(key)
     codec = codec_of(state.policy)
     if state.raw_inputs is not None:
         # refuses what a snapshot could not store (PE504)
@@ -193,6 +204,8 @@ def take(state: _Resumable) -> dict[str, Any]:
     body["state"] = writer.state()
     body["records"] = writer.records()
     body["digest"] = _digest(body)
+    if secret is not None:
+        body["seal"] = _seal(secret, body["digest"])
     return _copy_lists(body)
 
 
@@ -210,16 +223,24 @@ def resume(
     snapshot: Mapping[str, Any],
     events: Iterable[Mapping[str, Any]],
     as_of: str | datetime | None,
+    key: bytes | None = None,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> Decision:
-    """``Policy.resume``: see the module doc."""
+    """``Policy.resume``: see docs/snapshots.md. ``key``: the snapshot must carry a seal made
+    with it (``Decision.snapshot(key=...)``), else PE502. ``max_span``: as for ``evaluate``."""
     codec = codec_of(policy)
-    body = _check(codec, snapshot)
+    body = _check(codec, snapshot, _key(key))
     old_as_of, applied = body["as_of"], body["applied"]
     inputs: list[str] = list(body["inputs"])
     ids: list[str] = list(body["ids"])
     texts: list[str] = list(body["events"])
-    new = list(events)
-    inputs += [_enc_event(e) for e in new]  # refuses what a snapshot could not store
+    new = list(history_items(events))
+    try:
+        inputs += [_enc_event(e) for e in new]  # refuses what a snapshot could not store
+    except (ValueError, TypeError, RecursionError):
+        # a value the input checks refuse (a 5,000-digit number): refused as evaluate does
+        prepare(policy.compiled, new)
+        raise
     try:
         old_events: list[Event] = _loads("[" + ",".join(texts) + "]")
         duplicates = [(str(a), str(b)) for a, b in body["duplicates"]]
@@ -278,11 +299,12 @@ def resume(
     if reason is not None:
         n = bisect_right(ats, horizon) if horizon is not None else 0
         info = ResumeInfo("full", n, reason)
-        return _run(policy, history, wanted, inputs, ids, event_texts, info)
+        return _run(policy, history, wanted, inputs, ids, event_texts, info, max_span)
     assert horizon is not None and old_as_of is not None
     try:
         reader = Reader(codec, body["state"], body["records"], history.events[:applied])
-        world = reader.world()
+        world = reader.world(max_span)
+        carried_rows = reader.parse_carried()
     except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
         raise _malformed(exc) from exc
     world.horizon = horizon
@@ -291,7 +313,7 @@ def resume(
     world.finish(horizon)
     decision = engine.decision_of(policy.compiled, world, history, horizon)
     assert decision.raw is not None
-    lazy = LazyRaw(decision.raw, reader.carried, reader.loaded, codec.refs)
+    lazy = LazyRaw(decision.raw, carried_rows, reader.loaded)
     decision = decision.model_copy(update={"raw": lazy})
     state = _Resumable(
         policy,
@@ -413,7 +435,26 @@ def _texts(value: Any) -> bool:
     return isinstance(value, list)  # of texts: joining them for the digest checks that
 
 
-def _check(codec: Codec, snapshot: Any) -> Mapping[str, Any]:
+def _key(key: object) -> bytes | None:
+    """A seal's key: bytes (or text, as UTF-8); an empty key seals nothing and is refused."""
+    if key is None:
+        return None
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes | bytearray) or not key:
+        raise error(
+            Code.SNAPSHOT_MALFORMED,
+            f"a snapshot key must be non-empty bytes, not {type(key).__name__}",
+            "pass the same secret bytes to decision.snapshot(key=...) and policy.resume(...)",
+        )
+    return bytes(key)
+
+
+def _seal(key: bytes, digest: str) -> str:
+    return hmac.new(key, f"{FORMAT}/{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def _check(codec: Codec, snapshot: Any, key: bytes | None = None) -> Mapping[str, Any]:
     if not isinstance(snapshot, Mapping) or snapshot.get("format") != FORMAT:
         raise _malformed(ValueError("not a policyengine snapshot"))
     version = snapshot.get("version")
@@ -448,6 +489,12 @@ def _check(codec: Codec, snapshot: Any) -> Mapping[str, Any]:
         raise _malformed(exc) from exc
     if snapshot.get("digest") != digest:
         raise _malformed(ValueError("its digest does not match its content"))
+    if key is not None:
+        seal = snapshot.get("seal")
+        if seal is None:
+            raise _malformed(ValueError("it carries no seal, and a key was given"))
+        if not isinstance(seal, str) or not hmac.compare_digest(seal, _seal(key, digest)):
+            raise _malformed(ValueError("its seal does not verify with the key given"))
     if snapshot.get("fingerprint") != codec.fingerprint:
         meta = snapshot.get("policy")
         was = (

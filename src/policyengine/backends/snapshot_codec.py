@@ -17,7 +17,9 @@ import hashlib
 import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from decimal import Decimal
+from types import UnionType
+from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 
 from policyengine.backends.snapshot_values import (
     _SCALAR,
@@ -40,6 +42,7 @@ from policyengine.runtime.records import (
     reported,
 )
 from policyengine.runtime.state import (
+    MAX_SPAN_YEARS,
     RECORDS,
     STATE,
     Chain,
@@ -170,25 +173,132 @@ def fingerprint(program: Program) -> str:
 
 def encode_row(row: Any, names: tuple[str, ...], ref: Mapping[Any, int], at: int) -> str:
     """One record row as a JSON list in its declared field order; its rule (at ``at``; -1:
-    none) as a reference."""
+    none) as a reference; a field declared as a tuple of text (the events behind it) as a
+    plain list: the declaration, not a tag, says it is read back as a tuple."""
     values = row if isinstance(row, tuple) else [getattr(row, name) for name in names]
     out = [x if type(x) in _SCALAR else _enc(x) for x in values]
+    for i in _TEXT_TUPLES.get(type(row), ()):
+        out[i] = list(values[i])
     if at >= 0:
         out[at] = ref[values[at]]
     return _dumps(out)
 
 
 def decode_rows(texts: list[str], row_type: type, refs: list[Any]) -> list[Any]:
+    """Rows back from their texts, each field checked against the row type's declaration:
+    a snapshot re-sealed around a broken row is refused here (PE502), not when read."""
     rows: list[list[Any]] = _loads("[" + ",".join(texts) + "]") if texts else []
     names = row_fields(row_type)
-    if "rule" not in names:
-        return [row_type(*r) for r in rows]
-    at = names.index("rule")
+    n = len(names)
+    at = names.index("rule") if "rule" in names else -1
+    tuples = _TEXT_TUPLES.get(row_type, ())
+    # the fields to check: not the rule (a reference, resolved below), not those typed Any
+    checks = [(i, ok) for i, ok in enumerate(_row_checks(row_type)) if ok is not _ANY and i != at]
+    make: Callable[[list[Any]], Any] = (
+        (lambda r: tuple.__new__(row_type, r))  # a NamedTuple, without its Python __new__
+        if issubclass(row_type, tuple)
+        else (lambda r: row_type(*r))
+    )
     out = []
     for r in rows:
-        r[at] = refs[r[at]]
-        out.append(row_type(*r))
+        if type(r) is not list or len(r) != n:
+            raise ValueError(f"a {row_type.__name__} row of the wrong shape")
+        if at >= 0:
+            r[at] = _ref(refs, r[at])
+        for i in tuples:
+            if type(r[i]) is list:
+                r[i] = tuple(r[i])
+        for i, ok in checks:
+            if not ok(r[i]):
+                raise TypeError(f"{row_type.__name__}.{names[i]} holds {type(r[i]).__name__}")
+        out.append(make(r))
     return out
+
+
+def _ref(refs: list[Any], i: Any) -> Any:
+    if type(i) is not int or not 0 <= i < len(refs):
+        raise ValueError("a rule reference out of range")
+    return refs[i]
+
+
+def _ANY(x: Any) -> bool:
+    return True
+
+
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A test of a decoded JSON value against a declared type (the few forms records use)."""
+    if hint is Any:
+        return _ANY
+    if hint is type(None) or hint is None:
+        return lambda x: x is None
+    origin, args = get_origin(hint), get_args(hint)
+    simple = {int, str, bool, type(None), Decimal}
+    if origin in (Union, UnionType) and set(args) <= simple:
+        exact = frozenset(args)  # one set lookup: these are never subclassed in a row
+        return lambda x: type(x) in exact
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in simple:
+        kind = args[0]
+        return lambda x: type(x) is tuple and all(type(v) is kind for v in x)
+    if origin is Literal:
+        allowed = frozenset(args)
+        return lambda x: type(x) is str and x in allowed
+    if origin in (Union, UnionType):
+        parts = [_checker(a) for a in args]
+        return lambda x: any(ok(x) for ok in parts)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _checker(args[0])
+            return lambda x: type(x) is tuple and all(item(v) for v in x)
+        items = [_checker(a) for a in args]
+        return lambda x: (
+            type(x) is tuple
+            and len(x) == len(items)
+            and all(ok(v) for ok, v in zip(items, x, strict=True))
+        )
+    if origin is list:
+        item = _checker(args[0]) if args else _checker(Any)
+        return lambda x: type(x) is list and all(item(v) for v in x)
+    if origin is dict:
+        key, value = (_checker(args[0]), _checker(args[1])) if args else (_ANY, _ANY)
+        if value is _ANY and args and args[0] is str:
+            return lambda x: type(x) is dict and all(type(k) is str for k in x)
+        return lambda x: type(x) is dict and all(key(k) and value(v) for k, v in x.items())
+    if hint in (int, str, bool):
+        return lambda x: type(x) is hint
+    if isinstance(hint, type):
+        return lambda x: isinstance(x, hint)
+    raise TypeError(f"no check for the declared type {hint!r}")
+
+
+def _checks_of(row_type: type) -> tuple[Callable[[Any], bool], ...]:
+    hints = get_type_hints(row_type)
+    return tuple(_checker(hints[name]) for name in row_fields(row_type))
+
+
+def _row_checks(row_type: type) -> tuple[Callable[[Any], bool], ...]:
+    found = _CHECKS.get(row_type)
+    return found if found is not None else _checks_of(row_type)
+
+
+def _text_tuples(row_type: type) -> tuple[int, ...]:
+    hints = get_type_hints(row_type)
+    return tuple(
+        i
+        for i, name in enumerate(row_fields(row_type))
+        if name != "rule" and get_origin(hints[name]) is tuple
+        and get_args(hints[name]) == (str, Ellipsis)
+    )
+
+
+# the checks of every declared row type, built once from the declarations
+_CHECKS: Final[dict[type, tuple[Callable[[Any], bool], ...]]] = {
+    row: _checks_of(row)
+    for row in [*(d.row for d in STATE.values() if d.row is not None), SpanRecord]
+}
+# the fields of each row type declared as a tuple of text, stored as plain lists
+_TEXT_TUPLES: Final[dict[type, tuple[int, ...]]] = {
+    row: found for row in _CHECKS if (found := _text_tuples(row))
+}
 
 
 def _spans_out(spans: list[SpanRecord], ref: Mapping[Any, int]) -> list[Any]:
@@ -196,11 +306,21 @@ def _spans_out(spans: list[SpanRecord], ref: Mapping[Any, int]) -> list[Any]:
 
 
 def _spans_in(rows: list[Any], refs: list[Any]) -> list[SpanRecord]:
-    return [SpanRecord(o, a, b, refs[r], c) for o, a, b, r, c in rows]
+    spans = [SpanRecord(o, a, b, _ref(refs, r), c) for o, a, b, r, c in rows]
+    checks = _row_checks(SpanRecord)
+    for s in spans:
+        for name, ok in zip(row_fields(SpanRecord), checks, strict=True):
+            if not ok(getattr(s, name)):
+                raise TypeError(f"SpanRecord.{name}")
+    return spans
+
+
+_OBLIGATION_FIELDS: Final = row_fields(ObligationRecord)
 
 
 def _fields_of(o: ObligationRecord) -> tuple[Any, ...]:
-    return dataclasses.astuple(o)
+    """Its fields, shallow (``dataclasses.astuple`` would deep-copy every value)."""
+    return tuple(getattr(o, name) for name in _OBLIGATION_FIELDS)
 
 
 # ---------------------------------------------------------------- writing the World
@@ -414,32 +534,28 @@ def _pairs(d: Mapping[Any, Any]) -> list[list[Any]]:
 
 
 class LazyRaw:
-    """The ``RawDecision`` of a resumed evaluation: the rows carried from the snapshot are
-    parsed when the decision first reads them (a caller often reads an owner or two, and
-    the trace is most of a snapshot). Decisions read it by attribute, as a RawDecision."""
+    """The ``RawDecision`` of a resumed evaluation: the rows carried from the snapshot (parsed
+    and checked when it was resumed) come before the resumed evaluation's own. Decisions read
+    it by attribute, as a RawDecision."""
 
     def __init__(
         self,
         base: RawDecision,
-        carried: dict[str, list[str]],
+        carried: dict[str, list[Any]],
         loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]],
-        refs: list[Any],
     ) -> None:
         self._base = base
         self._carried = carried
         self._loaded = loaded
-        self._refs = refs
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
         value = getattr(self._base, name)
-        texts = self._carried.get(name) if name in LAZY else None
-        if texts:
-            row = STATE[name].row
-            assert row is not None
-            rows = decode_rows(texts, row, self._refs)
+        rows = self._carried.get(name)
+        if rows:
             if name == "obligations":
+                rows = list(rows)
                 for i, (record, _) in self._loaded.items():
                     rows[i] = record  # as the resumed evaluation left it
                 value = reported(rows) + value
@@ -469,14 +585,15 @@ class Reader:
         self.refs = codec.refs
         self.carried: dict[str, list[str]] = {k: list(records[k]) for k in RECORDS}
         self.loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]] = {}
+        self.parsed: dict[str, list[Any]] | None = None
         # the shared objects, created empty first (they refer to each other), then filled in
         self.objects: dict[str, list[Any]] = {
             tag: [cls.__new__(cls) for _ in self.x[tag]]
             for tag, cls in (("Pending", Pending), ("Chain", Chain))
         }
 
-    def world(self) -> World:
-        w = World(self.codec.compiled)
+    def world(self, max_span: int | None = MAX_SPAN_YEARS) -> World:
+        w = World(self.codec.compiled, None, max_span)
         obligation_at = list(Pending.FIELDS).index("obligation")
         self.preload([row[obligation_at] for row in self.x["Pending"]])
         for name in RECORDS:
@@ -496,17 +613,27 @@ class Reader:
         heapq.heapify(w.timers)  # settled duties were left out
         return w
 
+    def parse_carried(self) -> dict[str, list[Any]]:
+        """Every carried row of the records the World does not read back, parsed and checked
+        (once, in ``world``), so that a broken one is refused (PE502) before anything is
+        decided."""
+        if self.parsed is None:
+            parsed: dict[str, list[Any]] = {}
+            for name in LAZY:
+                row = STATE[name].row
+                assert row is not None
+                parsed[name] = decode_rows(self.carried[name], row, self.refs)
+            self.parsed = parsed
+        return self.parsed
+
     def preload(self, indexes: Iterable[int | None]) -> None:
-        """Parse the carried obligations that duties refer to, in one pass."""
-        texts = self.carried["obligations"]
-        wanted = sorted({i for i in indexes if i is not None})
-        if not wanted:
-            return
-        if wanted[0] < 0 or wanted[-1] >= len(texts):
-            raise IndexError("obligation")
-        rows = decode_rows([texts[i] for i in wanted], ObligationRecord, self.refs)
-        for i, row in zip(wanted, rows, strict=True):
-            self.loaded[i] = (row, _fields_of(row))
+        """The carried obligations that duties refer to, with their content as read (a
+        changed one is written again by the next snapshot)."""
+        rows = self.parse_carried()["obligations"]
+        for i in {i for i in indexes if i is not None}:
+            if type(i) is not int or not 0 <= i < len(rows):
+                raise IndexError("obligation")
+            self.loaded[i] = (rows[i], _fields_of(rows[i]))
 
     def fill(self, obj: Any, row: list[Any]) -> Any:
         kinds = [(n, k) for n, k in type(obj).FIELDS.items() if k != "derived"]

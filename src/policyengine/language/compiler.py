@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
 from policyengine.language.compiled import BUILTIN_FIELDS as BUILTIN_FIELDS
@@ -455,7 +457,12 @@ def resolve_params(
         try:
             values[name] = m.Param.model_validate({kind: raw}).value()
         except Exception as exc:  # pydantic ValidationError or ValueError, reported alike
-            sink.add(Code.BAD_QUANTITY, f"parameter override {name!r}: {exc}", where)
+            reason = (
+                exc.errors()[0]["msg"].removeprefix("Value error, ")
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
+            sink.add(Code.BAD_QUANTITY, f"parameter override {name!r}: {reason}", where)
     return values
 
 
@@ -538,15 +545,27 @@ def _rank(rules: tuple[CompiledRule, ...]) -> None:
     by_id = {r.id: r for r in rules}
     memo: dict[str, int] = {}
 
-    def depth(rid: str, seen: frozenset[str]) -> int:
-        if rid in memo:
-            return memo[rid]
-        r = by_id.get(rid)
-        if r is None or rid in seen:
-            return 0
-        d = 1 + max((depth(t, seen | {rid}) for t in r.overrides), default=-1)
-        memo[rid] = d
-        return d
+    def depth(root: str) -> int:
+        # post-order with an explicit stack (a chain of thousands of overrides must not hit the
+        # recursion limit); a rule already on the path counts 0 (a cycle is refused: PE112)
+        on_path: set[str] = set()
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:
+            rid, done = stack.pop()
+            if done:
+                on_path.discard(rid)
+                r = by_id[rid]
+                memo[rid] = 1 + max(
+                    (memo.get(t, 0) if t in by_id and t not in on_path else 0 for t in r.overrides),
+                    default=-1,
+                )
+                continue
+            if rid in memo or rid not in by_id or rid in on_path:
+                continue
+            on_path.add(rid)
+            stack.append((rid, True))
+            stack.extend((t, False) for t in reversed(sorted(by_id[rid].overrides)))
+        return memo.get(root, 0)
 
     for r in rules:
-        r.rank = depth(r.id, frozenset())
+        r.rank = depth(r.id)

@@ -8,6 +8,7 @@ labels, metrics, awards, invariants. ``PolicyFile`` is one YAML file.
 from __future__ import annotations
 
 import re
+from datetime import date as _date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
@@ -16,6 +17,60 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from policyengine.language.actions import Action, Expect
 from policyengine.language.expressions import Condition, Operand, _Strict
 from policyengine.times import Duration, parse_duration
+
+# The longest duration a policy may state: 100 years. Longer spans are no manual's time limit,
+# and their calendar arithmetic would leave the years instants can name (9999).
+MAX_DURATION_DAYS: Final = 36_525
+_UNIT_DAYS: Final[dict[str, float]] = {
+    "second": 1 / 86_400,
+    "minute": 1 / 1_440,
+    "hour": 1 / 24,
+    "day": 1,
+    "week": 7,
+    "month": 30.4375,  # a mean month: 1,200 months are 100 years
+    "year": 365.25,
+    "working_day": 1.4,  # five working days a week, holidays aside
+    "same_day": 1,
+    "next_day": 1,
+    "month_end": 30.4375,
+}
+_LEADING_DIGITS: Final = re.compile(r"^\s*(\d+)")
+MAX_DURATION_TEXT: Final = "100 years (36,525 days, 1,200 months or 26,000 working days)"
+
+
+def parse_bounded_duration(text: Any) -> Duration:
+    """``parse_duration``, refusing spans longer than ``MAX_DURATION_DAYS`` (ValueError)."""
+    if isinstance(text, str):
+        digits = _LEADING_DIGITS.match(text)
+        if digits is not None and len(digits.group(1)) > 12:
+            raise ValueError(
+                f"the duration {text[:40]!r} is too long; the longest a policy may state is "
+                + MAX_DURATION_TEXT
+            )
+    duration = parse_duration(text)
+    if duration.amount * _UNIT_DAYS.get(duration.unit, 1) > MAX_DURATION_DAYS:
+        raise ValueError(
+            f"the duration {duration.text!r} is too long; the longest a policy may state is "
+            + MAX_DURATION_TEXT
+        )
+    return duration
+
+
+def finite_decimal(value: Any, what: str) -> Decimal:
+    """An exact, finite decimal from a YAML number or a text; ValueError otherwise.
+
+    Refuses booleans (``true`` is not 1), NaN and infinities, written as ``.nan`` or as text
+    (``NaN``, ``Infinity``, ``sNaN``), and text that is not a number.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"{what} is a number, not {type(value).__name__}")
+    try:
+        number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"cannot read {str(value)[:40]!r} as {what}") from None
+    if not number.is_finite():
+        raise ValueError(f"{what} must be finite (no NaN or infinity), not {str(value)[:40]!r}")
+    return number
 
 
 class Meta(_Strict):
@@ -86,8 +141,12 @@ def parse_money(value: Any) -> Money:
     parts = [p.strip() for p in re.split(r"\s*(?:-|–|—|~|～)\s*", text, maxsplit=1)]
     try:
         nums = [Decimal(p) for p in parts]
-    except InvalidOperation:
-        raise ValueError(f"cannot read {value!r} as money; write e.g. 200 or '20-100'") from None
+    except (InvalidOperation, ValueError):
+        raise ValueError(
+            f"cannot read {value[:40]!r} as money; write e.g. 200 or '20-100'"
+        ) from None
+    if not all(n.is_finite() for n in nums):
+        raise ValueError(f"money must be a finite amount, not {value[:40]!r}")
     low, high = nums[0], nums[-1]
     if low < 0 or high < low:
         raise ValueError(f"money range {value!r} must be non-negative and low <= high")
@@ -102,7 +161,7 @@ def _table_entry(value: str | int | float) -> Decimal | Money | str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        return finite_decimal(value, "a table cell")
     try:
         money = parse_money(value)
     except ValueError:
@@ -134,15 +193,31 @@ class Param(_Strict):
     )
     doc: str | None = Field(default=None, description="what the parameter is for / 参数说明")
 
+    @field_validator("count", "money", "number", "salary_days", mode="before")
+    @classmethod
+    def _no_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"a number is expected, not the boolean {str(v).lower()}")
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> Param:
         given = [k for k in PARAM_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a parameter has exactly one of: " + ", ".join(PARAM_KINDS))
         if self.duration is not None:
-            parse_duration(self.duration)
+            parse_bounded_duration(self.duration)
         if self.money is not None:
             parse_money(self.money)
+        if self.number is not None:
+            finite_decimal(self.number, "a number")
+        if self.salary_days is not None:
+            finite_decimal(self.salary_days, "a number of salary days")
+        for key, cell in (self.table or {}).items():
+            if isinstance(cell, int | float) and not isinstance(cell, bool):
+                finite_decimal(cell, f"table cell {key!r}")
+            elif isinstance(cell, str) and _looks_non_finite(cell):
+                raise ValueError(f"table cell {key!r} must be a finite number, not {cell[:40]!r}")
         return self
 
     @property
@@ -153,17 +228,25 @@ class Param(_Strict):
         if self.table is not None:
             return {k: _table_entry(v) for k, v in self.table.items()}
         if self.duration is not None:
-            return parse_duration(self.duration)
+            return parse_bounded_duration(self.duration)
         if self.money is not None:
             return parse_money(self.money)
         if self.count is not None:
             return self.count
         if self.number is not None:
-            return Decimal(str(self.number))
+            return finite_decimal(self.number, "a number")
         if self.salary_days is not None:
-            return Decimal(str(self.salary_days))
+            return finite_decimal(self.salary_days, "a number of salary days")
         assert self.text is not None
         return self.text
+
+
+def _looks_non_finite(text: str) -> bool:
+    """Text a table would otherwise read as a NaN or infinite number (``NaN``, ``-inf``...)."""
+    try:
+        return not Decimal(text.strip()).is_finite()
+    except (InvalidOperation, ValueError):
+        return False
 
 
 FieldType = Literal["str", "int", "bool", "decimal", "time", "date", "list[str]", "list[int]"]
@@ -182,6 +265,52 @@ class FieldSpec(_Strict):
     max: int | float | None = Field(default=None, description="greatest allowed number / 最大值")
     default: Any = Field(default=None, description="value when absent / 缺省值")
     doc: str | None = Field(default=None, description="what the field means / 字段说明")
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _finite_bound(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"a bound is a number, not the boolean {str(v).lower()}")
+        if isinstance(v, float | str):
+            finite_decimal(v, "a bound")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FieldSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}: no value could pass")
+        if self.default is not None and not _default_fits(self.type, self.default):
+            raise ValueError(
+                f"the default {self.default!r} is not of type {self.type}: an event without the "
+                "field would get a value the field itself refuses"
+            )
+        if self.default is not None and self.enum is not None and self.default not in self.enum:
+            raise ValueError(f"the default {self.default!r} is not one of the enum {self.enum}")
+        return self
+
+
+def _default_fits(kind: str, value: Any) -> bool:
+    """Whether a field's ``default`` is a value of its declared type (as events carry it)."""
+    if kind in ("str", "time", "date"):
+        return isinstance(value, str) or (kind == "date" and isinstance(value, _date))
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "decimal":
+        if isinstance(value, bool):
+            return False
+        try:
+            finite_decimal(value, "a default")
+        except ValueError:
+            return False
+        return True
+    item = {"list[str]": str, "list[int]": int}.get(kind)
+    return (
+        item is not None
+        and isinstance(value, list)
+        and all(isinstance(v, item) and not isinstance(v, bool) for v in value)
+    )
 
 
 def parse_field(value: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, getcontext, localcontext
 from typing import Any, Final
 
 from pydantic import BaseModel
@@ -27,6 +27,7 @@ from policyengine.language.compiled import (
     HistoryPlan,
     Pred,
 )
+from policyengine.language.declarations import parse_bounded_duration
 from policyengine.language.loader import Path_
 from policyengine.language.operators import (
     _ARITH,
@@ -41,7 +42,7 @@ from policyengine.language.operators import (
 )
 from policyengine.language.validate import PolicySet, RuleSite
 from policyengine.language.visitor import Visitor
-from policyengine.times import Duration, parse_duration, to_local
+from policyengine.times import Duration, to_local
 
 
 @dataclass
@@ -130,7 +131,7 @@ class ExpressionCompiler(Visitor[Any]):
                 return None
             return value
         try:
-            return parse_duration(text)
+            return parse_bounded_duration(text)
         except ValueError as exc:
             self.error(Code.BAD_QUANTITY, str(exc), path)
             return None
@@ -238,6 +239,9 @@ class ExpressionCompiler(Visitor[Any]):
         return local_date
 
     def visit_Values(self, op: m.Values, path: Path_, scope: Scope) -> Getter:
+        return self._values(op, path, scope)[1]
+
+    def _values(self, op: m.Values, path: Path_, scope: Scope) -> tuple[HistoryPlan, Getter]:
         vplan = self.history_plan(op.values, (*path, "values"), scope)
         fname = op.values.field
         if fname not in self.fields_of(vplan.types):
@@ -246,7 +250,7 @@ class ExpressionCompiler(Visitor[Any]):
                 f"event field {fname!r} is not declared for {', '.join(vplan.types)}",
                 (*path, "values", "field"),
             )
-        return lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
+        return vplan, lambda c: [ev.get(fname) for ev in c.world.history(vplan, c)]
 
     def visit_CounterValue(self, op: m.CounterValue, path: Path_, scope: Scope) -> Getter:
         cname = op.counter
@@ -313,7 +317,56 @@ class ExpressionCompiler(Visitor[Any]):
         return lambda c: fold(_numbers(inner(c)))
 
     def visit_Sum(self, op: m.Sum, path: Path_, scope: Scope) -> Getter:
-        return self._fold("sum", op.sum, path, scope)
+        terms = op.sum if isinstance(op.sum, list) else [op.sum]
+        if not any(_memoisable(t) for t in terms):
+            return self._fold("sum", op.sum, path, scope)
+        flatten = not isinstance(op.sum, list)
+        memo: list[tuple[HistoryPlan, str]] = []
+        rest: list[Getter] = []
+        items: list[Getter] = []
+        for i, t in enumerate(terms):
+            where = (*path, "sum", i) if not flatten else (*path, "sum")
+            if _memoisable(t):
+                vplan, getter = self._values(t, where, scope)
+                memo.append((vplan, t.values.field))
+            else:
+                getter = self.operand(t, where, scope)
+                rest.append(getter)
+            items.append(getter)
+        fold = _FOLDS["sum"]
+        if flatten:
+            only = items[0]
+            plain: Getter = lambda c: fold(_numbers(only(c)))  # noqa: E731
+        else:
+            plain = lambda c: fold(_numbers([g(c) for g in items]))  # noqa: E731
+
+        def memo_sum(c: Ctx) -> Any:
+            """The running totals of the memo, where exactly the fold's answer (issue 14)."""
+            total, width, least = Decimal(0), Decimal(0), 0
+            with localcontext() as wide:
+                wide.prec = 400
+                for plan, fname in memo:
+                    got = c.world.values_total(plan, fname, flatten, c)
+                    if got is None:
+                        return plain(c)
+                    total += got[0]
+                    width += got[1]
+                    least = min(least, got[2])
+                for g in rest:
+                    for n in _numbers([g(c)]):
+                        e = n.as_tuple().exponent
+                        if not isinstance(e, int) or not -60 <= e <= 60:
+                            return plain(c)
+                        total += n
+                        width += abs(n)
+                        least = min(least, e)
+            ctx = getcontext()
+            # every partial sum, in any order, is exact: the fold's own answer, digit for digit
+            if ctx.rounding == ROUND_FLOOR or width >= Decimal(10) ** (ctx.prec + least):
+                return plain(c)
+            return total
+
+        return memo_sum
 
     def visit_MinOf(self, op: m.MinOf, path: Path_, scope: Scope) -> Getter:
         return self._fold("min", op.min, path, scope)
@@ -385,6 +438,8 @@ class ExpressionCompiler(Visitor[Any]):
 
     def visit_Count(self, op: m.Count, path: Path_, scope: Scope) -> Getter:
         plan = self.history_plan(op.count, (*path, "count"), scope)
+        if plan.within is None and plan.since is None and plan.last is None:
+            return lambda c: c.world.history_count(plan, c)  # memoised (issue 14)
         return lambda c: sum(1 for _ in c.world.history(plan, c))
 
     def reference(self, ref: str, path: Path_, scope: Scope) -> Getter:
@@ -531,6 +586,8 @@ class ExpressionCompiler(Visitor[Any]):
 
     def visit_History(self, cond: m.History, path: Path_, scope: Scope) -> Pred:
         plan = self.history_plan(cond.history, (*path, "history"), scope)
+        if plan.within is None and plan.since is None and plan.last is None:
+            return lambda c: c.world.history_any(plan, c)  # memoised (issue 14)
         return lambda c: next(iter(c.world.history(plan, c)), None) is not None
 
     def visit_In(self, cond: m.In, path: Path_, scope: Scope) -> Pred:
@@ -581,3 +638,11 @@ class _AnyField(frozenset[str]):
 
 
 _ANY_FIELD: Final = _AnyField()
+
+
+def _memoisable(term: Any) -> bool:
+    """A ``values`` query the World's memo can total: no window, ``since`` or ``last``."""
+    if not isinstance(term, m.Values):
+        return False
+    q = term.values
+    return q.within is None and q.since is None and q.last is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from policyengine.errors import Code, Location, ProblemSink
+from policyengine.errors import Code, Location, PolicyError, ProblemSink
 from policyengine.language.compiler import CompiledPolicy, compile_policy
 from policyengine.language.loader import Source, load_source, load_text
 from policyengine.language.model import Rule
@@ -45,26 +45,86 @@ class Program:
         return self.compiled.version
 
 
-def _policy_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+def _policy_files(path: Path, sink: ProblemSink) -> list[Path]:
+    try:
+        if path.is_dir():
+            return sorted(
+                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+    except OSError as exc:
+        sink.add(
+            Code.FILE_NOT_FOUND,
+            f"cannot read the policy folder {path}: {exc.strerror or exc}",
+            Location(str(path), 1, 1),
+        )
+        return []
     return [path]
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL character in it
+        return False
+
+
 def load_params_file(path: str | Path) -> dict[str, Any]:
-    """A company's parameter overrides: a YAML mapping name -> value (same safe loader)."""
+    """A company's parameter overrides: a YAML mapping name -> value (same safe loader).
+
+    Either the mapping itself or a mapping with one key ``params:`` holding it.
+    """
     sink = ProblemSink()
     source = load_source(Path(path), sink)
-    if source is not None and not isinstance(source.data, dict):
+    data: Any = source.data if source is not None else None
+    if source is not None and isinstance(data, dict) and "params" in data:
+        data = data["params"]
+        where = source.locate(("params",))
+    elif source is not None:
+        where = source.locate(())
+    if source is not None and not isinstance(data, dict):
         sink.add(
             Code.BAD_VALUE,
-            "a params file is a mapping of parameter name to value",
-            source.locate(()),
+            "a params file is a mapping of parameter name to value"
+            + (f", not {_kind(data)}" if data is not None else ""),
+            where,
+            "write one `name: value` line per parameter (optionally under `params:`)",
         )
     sink.raise_if_any()
-    assert source is not None
-    data = source.data
-    return dict(data.get("params", data)) if isinstance(data, dict) else {}
+    assert isinstance(data, dict)
+    return dict(data)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _overrides(params: Any, sink: ProblemSink) -> dict[str, Any]:
+    """``params=`` as given by a caller: a mapping of parameter name to value, else refused."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        sink.add(
+            Code.BAD_VALUE,
+            f"params= is a mapping of parameter name to value, not {_kind(params)}",
+            Location("<params>", 1, 1),
+        )
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if not isinstance(name, str):
+            sink.add(
+                Code.BAD_VALUE,
+                f"a parameter name is text, not {_kind(name)} ({name!r})",
+                Location("<params>", 1, 1),
+            )
+            continue
+        out[name] = value
+    return out
 
 
 def load_program(
@@ -75,14 +135,14 @@ def load_program(
     """A policy file, or a folder whose YAML files form one policy set."""
     root = Path(path)
     sink = ProblemSink()
-    if not root.exists():
+    if not _exists(root):
         sink.add(
             Code.FILE_NOT_FOUND, f"no policy file or folder at {root}", Location(str(root), 1, 1)
         )
         sink.raise_if_any()
     sources: list[Source] = []
-    files = _policy_files(root)
-    if not files:
+    files = _policy_files(root, sink)
+    if not files and not sink:
         sink.add(
             Code.FILE_NOT_FOUND,
             f"the folder {root} has no .yaml policy files",
@@ -92,8 +152,13 @@ def load_program(
         source = load_source(file, sink)
         if source is not None:
             sources.append(source)
-    overrides = dict(load_params_file(params_file)) if params_file is not None else {}
-    overrides.update(params or {})
+    overrides: dict[str, Any] = {}
+    if params_file is not None:
+        try:
+            overrides.update(load_params_file(params_file))
+        except PolicyError as exc:
+            sink.problems.extend(exc.problems)
+    overrides.update(_overrides(params, sink))
     return build(sources, sink, overrides, [str(f) for f in files])
 
 
@@ -103,7 +168,8 @@ def load_program_text(
     """A program from a string (tests, documentation examples, editors)."""
     sink = ProblemSink()
     source = load_text(text, name, sink)
-    return build([source] if source is not None else [], sink, dict(params or {}), [name])
+    overrides = _overrides(params, sink)
+    return build([source] if source is not None else [], sink, overrides, [name])
 
 
 def build(

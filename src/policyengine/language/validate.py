@@ -8,7 +8,7 @@ through the loader's position table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
@@ -135,6 +135,10 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
         )
 
 
+# schema problems reported per file: a generated file with 60,000 bad keys is refused in
+# bounded time (each report looks for a close spelling), not listed in full
+MAX_FILE_PROBLEMS: Final = 100
+
 _SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics", "awards", "invariants")
 _LISTS = ("rules", "clauses", "metrics", "awards", "invariants")
 Kept = dict[str, list[int]]  # list section -> original index of each entry kept
@@ -189,8 +193,18 @@ def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | No
             files.append((source, pf, {}))
         except ValidationError as exc:
             errors = exc.errors()
-            for err in errors:
+            shown = [e for e in errors if not source.is_spoiled(tuple(e["loc"]))]
+            for err in shown[:MAX_FILE_PROBLEMS]:  # a spoiled one: a knock-on of the loader's
                 _problem_from_error(err, source, sink)
+            if len(shown) > MAX_FILE_PROBLEMS:
+                rest = shown[MAX_FILE_PROBLEMS]
+                sink.add(
+                    Code.BAD_VALUE,
+                    f"and {len(shown) - MAX_FILE_PROBLEMS} more problems in this file; "
+                    f"only the first {MAX_FILE_PROBLEMS} are reported",
+                    source.locate(tuple(rest["loc"])),
+                    "fix these and load again",
+                )
             salvaged = _salvage(source.data, errors, broken)
             if salvaged is None:
                 continue
@@ -357,9 +371,22 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
     graph = {s.rule.id: [t for t in s.rule.overrides if t in sites] for s in pset.rules}
     state: dict[str, int] = {}
 
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        for nxt in graph.get(node, []):
+    # depth-first, with an explicit stack: a chain of thousands of overrides must not
+    # exhaust Python's recursion limit
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        stack: list[str] = [root]
+        todo: list[list[str]] = [list(graph.get(root, []))]
+        while todo:
+            node = stack[-1]
+            if not todo[-1]:
+                state[node] = 2
+                stack.pop()
+                todo.pop()
+                continue
+            nxt = todo[-1].pop(0)
             if state.get(nxt) == 1 and nxt != node:
                 cycle = [*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt]
                 sink.add(
@@ -369,9 +396,6 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
                     "remove one of the overrides",
                 )
             elif state.get(nxt) is None:
-                visit(nxt, [*stack, nxt])
-        state[node] = 2
-
-    for rid in graph:
-        if rid not in state:
-            visit(rid, [rid])
+                state[nxt] = 1
+                stack.append(nxt)
+                todo.append(list(graph.get(nxt, [])))

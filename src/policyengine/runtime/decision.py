@@ -49,7 +49,7 @@ class Resumable(Protocol):
     @property
     def resumed(self) -> ResumeInfo | None: ...
 
-    def snapshot(self) -> dict[str, Any]: ...
+    def snapshot(self, key: bytes | None = None) -> dict[str, Any]: ...
 
 
 # where a decision keeps its backend's hook: outside the model's fields, so dumps and == ignore
@@ -569,9 +569,13 @@ class Decision(_Frozen):
             raise RuntimeError("import policyengine.tools.explain to explain decisions")
         return explainer(self, subject)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, key: bytes | None = None) -> dict[str, Any]:
         """The evaluation's state at ``as_of`` as plain JSON values, for ``Policy.resume``: a
         caller stores it and later applies only the new events instead of the whole history.
+
+        ``key``: seal it with HMAC-SHA256 under that key, so that ``resume(..., key=key)``
+        refuses a snapshot edited by anyone without the key (the digest alone detects damage,
+        not tampering).
 
         For decisions of ``policy.evaluate`` (native backend, unless ``resumable=False``) and
         ``policy.resume``; ``SnapshotError`` PE504 otherwise.
@@ -589,7 +593,7 @@ class Decision(_Frozen):
                     )
                 ]
             )
-        return state.snapshot()
+        return state.snapshot(key)
 
     @property
     def resumed(self) -> ResumeInfo | None:

@@ -57,6 +57,7 @@ from policyengine.runtime.records import (
     ViolationRow,
 )
 from policyengine.runtime.state import (
+    MAX_SPAN_YEARS,
     STATE,
     Chain,
     Close,
@@ -65,6 +66,7 @@ from policyengine.runtime.state import (
     Renew,
     Subject,
     Tick,
+    check_span,
     period_of,
 )
 
@@ -77,7 +79,12 @@ class World(Queries):
 
     __slots__ = tuple(STATE)
 
-    def __init__(self, policy: CompiledPolicy, hooks: Hooks | None = None) -> None:
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        hooks: Hooks | None = None,
+        max_span: int | None = MAX_SPAN_YEARS,
+    ) -> None:
         for name, declared in STATE.items():
             if declared.new is not None:
                 setattr(self, name, declared.new())
@@ -99,6 +106,9 @@ class World(Queries):
         self.labels = {}
         self.broken = {}
         self.before_finish = None
+        self.max_span = max_span
+        self.memo = {}
+        self.scanned = 0
         if hooks is not None:
             hooks.bind(self)
 
@@ -463,7 +473,8 @@ class World(Queries):
         assert trig is not None
         p = Pending(e, rule, trig, ctx.subject_id)
         p.chain = chain
-        if chain is not None:
+        if chain is not None and chain.members_read():
+            # a recurring chain's duties are never read again: not kept for every period
             chain.members.append(p)
         if due is None:
             p.due = None
@@ -950,6 +961,10 @@ class World(Queries):
         """Apply ``events`` (time-ordered, none before the clock), then fire the deadlines up to
         the horizon: the loop of ``evaluate``, which ``Policy.resume`` runs on a World rebuilt
         from a snapshot, so both take exactly the same steps."""
+        if self.first_at is None and events:
+            self.first_at = events[0]["at"]
+        if self.max_span is not None and self.first_at is not None:
+            check_span(self.first_at, self.max_span, self.tz, events, horizon)
         for ev in events:
             try:
                 self.fire_until(2 * ev["at"] + 1)

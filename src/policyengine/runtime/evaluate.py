@@ -14,21 +14,30 @@ from policyengine.runtime import decision as d
 from policyengine.runtime.engine import World
 from policyengine.runtime.events import History
 from policyengine.runtime.records import reported
-from policyengine.runtime.state import Hooks
+from policyengine.runtime.state import MAX_SPAN_YEARS, Hooks
 from policyengine.times import to_pendulum
 
-__all__ = ["decision_of", "evaluate", "run"]
+__all__ = ["MAX_SPAN_YEARS", "decision_of", "evaluate", "run"]
 
 
 def run(
-    policy: CompiledPolicy, history: History, as_of: int | None, hooks: Hooks | None = None
+    policy: CompiledPolicy,
+    history: History,
+    as_of: int | None,
+    hooks: Hooks | None = None,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> World:
     """Replay ``history`` up to ``as_of`` (default: its last event) and finish at the horizon;
-    ``hooks``: what observes the steps (the durable backend's matcher, a shard's bookkeeping)."""
-    world = World(policy, hooks)
+    ``hooks``: what observes the steps (the durable backend's matcher, a shard's bookkeeping);
+    ``max_span``: the most calendar years the history may span (PE308; None: no limit)."""
+    world = World(policy, hooks, max_span)
     applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
     horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
     world.horizon = horizon
+    if applied:
+        first = applied[0]["at"]
+        # a shard measures the span from the whole history's first event, as its periods
+        world.first_at = hooks.first_period(first) if hooks is not None else first
     if (policy.periodic or policy.metrics) and applied and horizon is not None:
         world.schedule_ticks(applied[0]["at"], horizon)
     world.advance(applied, horizon)
@@ -43,10 +52,11 @@ def evaluate(
     as_of: int | None,
     hooks: Hooks | None = None,
     keep_world: bool = False,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> d.Decision:
     """``run``, then the decision. ``keep_world``: the decision keeps the World (stopped
     before ``finish``'s measures) so that it can be snapshotted and resumed; it costs memory."""
-    world = run(policy, history, as_of, hooks)
+    world = run(policy, history, as_of, hooks, max_span)
     decision = decision_of(policy, world, history, world.horizon)
     if keep_world:
         # for ``Decision.snapshot``; outside the model's fields, so dumps and == ignore it

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from policyengine.errors import Code, EventError, Problem, did_you_mean
 from policyengine.language.compiler import CompiledPolicy, FieldCheck
-from policyengine.times import instant_us
+from policyengine.times import RANGE_TEXT, in_range, instant_us
 
 Event = dict[str, Any]  # fields plus "id", "type" and "at" (epoch microseconds)
 
@@ -42,11 +44,133 @@ REUSED: Final = "a different event reuses this id; the later one was ignored"
 _T = TypeVar("_T")
 
 
+# ---------------------------------------------------------------- hostile values
+# An event comes from outside: any value may be huge, deep, cyclic or not text. What prepare
+# reads of it, shows of it in a message or digests of it must cost time and memory linear in
+# the event and never fail.
+
+MAX_DIGITS: Final = 4300  # Python's default int -> text limit; no event needs more
+_MAX_BITS: Final = int(MAX_DIGITS * 3.3219280948873626)  # log2(10)
+_PLAIN_DEPTH: Final = 64  # deeper (or cyclic) content is digested by _canonical, not json
+_PLAIN_NODES: Final = 100_000
+_DIGEST_NODES: Final = 1_000_000  # beyond: the rest of the content is not digested
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 80
+_SHOW.maxlevel = 3
+
+
+def too_long(value: Any) -> bool:
+    """Whether ``value`` is a whole number of more than ``MAX_DIGITS`` digits (roughly)."""
+    return type(value) is int and value.bit_length() > _MAX_BITS
+
+
+def not_text(value: str) -> bool:
+    """Whether ``value`` holds a lone surrogate: not Unicode text, and no UTF-8 can carry it."""
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
+def show(value: Any) -> str:
+    """A short repr for messages: bounded in length and depth, and never failing."""
+    if isinstance(value, int) and not isinstance(value, bool) and too_long(value):
+        return f"<a whole number of about {int(value.bit_length() / 3.3219280948873626)} digits>"
+    try:
+        return _SHOW.repr(value)
+    except Exception:
+        return f"<a {type(value).__name__}>"
+
+
+def _plain(raw: Mapping[str, Any]) -> bool:
+    """Whether ``json.dumps(sort_keys=True)`` can take the content: text keys, ints json can
+    write, bounded depth and size (a DAG of shared lists would expand exponentially)."""
+    stack: list[tuple[Any, int]] = [(raw, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > _PLAIN_NODES or depth > _PLAIN_DEPTH:
+            return False
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if type(k) is not str:
+                    return False
+                stack.append((v, depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, int) and too_long(value):
+            return False
+    return True
+
+
+def _canonical(raw: Mapping[str, Any]) -> bytes:
+    """A deterministic encoding of any content (iterative; keys of any type, ordered by their
+    own encoding; cycles cut; at most ``_DIGEST_NODES`` values)."""
+
+    def atom(value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return repr(value)
+        if isinstance(value, int):
+            return f"i{value:x}"  # hex has no digit limit
+        if isinstance(value, str):
+            return "s" + json.dumps(value)
+        try:
+            return "o" + json.dumps(str(value))
+        except Exception:
+            return f"<{type(value).__name__}>"
+
+    def encode(value: Any, path: frozenset[int], budget: list[int]) -> str:
+        out: list[str] = []
+        stack: list[tuple[Any, frozenset[int]] | str] = [(value, path)]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            v, seen = item
+            budget[0] -= 1
+            if budget[0] < 0:
+                out.append("...")
+                continue
+            if isinstance(v, Mapping | list | tuple):
+                if id(v) in seen:
+                    out.append("<cycle>")
+                    continue
+                inner = seen | {id(v)}
+                if isinstance(v, Mapping):
+                    pairs = sorted(
+                        ((encode(k, inner, budget), x) for k, x in v.items()), key=lambda p: p[0]
+                    )
+                    stack.append("}")
+                    for k, x in reversed(pairs):
+                        stack.extend((",", (x, inner), k + ":"))
+                    stack.append("{")
+                else:
+                    stack.append("]")
+                    for x in reversed(v):
+                        stack.extend((",", (x, inner)))
+                    stack.append("[")
+            else:
+                out.append(atom(v))
+        return "".join(out)
+
+    return encode(raw, frozenset(), [_DIGEST_NODES]).encode("utf-8", "surrogatepass")
+
+
 def content_digest(raw: Mapping[str, Any]) -> str:
     """SHA-1 (hex) of an event's content: its JSON with sorted keys, other values as text.
-    Equal events, equal digests."""
-    text = json.dumps(dict(raw), sort_keys=True, default=str)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    Equal events, equal digests. Content JSON cannot write (keys that are not text, numbers of
+    more than ``MAX_DIGITS`` digits, deep or cyclic nesting) is digested by a canonical
+    encoding of its own instead; text is digested as UTF-8, lone surrogates kept."""
+    if _plain(raw):
+        try:
+            text = json.dumps(dict(raw), sort_keys=True, default=str)
+        except (TypeError, ValueError, RecursionError):  # a hostile value's __str__
+            data = _canonical(raw)
+        else:
+            data = text.encode("utf-8", "surrogatepass")
+    else:
+        data = _canonical(raw)
+    return hashlib.sha1(data).hexdigest()
 
 
 def derived_id(raw: Mapping[str, Any], index: int) -> str:
@@ -61,12 +185,14 @@ def event_id(raw: Any, index: int) -> str | None:
     if type(raw) is not dict and not isinstance(raw, Mapping):
         return None
     raw_id = raw.get("id")
-    if type(raw_id) is str and raw_id:
+    if type(raw_id) is str and raw_id and not not_text(raw_id):
         return raw_id
     if raw_id is None:
         return derived_id(raw, index)
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or raw_id == "":
         return None
+    if too_long(raw_id) or (isinstance(raw_id, str) and not_text(raw_id)):
+        return None  # prepare says why (PE211, PE203)
     return str(raw_id)
 
 
@@ -77,7 +203,10 @@ def ignored_type(etype: str) -> str:
 
 def same_content(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two input events are the same event (a repeat, not a reuse of its id)."""
-    return dict(a) == dict(b)
+    try:
+        return dict(a) == dict(b)
+    except RecursionError:  # deep content: compared by digest
+        return content_digest(a) == content_digest(b)
 
 
 class Repeats(Generic[_T]):
@@ -134,6 +263,8 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     if t == "str":
         if not isinstance(value, str) or not value:
             return "must be non-empty text"
+        if not_text(value):
+            return _SURROGATE_TEXT
     elif t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be a whole number"
@@ -143,12 +274,17 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     elif t == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
             return "must be a number"
+        if isinstance(value, str) and len(value) > MAX_DIGITS:
+            return f"must be a number of at most {MAX_DIGITS} characters"
         number = _normalise(check, value)
         if not isinstance(number, Decimal) or not number.is_finite():
             return 'must be a finite number, like 12.50 or "12.50"'
     elif t == "time":
-        if instant_us(value) is None:
+        us = instant_us(value)
+        if us is None:
             return "must be an ISO 8601 timestamp with a UTC offset"
+        if not in_range(us):
+            return f"must be an instant in the supported range {RANGE_TEXT}"
     elif t == "date" and not _is_date(value):
         return "must be a calendar date like 2026-03-01"
     elif t.startswith("list["):
@@ -158,13 +294,15 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
         for item in value:
             if inner == "str" and (not isinstance(item, str) or not item):
                 return "must be a list of non-empty text"
+            if inner == "str" and not_text(item):
+                return _SURROGATE_TEXT
             if inner == "int" and (isinstance(item, bool) or not isinstance(item, int)):
                 return "must be a list of whole numbers"
     if check.enum is not None:
         items = value if isinstance(value, list) else [value]
         bad = [x for x in items if x not in check.enum]
         if bad:
-            return f"{bad[0]!r} is not one of {sorted(map(str, check.enum))}"
+            return f"{show(bad[0])} is not one of {sorted(map(str, check.enum))}"
     number = _normalise(check, value) if t == "decimal" else value  # "12.50" is checked too
     if not isinstance(number, int | float | Decimal) or isinstance(number, bool):
         return None
@@ -175,11 +313,26 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     return None
 
 
+def _too_large(check: FieldCheck, value: Any) -> bool:
+    """A whole number of more than ``MAX_DIGITS`` digits, or a decimal whose exponent is beyond
+    ±``MAX_DIGITS`` (``1e999999999`` would overflow the decimal arithmetic of conditions)."""
+    if too_long(value) or (isinstance(value, list) and any(map(too_long, value))):
+        return True
+    if check.type == "decimal" and not isinstance(value, bool):
+        number = _normalise(check, value)
+        if isinstance(number, Decimal) and number.is_finite() and number:
+            return abs(number.adjusted()) > MAX_DIGITS
+    return False
+
+
+_SURROGATE_TEXT: Final = "must be Unicode text: it holds a lone surrogate (\\ud800-\\udfff)"
+
+
 def _normalise(check: FieldCheck, value: Any) -> Any:
     if check.type == "decimal":
         try:
             return Decimal(str(value))
-        except InvalidOperation:
+        except (InvalidOperation, ValueError):  # ValueError: an int too long for str()
             return None
     if check.type == "time":
         return instant_us(value)
@@ -198,7 +351,29 @@ def _plan(checks: tuple[FieldCheck, ...]) -> _Plan:
     return fields, frozenset({"id", "type", "at", *(c.name for c in checks)})
 
 
+def history_items(raw_events: Any) -> Iterable[Any]:
+    """``raw_events`` if it can be a history (an iterable of events), else EventError PE207:
+    a text, bytes or a single mapping would be iterated as characters or keys, and a number
+    is not iterable at all. ``prepare`` calls it; a caller iterating the input itself first
+    (the front end copies it for snapshots) should call it before."""
+    if isinstance(raw_events, str | bytes | bytearray | Mapping) or not hasattr(
+        raw_events, "__iter__"
+    ):
+        raise EventError(
+            [
+                Problem(
+                    Code.MALFORMED_HISTORY,
+                    f"a history is a list of events, not a {type(raw_events).__name__}",
+                    hint='pass [{"id": ..., "type": ..., "at": ...}, ...]',
+                    event_id="#history",
+                )
+            ]
+        )
+    return raw_events  # type: ignore[no-any-return]
+
+
 def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
+    raw_events = history_items(raw_events)
     problems: list[Problem] = []
     out: list[tuple[int, int, Event]] = []
     repeats: Repeats[Mapping[str, Any]] = Repeats(same_content)
@@ -216,10 +391,15 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             continue
         eid = event_id(raw, index)
         if eid is None:  # a mapping: its id is what is wrong
+            raw_id = raw.get("id")
             problems.append(
                 Problem(
-                    Code.EVENT_BAD_FIELD,
-                    "id must be non-empty text",
+                    Code.HISTORY_TOO_LARGE if too_long(raw_id) else Code.EVENT_BAD_FIELD,
+                    f"id is a whole number of more than {MAX_DIGITS} digits"
+                    if too_long(raw_id)
+                    else "id " + _SURROGATE_TEXT
+                    if isinstance(raw_id, str) and raw_id
+                    else "id must be non-empty text",
                     event_id=f"#{index}",
                     field="id",
                 )
@@ -230,14 +410,23 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
         etype = raw.get("type")
         checks = policy.events.get(etype) if isinstance(etype, str) else None
         if checks is None:
+            if isinstance(etype, str) and not_text(etype):
+                problems.append(
+                    Problem(
+                        Code.EVENT_BAD_FIELD, "type " + _SURROGATE_TEXT, event_id=eid, field="type"
+                    )
+                )
+                continue
             if isinstance(etype, str) and policy.unknown_events == "ignore":
                 history.ignored.append((eid, ignored_type(etype)))
                 continue
             problems.append(
                 Problem(
                     Code.EVENT_UNKNOWN_TYPE if etype is not None else Code.EVENT_MISSING_FIELD,
-                    f"unknown event type {etype!r}" if etype is not None else "missing event type",
-                    hint=did_you_mean(str(etype), policy.events)
+                    f"unknown event type {show(etype)}"
+                    if etype is not None
+                    else "missing event type",
+                    hint=(did_you_mean(etype, policy.events) if isinstance(etype, str) else None)
                     or "declare the type in the policy, or set `unknown_events: ignore`",
                     event_id=eid,
                     field="type",
@@ -246,12 +435,23 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             continue
         at_raw = raw.get("at")
         at = instant_us(at_raw)
+        if at is not None and not in_range(at):
+            problems.append(
+                Problem(
+                    Code.INSTANT_OUT_OF_RANGE,
+                    f"timestamp {show(at_raw)} is outside the supported range {RANGE_TEXT}",
+                    hint="check the year",
+                    event_id=eid,
+                    field="at",
+                )
+            )
+            continue
         if at is None:
             code = Code.EVENT_MISSING_FIELD if at_raw is None else Code.EVENT_NO_OFFSET
             msg = (
                 "missing timestamp `at`"
                 if at_raw is None
-                else f"timestamp {at_raw!r} has no UTC offset or is not ISO 8601"
+                else f"timestamp {show(at_raw)} has no UTC offset or is not ISO 8601"
             )
             problems.append(
                 Problem(
@@ -281,14 +481,27 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 elif default is not None:
                     event[name] = default
                 continue
-            if fast and type(value) is str and value:
+            if fast and type(value) is str and value and (value.isascii() or not not_text(value)):
                 event[name] = value  # plain text, the common case: nothing to convert
+                continue
+            if _too_large(check, value):
+                problems.append(
+                    Problem(
+                        Code.HISTORY_TOO_LARGE,
+                        f"{name} holds a number of more than {MAX_DIGITS} digits"
+                        " (or a decimal exponent beyond ±4300)",
+                        event_id=eid,
+                        field=name,
+                    )
+                )
+                bad = True
                 continue
             complaint = _check_field(check, value)
             if complaint is not None:
-                problems.append(
-                    Problem(Code.EVENT_BAD_FIELD, f"{name} {complaint}", event_id=eid, field=name)
-                )
+                code = Code.EVENT_BAD_FIELD
+                if check.type == "time" and instant_us(value) is not None:
+                    code = Code.INSTANT_OUT_OF_RANGE  # an instant, but out of range
+                problems.append(Problem(code, f"{name} {complaint}", event_id=eid, field=name))
                 bad = True
                 continue
             event[name] = _normalise(check, value)
@@ -299,10 +512,10 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                     problems.append(
                         Problem(
                             Code.EVENT_UNKNOWN_FIELD,
-                            f"field {key!r} is not declared for {etype}",
-                            hint=did_you_mean(str(key), declared),
+                            f"field {show(key)} is not declared for {etype}",
+                            hint=did_you_mean(key, declared) if isinstance(key, str) else None,
                             event_id=eid,
-                            field=str(key),
+                            field=key if isinstance(key, str) else show(key),
                         )
                     )
             bad = True

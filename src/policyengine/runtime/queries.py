@@ -3,17 +3,70 @@
 Every query reads the state only (``EngineState``); the ``World`` inherits them. History
 queries walk the per-subject and per-type indexes backwards from the newest event, so a
 window of the last days costs what it holds, not the whole history.
+
+A query with no ``within``, ``since`` or ``last`` (issue 14) is answered from a memo per
+(plan, subject value) instead: the history lists only ever grow at their end, so the memo
+scans only the events appended since the last call and keeps counts (and, for ``sum`` of
+``values``, exact running totals) per tuple of match values. Where a value could compare
+differently in a dict than with ``==`` (unhashable, NaN, other types) the old path answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, Inexact, localcontext
+from typing import Any, Final
 
 from policyengine.language.compiler import Ctx, HistoryPlan, SubjectView
+from policyengine.language.operators import as_number
 from policyengine.runtime.events import Event
 from policyengine.runtime.state import EngineState
+
+# test seam: False answers every query by the scanning path (tests/test_linear_queries.py)
+MEMOISE = True
+# values whose dict lookup agrees with ``==`` (the numeric hashes agree across these types)
+_KEYS: Final = frozenset({str, int, bool, float, Decimal, type(None)})
+# exponents of summed numbers kept exact in the memo; others fall back to the scanning path
+_EXP: Final = 60
+_WIDE: Final = 400  # digits of the memo's exact running totals
+
+
+class _Odd(Exception):
+    """A value the memo cannot key or sum exactly: the plan keeps the scanning path."""
+
+
+def _key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    for v in values:
+        if type(v) not in _KEYS or ((type(v) is float or type(v) is Decimal) and v != v):
+            raise _Odd
+    return values
+
+
+class _Memo:
+    """The events of a plan's lists scanned so far and what they added up to."""
+
+    __slots__ = ("lists", "odd", "scanned", "table")
+
+    def __init__(self, n: int) -> None:
+        self.lists: list[list[Event] | None] = [None] * n
+        self.scanned = [0] * n
+        self.odd = False
+        # match values -> count, or -> [total, sum of absolute values, least exponent]
+        self.table: dict[tuple[Any, ...], Any] = {}
+
+
+def _numbers_of(value: Any, flatten: bool) -> list[Decimal]:
+    """The numbers ``operators._numbers`` takes from one event's field value: a list is
+    flattened when the ``values`` query is the fold's operand itself, skipped inside a list."""
+    items = value if flatten and isinstance(value, list | tuple) else (value,)
+    out = []
+    for v in items:
+        n = as_number(v)
+        if n is not None:
+            if not n.is_finite() or not -_EXP <= n.as_tuple().exponent <= _EXP:  # type: ignore[operator]
+                raise _Odd
+            out.append(n)
+    return out
 
 
 class Queries(EngineState):
@@ -74,6 +127,113 @@ class Queries(EngineState):
                 if all(ev.get(f) == v for f, v in match):
                     yield ev
 
+    def _memo(
+        self, plan: HistoryPlan, ctx: Ctx, tag: Any, add: Any
+    ) -> tuple[_Memo, tuple[Any, ...]] | None:
+        """The plan's memo brought up to date (``add(table, key, event)`` per new event), and
+        the match values of this call; None: the scanning path answers."""
+        if plan.subject is not None:
+            sv = plan.subject(ctx)
+            lists = [self.hist_subj.get((sv, t)) for t in plan.types]
+        else:
+            sv = None
+            lists = [self.hist_type.get(t) for t in plan.types]
+        try:
+            want = _key(tuple(g(ctx) for _, g in plan.match))
+        except _Odd:
+            return None
+        mkey = (id(plan), tag, sv)
+        memo = self.memo.get(mkey)
+        if memo is None:
+            memo = self.memo[mkey] = _Memo(len(lists))
+        if memo.odd:
+            return None
+        fields = [f for f, _ in plan.match]
+        table = memo.table
+        for i, lst in enumerate(lists):
+            if lst is None:
+                continue
+            done = memo.scanned[i]
+            if memo.lists[i] is not lst or len(lst) < done:
+                if done:  # a list replaced: start again
+                    del self.memo[mkey]
+                    return self._memo(plan, ctx, tag, add)
+                memo.lists[i] = lst
+            n = len(lst)
+            if n == done:
+                continue
+            self.scanned += n - done  # type: ignore[misc]
+            try:
+                for ev in lst[done:n]:
+                    add(table, _key(tuple(ev.get(f) for f in fields)), ev)
+            except (_Odd, ArithmeticError):  # a total too wide to keep exact, too
+                memo.odd = True
+                table.clear()
+                return None
+            memo.scanned[i] = n
+        return memo, want
+
+    def history_count(self, plan: HistoryPlan, ctx: Ctx) -> int:
+        """How many events ``history(plan, ctx)`` yields."""
+        if MEMOISE and plan.within is None and plan.since is None and plan.last is None:
+            got = self._memo(plan, ctx, None, _count)
+            if got is not None:
+                memo, want = got
+                n: int = memo.table.get(want, 0)
+                return n
+        n = 0
+        for _ in self.history(plan, ctx):
+            self.scanned += 1  # type: ignore[misc]
+            n += 1
+        return n
+
+    def history_any(self, plan: HistoryPlan, ctx: Ctx) -> bool:
+        """Whether ``history(plan, ctx)`` yields an event."""
+        if MEMOISE and plan.within is None and plan.since is None and plan.last is None:
+            got = self._memo(plan, ctx, None, _count)
+            if got is not None:
+                memo, want = got
+                return want in memo.table
+        self.scanned += 1  # type: ignore[misc]
+        return next(iter(self.history(plan, ctx)), None) is not None
+
+    def values_total(
+        self, plan: HistoryPlan, field: str, flatten: bool, ctx: Ctx
+    ) -> tuple[Decimal, Decimal, int] | None:
+        """The exact sum of the numbers of ``field`` over ``history(plan, ctx)``, the sum of
+        their absolute values and their least exponent (0 at most); None: not memoised."""
+        if not MEMOISE or plan.within is not None or plan.since is not None:
+            return None
+        if plan.last is not None:
+            return None
+
+        def add(table: dict[tuple[Any, ...], Any], key: tuple[Any, ...], ev: Event) -> None:
+            nums = _numbers_of(ev.get(field), flatten)
+            if not nums:
+                table.setdefault(key, [Decimal(0), Decimal(0), 0])
+                return
+            row = table.get(key)
+            if row is None:
+                row = table[key] = [Decimal(0), Decimal(0), 0]
+            with localcontext() as wide:
+                wide.prec = _WIDE
+                wide.traps[Inexact] = True
+                for x in nums:
+                    row[0] += x
+                    row[1] += abs(x)
+                    e = x.as_tuple().exponent
+                    if isinstance(e, int) and e < row[2]:
+                        row[2] = e
+
+        got = self._memo(plan, ctx, ("sum", field, flatten), add)
+        if got is None:
+            return None
+        memo, want = got
+        row = memo.table.get(want)
+        if row is None:
+            return Decimal(0), Decimal(0), 0
+        return row[0], row[1], row[2]
+
     def subject_view(self, sid: str) -> SubjectView | None:
         return self.subjects.get(sid)
 
@@ -112,3 +272,7 @@ class Queries(EngineState):
         if kind == "company":
             return sorted(s.id for s in subjects if s.owner == "company")
         return sorted(s.id for s in subjects if s.owner not in (None, "company"))
+
+
+def _count(table: dict[tuple[Any, ...], Any], key: tuple[Any, ...], ev: Event) -> None:
+    table[key] = table.get(key, 0) + 1

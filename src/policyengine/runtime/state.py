@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, get_type_hints
 
+from policyengine.errors import Code, EvaluationError, Problem
 from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, Ctx
 from policyengine.runtime.events import Event
 from policyengine.runtime.records import (
@@ -32,7 +33,16 @@ from policyengine.runtime.records import (
     TraceRow,
     ViolationRow,
 )
-from policyengine.times import add_months, from_dt, to_local
+from policyengine.times import (
+    MAX_US,
+    MIN_US,
+    add_months,
+    from_dt,
+    iso_utc,
+    out_of_range,
+    to_local,
+    to_pendulum,
+)
 
 Role = Literal["policy", "state", "record", "run"]
 
@@ -259,7 +269,18 @@ TimerEntry = tuple[int, int, Timer]
 
 
 def period_of(unit: str, us: int, tz: str) -> Tick:
-    """The local calendar period (day, ISO week from Monday, month) that contains ``us``."""
+    """The local calendar period (day, ISO week from Monday, month) that contains ``us``.
+    Raises EvaluationError (PE307) when the period ends past the supported range."""
+    try:
+        tick = _period_of(unit, us, tz)
+    except (OverflowError, ValueError):  # e.g. the month after 9999-12
+        tick = None
+    if tick is None or not (tick.start >= MIN_US and tick.end <= MAX_US):
+        raise out_of_range(f"the {unit} period of {iso_utc(us)}")
+    return tick
+
+
+def _period_of(unit: str, us: int, tz: str) -> Tick:
     local = to_local(us, tz)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if unit == "day":
@@ -277,6 +298,48 @@ def period_of(unit: str, us: int, tz: str) -> Tick:
         )
     start = midnight.replace(day=1)
     return Tick(unit, from_dt(start), from_dt(add_months(start, 1)), f"{start:%Y-%m}")
+
+
+# the most calendar years between a history's first event and any event or its horizon:
+# recurring duties and period ticks are owed for every period up to the horizon, so one
+# mistyped year (9026 for 2026) would otherwise create hundreds of thousands of duties
+MAX_SPAN_YEARS: Final = 20
+
+
+def span_years(years: object) -> int | None:
+    """A ``max_span_years`` argument, checked: a positive int, or None for no limit."""
+    if years is not None and (type(years) is not int or years < 1):
+        raise ValueError(f"max_span_years must be a positive int or None, not {years!r}")
+    return years
+
+
+def check_span(first: int, years: int, tz: str, events: list[Event], horizon: int | None) -> None:
+    """Refuse (PE308) events or a horizon more than ``years`` calendar years after ``first``,
+    before any timer fires: nothing is created for those years."""
+    try:
+        end = from_dt(add_months(to_local(first, tz), 12 * years))
+    except (ValueError, OverflowError):  # past year 9999: nothing can be after it
+        return
+    last = max(events[-1]["at"] if events else first, horizon or first)
+    if last <= end:
+        return
+    bad = next((ev for ev in events if ev["at"] > end), None)
+    at = bad["at"] if bad is not None else last
+    what = f"event {bad['id']!r}" if bad is not None else "as_of"
+    raise EvaluationError(
+        [
+            Problem(
+                Code.SPAN_TOO_LONG,
+                f"the history spans more than {years} years: {what} at "
+                f"{to_pendulum(at, tz).isoformat()} is after "
+                f"{to_pendulum(end, tz).isoformat()}, {years} years after the first event "
+                f"at {to_pendulum(first, tz).isoformat()} (a mistyped year?)",
+                hint=f"correct the date, or pass max_span_years= more than {years} "
+                "(None: no limit) to Policy.evaluate, Policy.resume or Policy.evaluate_many",
+                event_id=bad["id"] if bad is not None else None,
+            )
+        ]
+    )
 
 
 class Hooks:
@@ -373,6 +436,9 @@ class EngineState:
     step_owner: Annotated[dict[str, tuple[str | None, str]], keep("map", dict)]
     rejected: Annotated[bool, keep("value", bool)]
     now: Annotated[int, keep("value", int, at_finish=True)]
+    # the instant the history's span is measured from (``max_span``): its first event's, or
+    # the whole history's for a shard (``Hooks.first_period``)
+    first_at: Annotated[int | None, keep("value", lambda: None)]
 
     # what was decided: append-only rows
     trace: Annotated[list[TraceRow], record(TraceRow, lazy=True, stepped=True)]
@@ -394,6 +460,12 @@ class EngineState:
     labels: Annotated[dict[str, dict[str, Any]], RUN]
     broken: Annotated[dict[str, list[str]], RUN]  # declared invariant -> subjects breaking it
     before_finish: Annotated[dict[str, Any] | None, RUN]
+    # the most calendar years from ``first_at`` to any event or the horizon (None: no limit)
+    max_span: Annotated[int | None, RUN]
+    # derived from the history lists, rebuilt on first use by a resumed World (issue 14):
+    # (plan, tag, subject value) -> the events scanned so far and their counts or totals
+    memo: Annotated[dict[tuple[int, Any, Any], Any], RUN]
+    scanned: Annotated[int, RUN]  # events the history queries have scanned (for the tests)
 
 
 def _declare() -> dict[str, Declared]:

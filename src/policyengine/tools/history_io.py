@@ -4,6 +4,14 @@ Every reader keeps where each event was written (``file:line:col``), so that a b
 reported at its place in the file as well as by id and field. Reading problems (unreadable
 file, malformed text, a row that is not an event) are ``EventError`` problems too: nothing is
 evaluated from a history that could not be read whole.
+
+Nothing is read loosely: the format is the suffix's (an unknown suffix is PE209, never a
+guess); a JSON object or YAML mapping with a repeated key, or a CSV header naming a column
+twice, is refused (PE210) instead of keeping the last value; YAML numbers are decimal only
+(``0x1A``, ``012``, ``1:30``, ``1_000`` stay text); a CSV row has exactly the header's cells;
+numbers of more than ``MAX_DIGITS`` digits, nesting deeper than ``MAX_DEPTH`` and CSV cells
+longer than ``csv.field_size_limit()`` are refused (PE211) in time linear in the file; JSON
+Lines are split at ``\n`` only (U+2028 and U+2029 are legal inside a JSON text).
 """
 
 from __future__ import annotations
@@ -13,12 +21,14 @@ import glob
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from policyengine.errors import Code, EventError, Location, Problem, ProblemSink
-from policyengine.language.loader import load_source
+from policyengine.language.loader import Source, load_source
+from policyengine.runtime.events import MAX_DIGITS, show
 
 if TYPE_CHECKING:
     from policyengine.policy import Policy
@@ -26,15 +36,25 @@ if TYPE_CHECKING:
 SUFFIXES: Final = (".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".csv")
 _GLOB = re.compile(r"[*?\[]")
 _LIST_SPLIT = re.compile(r"[;|]")
+MAX_DEPTH: Final = 64  # nesting of lists and objects in a JSON history (as for YAML)
+_FORMATS: Final = "JSON (.json), JSON Lines (.jsonl, .ndjson), YAML (.yaml, .yml) or CSV (.csv)"
+_INT_CELL = re.compile(r"[-+]?[0-9]+")  # int() would also take "1_000" and "١٢"
 
 
 @dataclass
 class History:
-    """Events read from one file, each with where it starts in the file."""
+    """Events read from one file, each with where it starts in the file (``where``; for JSON
+    found only when asked, by scanning the text again: most histories are never located)."""
 
     file: str
     events: list[Any]
-    where: list[Location] = field(default_factory=list)
+    _where: list[Location] | Callable[[], list[Location]] = field(default_factory=list)
+
+    @property
+    def where(self) -> list[Location]:
+        if callable(self._where):
+            self._where = self._where()
+        return self._where
 
     def locate(self, event_id: str | None) -> Location | None:
         """Where the event ``event_id`` (or ``#index`` for one without an id) was written."""
@@ -89,6 +109,21 @@ def read_located(path: str | Path, policy: Policy | None = None) -> History:
     p = Path(path)
     name = str(path)
     suffix = p.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise _error(
+            Code.UNKNOWN_HISTORY_FORMAT,
+            f"cannot tell the format of {name}: a history file is {_FORMATS}",
+            Location(name, 1, 1),
+            "rename the file after its format",
+        )
+    if p.exists() and not p.is_file():
+        what = "a folder" if p.is_dir() else "not a regular file"
+        raise _error(
+            Code.FILE_NOT_FOUND,
+            f"the history {name} is {what}",
+            Location(name, 1, 1),
+            "name a history file (folders are read file by file on the command line)",
+        )
     if suffix in (".yaml", ".yml"):
         return _yaml(p, name)
     try:
@@ -97,15 +132,16 @@ def read_located(path: str | Path, policy: Policy | None = None) -> History:
         raise _error(
             Code.FILE_NOT_FOUND, f"no history file at {name}", Location(name, 1, 1)
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        if isinstance(exc, UnicodeDecodeError):
+            raise _error(
+                Code.MALFORMED_HISTORY,
+                f"the history file is not UTF-8 text (byte {exc.start} cannot be read)",
+                Location(name, 1, 1),
+            ) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise _error(
-            Code.FILE_NOT_FOUND,
-            f"cannot read the history file: {exc.strerror}",
-            Location(name, 1, 1),
-        ) from None
-    except UnicodeDecodeError:
-        raise _error(
-            Code.MALFORMED_HISTORY, "the history file is not UTF-8 text", Location(name, 1, 1)
+            Code.FILE_NOT_FOUND, f"cannot read the history file: {reason}", Location(name, 1, 1)
         ) from None
     if suffix in (".jsonl", ".ndjson"):
         return _jsonl(text, name)
@@ -131,75 +167,183 @@ def _unwrap(data: Any, name: str, where: Location) -> list[Any]:
     )
 
 
-def _json(text: str, name: str) -> History:
+class _Refused(Exception):
+    """Raised inside json.loads by a hook: the scanner then finds where."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Refused("duplicate")
+    return out
+
+
+def _int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_DIGITS:
+        raise _Refused("digits")
+    return int(text)
+
+
+def _loads(text: str, name: str, line: int = 1) -> Any:
+    """One JSON text, strictly: a repeated key, a number of more than ``MAX_DIGITS`` digits
+    or nesting deeper than ``MAX_DEPTH`` is refused at its place (``line``: of the text's
+    first line in the file)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_pairs, parse_int=_int)
     except json.JSONDecodeError as exc:
+        _scan(text, name, line)  # a deep document is refused for its depth first
         raise _error(
             Code.MALFORMED_HISTORY,
             f"malformed JSON: {exc.msg}",
-            Location(name, exc.lineno, exc.colno),
+            Location(name, line + exc.lineno - 1, exc.colno),
         ) from None
-    events = _unwrap(data, name, Location(name, 1, 1))
-    return History(name, events, _json_positions(text, name, len(events)))
+    except (_Refused, RecursionError):
+        _scan(text, name, line, keys=True)
+        raise _error(  # pragma: no cover - the scanner finds what the parser refused
+            Code.HISTORY_TOO_LARGE, "the JSON history is too deeply nested", Location(name, line, 1)
+        ) from None
+    if _deeper(data):
+        _scan(text, name, line)  # raises, at the first bracket too deep
+    return data
 
 
-def _json_positions(text: str, name: str, count: int) -> list[Location]:
-    """Where each top-level event object of a JSON history starts (a small bracket scanner)."""
+def _deeper(data: Any) -> bool:
+    """Whether parsed JSON nests deeper than ``MAX_DEPTH`` (iterative; scalars cost nothing)."""
+    if not isinstance(data, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        inner = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in inner if isinstance(v, dict | list))
+    return False
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{},]|[0-9]+')  # strings, brackets, digit runs
+
+
+def _scan(text: str, name: str, first_line: int = 1, *, keys: bool = False) -> list[Location]:
+    """A small scanner over a JSON text: where each object at nesting level 2 starts (an
+    event of a list, or of ``{"events": [...]}``). Raises the located EventError for nesting
+    deeper than ``MAX_DEPTH``, a number of more than ``MAX_DIGITS`` digits and (``keys``) a
+    repeated key, whichever comes first. Linear in the text (a regex walks its tokens)."""
     starts: list[Location] = []
     depth = 0
     target = None  # depth at which events sit: 1 for a list, 2 for {"events": [...]}
-    in_str = esc = False
-    line, col = 1, 0
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch in "[{":
-            if target is None and ch == "[":
+    # per open container: None for a list, else [keys seen, expecting a key]
+    stack: list[list[Any] | None] = []
+    line, line_start, scanned = first_line, 0, 0  # newlines counted up to ``scanned``
+
+    def at(pos: int) -> Location:
+        nonlocal line, line_start, scanned
+        found = text.count("\n", scanned, pos)
+        if found:
+            line += found
+            line_start = text.rfind("\n", scanned, pos) + 1
+        scanned = pos
+        return Location(name, line, pos - line_start + 1)
+
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if c == '"':
+            top = stack[-1] if keys and stack else None
+            if top is not None and top[1]:
+                try:
+                    key = json.loads(tok)
+                except ValueError:
+                    key = tok
+                if key in top[0]:
+                    raise _error(
+                        Code.HISTORY_DUPLICATE_KEY,
+                        f"duplicate key {show(key)} in one object (JSON would keep only the last)",
+                        at(m.start()),
+                        "give each field once per event",
+                    )
+                top[0].add(key)
+                top[1] = False
+        elif c == "[" or c == "{":
+            if target is None and c == "[":
                 target = depth + 1
             elif depth == target:
-                starts.append(Location(name, line, col))
+                starts.append(at(m.start()))
             depth += 1
-        elif ch in "]}":
+            if depth > MAX_DEPTH:
+                raise _error(
+                    Code.HISTORY_TOO_LARGE,
+                    f"the JSON nests lists and objects deeper than {MAX_DEPTH} levels",
+                    at(m.start()),
+                    "events are flat mappings of text, numbers and lists",
+                )
+            stack.append([set(), True] if c == "{" else None)
+        elif c == "]" or c == "}":
             depth -= 1
-    while len(starts) < count:
-        starts.append(Location(name, 1, 1))
-    return starts[:count]
+            if stack:
+                stack.pop()
+        elif c == ",":
+            if stack and stack[-1] is not None:
+                stack[-1][1] = True
+        elif len(tok) > MAX_DIGITS:
+            raise _error(
+                Code.HISTORY_TOO_LARGE,
+                f"a number of more than {MAX_DIGITS} digits",
+                at(m.start()),
+                "send long identifiers as text, in quotes",
+            )
+    return starts
+
+
+def _json(text: str, name: str) -> History:
+    events = _unwrap(_loads(text, name), name, Location(name, 1, 1))
+
+    def where() -> list[Location]:
+        starts = _scan(text, name)
+        while len(starts) < len(events):
+            starts.append(Location(name, 1, 1))
+        return starts[: len(events)]
+
+    return History(name, events, where)
 
 
 def _jsonl(text: str, name: str) -> History:
     events: list[Any] = []
     where: list[Location] = []
     problems: list[Problem] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also splits at U+2028, U+2029, \x0b, \x1c... which a JSON
+    # text may carry raw inside its strings
+    for n, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            problems.append(
+            events.append(_loads(line, name, n))
+        except EventError as exc:
+            problems.extend(
                 Problem(
-                    Code.MALFORMED_HISTORY,
-                    f"malformed JSON line: {exc.msg}",
-                    Location(name, n, exc.colno),
+                    p.code,
+                    p.message.replace("malformed JSON:", "malformed JSON line:"),
+                    p.location,
+                    p.hint,
                 )
+                for p in exc.problems
             )
             continue
         where.append(Location(name, n, 1))
     if problems:
         raise EventError(problems)
     return History(name, events, where)
+
+
+# the loader's codes -> a history's
+_YAML_CODES: Final[dict[str, str]] = {
+    Code.FILE_NOT_FOUND: Code.FILE_NOT_FOUND,
+    Code.DUPLICATE_KEY: Code.HISTORY_DUPLICATE_KEY,
+    Code.ALIAS_TOO_LARGE: Code.HISTORY_TOO_LARGE,
+}
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9]+")
+_NUMBER_TOKEN = re.compile(r"[-+]?[0-9.][0-9A-Za-z_.:+-]*")
 
 
 def _yaml(path: Path, name: str) -> History:
@@ -209,12 +353,12 @@ def _yaml(path: Path, name: str) -> History:
         raise EventError(
             [
                 Problem(
-                    Code.FILE_NOT_FOUND
-                    if p.code == Code.FILE_NOT_FOUND
-                    else Code.MALFORMED_HISTORY,
-                    p.message.replace("policy file", "history file"),
+                    _YAML_CODES.get(p.code, Code.MALFORMED_HISTORY),
+                    p.message.replace("policy file", "history file").replace(
+                        "a policy", "a history"
+                    ),
                     p.location,
-                    p.hint,
+                    p.hint.replace("a policy", "a history") if p.hint else None,
                 )
                 for p in sink.problems
             ]
@@ -224,7 +368,41 @@ def _yaml(path: Path, name: str) -> History:
     events = _unwrap(data, name, source.locate(()))
     prefix: tuple[str | int, ...] = ("events",) if isinstance(data, dict) else ()
     where = [source.locate((*prefix, i)) for i in range(len(events))]
+    _as_written(path, events, prefix, source)
     return History(name, events, where)
+
+
+def _as_written(
+    path: Path, events: list[Any], prefix: tuple[str | int, ...], source: Source
+) -> None:
+    """Numbers of an event that were not written in decimal (``0x1A``, ``0o17``, ``1_000``)
+    are put back as the text they were written as: an id or a field is never misread as a
+    number YAML 1.1 reads in another base (the loader already keeps ``012`` and ``1:30`` as
+    text). The written text is found at the value's position in the file."""
+    lines: list[str] | None = None
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            continue
+        for key, value in event.items():
+            items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+            for j, item in items:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    continue
+                at = (*prefix, i, key) if j is None else (*prefix, i, key, j)
+                loc = source.values.get(at)
+                if loc is None:
+                    continue
+                if lines is None:
+                    lines = path.read_text(encoding="utf-8").split("\n")
+                if not 0 < loc.line <= len(lines):
+                    continue
+                token = _NUMBER_TOKEN.match(lines[loc.line - 1], loc.column - 1)
+                if token is None or _DECIMAL.fullmatch(token.group()):
+                    continue
+                if j is None:
+                    event[key] = token.group()
+                else:
+                    value[j] = token.group()
 
 
 def _field_types(policy: Policy | None) -> dict[str, dict[str, str]]:
@@ -233,27 +411,70 @@ def _field_types(policy: Policy | None) -> dict[str, dict[str, str]]:
     return {t: {c.name: c.type for c in checks} for t, checks in policy.compiled.events.items()}
 
 
+def _rows(text: str, name: str) -> list[tuple[int, list[str]]]:
+    """The CSV rows, each with the line it starts on; a located EventError for text the csv
+    module refuses (a cell over its field size limit, a NUL character, a stray quote)."""
+    reader = csv.reader(io.StringIO(text))
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            line = reader.line_num or 1
+            limit = csv.field_size_limit()
+            if "field larger than field limit" in str(exc):
+                raise _error(
+                    Code.HISTORY_TOO_LARGE,
+                    f"a CSV cell is longer than {limit} characters",
+                    Location(name, max(start, 1), 1),
+                    "events are short: check the quoting (an unclosed quote swallows the rest)",
+                ) from None
+            raise _error(
+                Code.MALFORMED_HISTORY, f"malformed CSV: {exc}", Location(name, line, 1)
+            ) from None
+        rows.append((start, row))
+        start = reader.line_num + 1
+
+
 def _csv(text: str, name: str, policy: Policy | None) -> History:
     types = _field_types(policy)
-    reader = csv.reader(io.StringIO(text))
-    rows = list(reader)
+    rows = _rows(text, name)
     if not rows:
         raise _error(
             Code.MALFORMED_HISTORY, "the CSV history is empty (no header row)", Location(name, 1, 1)
         )
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     events: list[Any] = []
     where: list[Location] = []
     problems: list[Problem] = []
-    for n, row in enumerate(rows[1:], start=2):
+    seen: dict[str, int] = {}
+    for col, key in enumerate(header, start=1):
+        if key in seen:
+            problems.append(
+                Problem(
+                    Code.HISTORY_DUPLICATE_KEY,
+                    f"the header names the column {show(key)} twice (columns {seen[key]} and "
+                    f"{col})",
+                    Location(name, rows[0][0], col),
+                    "give each field one column",
+                )
+            )
+        seen.setdefault(key, col)
+    if problems:
+        raise EventError(problems)
+    for n, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) > len(header):
+        if len(row) != len(header):
             problems.append(
                 Problem(
                     Code.MALFORMED_HISTORY,
                     f"row has {len(row)} cells but the header names {len(header)} fields",
-                    Location(name, n, 1),
+                    Location(name, n, min(len(row), len(header)) + 1),
+                    "give every row one cell per header column (an empty cell for no value)",
                 )
             )
             continue
@@ -268,9 +489,10 @@ def _csv(text: str, name: str, policy: Policy | None) -> History:
                 ev[key] = _cell(kind, cell)
             except ValueError as exc:
                 eid = row[header.index("id")] if "id" in header else f"#{len(events)}"
+                code = Code.HISTORY_TOO_LARGE if "digits" in str(exc) else Code.EVENT_BAD_FIELD
                 problems.append(
                     Problem(
-                        Code.EVENT_BAD_FIELD,
+                        code,
                         f"event {eid!r} field {key!r}: {exc}",
                         Location(name, n, col),
                         event_id=eid,
@@ -287,10 +509,7 @@ def _csv(text: str, name: str, policy: Policy | None) -> History:
 def _cell(kind: str, cell: str) -> Any:
     text = cell.strip()
     if kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+        return _int_cell(text, text)
     if kind == "bool":
         low = text.lower()
         if low in ("true", "false"):
@@ -301,9 +520,15 @@ def _cell(kind: str, cell: str) -> Any:
     if kind.startswith("list["):
         items = [x.strip() for x in _LIST_SPLIT.split(text) if x.strip()]
         if kind == "list[int]":
-            try:
-                return [int(x) for x in items]
-            except ValueError:
-                raise ValueError(f"{text!r} is not a list of whole numbers") from None
+            return [_int_cell(x, text) for x in items]
         return items
     return cell
+
+
+def _int_cell(text: str, cell: str) -> int:
+    """A whole number written in decimal digits (``int()`` also reads ``1_000`` and ``١٢``)."""
+    if not _INT_CELL.fullmatch(text):
+        raise ValueError(f"{show(cell)} is not a whole number")
+    if len(text.lstrip("+-")) > MAX_DIGITS:
+        raise ValueError(f"a number of more than {MAX_DIGITS} digits")
+    return int(text)

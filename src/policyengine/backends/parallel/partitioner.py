@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from policyengine.backends.parallel.planner import Plan, TokenSide
 from policyengine.runtime.events import Repeats, event_id, ignored_type
+from policyengine.runtime.state import MAX_SPAN_YEARS
 from policyengine.times import instant_us, to_local
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class Partition:
     collapse: list[str]  # why this history must be one shard (besides the plan's reasons)
     invalid: bool  # an event the caller could not read: one process reports it exactly
     assign: dict[str, int] = field(default_factory=dict)  # subject -> shard
+    # the span limit every shard evaluates with (``Policy.evaluate``'s ``max_span_years``)
+    max_span: int | None = MAX_SPAN_YEARS
 
 
 def _extremes(values: list[Any]) -> tuple[int | None, int | None, bool]:

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from policyengine.backends.parallel.merger import Prepared, _Fallback, merge, prepare_result
 from policyengine.backends.parallel.partitioner import Partition, partition, shard_events
@@ -24,9 +24,10 @@ from policyengine.backends.parallel.planner import Plan, plan
 from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
 from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
 from policyengine.backends.snapshot import evaluate_resumable
-from policyengine.errors import PolicyEngineError
+from policyengine.errors import Code, PolicyEngineError, Problem, WorkerError
 from policyengine.language.program import HasProgram, Program, program_of
 from policyengine.runtime.decision import Decision
+from policyengine.runtime.state import MAX_SPAN_YEARS
 from policyengine.times import from_dt, parse_instant
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ class Run:
     report: Report
 
 
+# seconds a worker may take for its shard before evaluate_many gives up on it (PE311)
+DEFAULT_TIMEOUT: Final = 3600.0
+
+
 def _default_method() -> str:
     """fork shares the history with the workers without copying it, but is safe only on Linux
     from a process that runs no other thread; spawn works everywhere."""
@@ -97,7 +102,12 @@ def _child_fork(policy: Program, part: Partition, k: int, conn: Any) -> None:
     # unchanged: out of the cyclic collector's sight, it costs the shard nothing
     gc.freeze()
     _no_collector()
-    _reply(conn, lambda: evaluate_shard(policy, shard_events(part, k), part.horizon, part.first))
+    _reply(
+        conn,
+        lambda: evaluate_shard(
+            policy, shard_events(part, k), part.horizon, part.first, part.max_span
+        ),
+    )
 
 
 def _child_spawn(
@@ -106,9 +116,10 @@ def _child_spawn(
     horizon: int | None,
     first: int | None,
     conn: Any,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> None:
     _no_collector()
-    _reply(conn, lambda: evaluate_shard(rebuild(spec), events, horizon, first))
+    _reply(conn, lambda: evaluate_shard(rebuild(spec), events, horizon, first, max_span))
 
 
 def _no_collector() -> None:
@@ -131,13 +142,37 @@ def _reply(conn: Any, work: Callable[[], ShardResult]) -> None:
 
 
 def _run_processes(
-    policy: Program, part: Partition, workers: int, method: str
+    policy: Program, part: Partition, workers: int, method: str, timeout: float | None = None
 ) -> list[tuple[str, Any]]:
+    """Each shard in a worker process, ``workers`` at a time. A worker that ends without its
+    result raises PE310, one that has not answered within ``timeout`` seconds PE311 (the
+    others are ended): both name the shard."""
     ctx: Any = multiprocessing.get_context(method)
     spec = None if method == "fork" else policy_spec(policy)
     waiting = list(range(part.shards))
-    running: dict[Any, tuple[int, Any]] = {}
+    running: dict[Any, tuple[int, Any, float]] = {}
     done: dict[int, tuple[str, Any]] = {}
+    try:
+        _loop(ctx, spec, policy, part, workers, timeout, waiting, running, done)
+    finally:
+        for _, proc, _ in running.values():  # given up on: end them, they are ours
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+    return [done[k] for k in range(part.shards)]
+
+
+def _loop(
+    ctx: Any,
+    spec: PolicySpec | None,
+    policy: Program,
+    part: Partition,
+    workers: int,
+    timeout: float | None,
+    waiting: list[int],
+    running: dict[Any, tuple[int, Any, float]],
+    done: dict[int, tuple[str, Any]],
+) -> None:
     while waiting or running:
         while waiting and len(running) < workers:
             k = waiting.pop(0)
@@ -146,20 +181,46 @@ def _run_processes(
                 args: tuple[Any, ...] = (policy, part, k, send)
                 target: Callable[..., None] = _child_fork
             else:
-                args = (spec, shard_events(part, k), part.horizon, part.first, send)
+                args = (spec, shard_events(part, k), part.horizon, part.first, send, part.max_span)
                 target = _child_spawn
             proc = ctx.Process(target=target, args=args, daemon=True)
             proc.start()
             send.close()
-            running[recv] = (k, proc)
-        ready: list[Any] = multiprocessing.connection.wait(list(running))
+            running[recv] = (k, proc, time.monotonic())
+        wait = None
+        if timeout is not None:
+            oldest = min(started for _, _, started in running.values())
+            wait = max(0.0, oldest + timeout - time.monotonic())
+        ready: list[Any] = multiprocessing.connection.wait(list(running), timeout=wait)
+        if not ready:
+            late = min(running.values(), key=lambda r: r[2])
+            raise WorkerError(
+                [
+                    Problem(
+                        Code.WORKER_TIMEOUT,
+                        f"shard {late[0]} of {part.shards}: its worker did not answer within "
+                        f"{timeout:g} s",
+                        hint=Code.WORKER_TIMEOUT.todo,
+                    )
+                ]
+            )
         received: list[tuple[int, bytes]] = []
         for conn in ready:  # every finished worker's bytes first: a worker blocks until read
-            k, proc = running.pop(conn)
+            k, proc, _ = running.pop(conn)
             try:
                 data = conn.recv_bytes()
             except EOFError:
-                data = pickle.dumps(("crash", f"shard {k}: the worker died ({proc.exitcode})"))
+                proc.join()
+                raise WorkerError(
+                    [
+                        Problem(
+                            Code.WORKER_DIED,
+                            f"shard {k} of {part.shards}: its worker process died "
+                            f"(exit code {proc.exitcode}) before sending its result",
+                            hint=Code.WORKER_DIED.todo,
+                        )
+                    ]
+                ) from None
             conn.close()
             proc.join()
             received.append((k, data))
@@ -168,7 +229,6 @@ def _run_processes(
             with _gc_paused():
                 status, value = pickle.loads(data)
                 done[k] = (status, prepare_result(value, k) if status == "ok" else value)
-    return [done[k] for k in range(part.shards)]
 
 
 def run(
@@ -178,14 +238,18 @@ def run(
     workers: int = 1,
     shards: int | None = None,
     start_method: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> Run:
     """Evaluate one large history in shards; the decision equals ``policy.evaluate``'s.
 
     ``workers`` processes evaluate ``shards`` shards (default: one per worker). ``workers=1``
     evaluates in this process (with ``shards`` > 1, shard by shard: the same merge, without
     processes). ``start_method``: ``fork`` or ``spawn`` (default: fork on Linux when this
-    process runs no other thread). The report says how the history was split, and why a
-    policy or a history was evaluated as one shard.
+    process runs no other thread). ``timeout``: seconds a worker may take for its shard
+    (``None``: no limit); a worker that dies or does not answer in time raises
+    ``WorkerError`` (PE310, PE311) naming the shard. The report says how the history was
+    split, and why a policy or a history was evaluated as one shard.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -199,7 +263,7 @@ def run(
 
     def single(why: str | None) -> Run:
         t0 = time.perf_counter()
-        decision = evaluate_resumable(policy, raw, horizon_arg)
+        decision = evaluate_resumable(policy, raw, horizon_arg, max_span)
         report.mode, report.shards, report.fallback = "single", 1, why
         report.seconds["evaluate"] = time.perf_counter() - t0
         if why:
@@ -211,6 +275,7 @@ def run(
     if not the_plan.separable:
         return single("the policy is not separable: " + "; ".join(the_plan.reasons))
     part = partition(policy, the_plan, raw, want, horizon_arg)
+    part.max_span = max_span
     report.seconds["partition"] = time.perf_counter() - started
     report.sizes, report.replicated = part.sizes, part.replicated
     report.components, report.largest, report.collapse = (
@@ -229,18 +294,29 @@ def run(
         try:
             for k in range(part.shards):
                 results.append(
-                    evaluate_shard(policy, shard_events(part, k), part.horizon, part.first)
+                    evaluate_shard(
+                        policy, shard_events(part, k), part.horizon, part.first, part.max_span
+                    )
                 )
         except PolicyEngineError as exc:
             return single(f"{type(exc).__name__} in a shard")
     else:
         method = start_method or _default_method()
         report.mode = method
-        for status, value in _run_processes(policy, part, workers, method):
+        for status, value in _run_processes(policy, part, workers, method, timeout):
             if status == "engine":
                 return single(f"{value} (in a shard)")
-            if status != "ok":
-                raise RuntimeError(f"a shard failed:\n{value}")
+            if status != "ok":  # an exception that is not ours: a bug, with its traceback
+                raise WorkerError(
+                    [
+                        Problem(
+                            Code.WORKER_DIED,
+                            f"a shard's worker failed:\n{value}",
+                            hint="please report this with the traceback; meanwhile evaluate "
+                            "with workers=1",
+                        )
+                    ]
+                )
             results.append(value)
     report.shards = part.shards
     shard_results = [x.result if isinstance(x, Prepared) else x for x in results]
@@ -265,6 +341,8 @@ def evaluate_many(
     workers: int = 1,
     shards: int | None = None,
     start_method: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> Decision:
     """``run(...).decision``: see ``run``."""
-    return run(policy, events, as_of, workers, shards, start_method).decision
+    return run(policy, events, as_of, workers, shards, start_method, timeout, max_span).decision

@@ -25,6 +25,7 @@ from policyengine.runtime.evaluate import run
 from policyengine.runtime.events import prepare
 from policyengine.runtime.records import PenaltyRow
 from policyengine.runtime.state import (
+    MAX_SPAN_YEARS,
     RECORDS,
     STEPPED,
     Chain,
@@ -318,6 +319,7 @@ def evaluate_shard(
     events: Sequence[tuple[int, Mapping[str, Any]]],
     horizon: int | None,
     first: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
 ) -> ShardResult:
     """Evaluate one shard: ``events`` are ``(global input index, event)`` in input order, each
     with its id; ``horizon`` is the whole history's, ``first`` its first applied instant."""
@@ -331,7 +333,7 @@ def evaluate_shard(
     history = prepare(compiled, raws)
     specs, acts = _index_compiled(compiled)
     hooks = ShardHooks(compiled, gidx, first, specs, acts)
-    w = run(compiled, history, horizon, hooks)
+    w = run(compiled, history, horizon, hooks, max_span)
     unbound = [lab.name for lab in compiled.labels if not lab.on]
     labels = (
         {sid: {n: w.labels.get(sid, {}).get(n) for n in unbound} for sid in w.subjects}
