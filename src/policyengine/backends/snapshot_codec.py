@@ -186,33 +186,77 @@ def encode_row(row: Any, names: tuple[str, ...], ref: Mapping[Any, int], at: int
 
 def decode_rows(texts: list[str], row_type: type, refs: list[Any]) -> list[Any]:
     """Rows back from their texts, each field checked against the row type's declaration:
-    a snapshot re-sealed around a broken row is refused here (PE502), not when read."""
+    a snapshot re-sealed around a broken row is refused here (PE502), not when read. The
+    checks run column by column (a resume reads every carried row: this is its main cost)."""
     rows: list[list[Any]] = _loads("[" + ",".join(texts) + "]") if texts else []
     names = row_fields(row_type)
     n = len(names)
     at = names.index("rule") if "rule" in names else -1
-    tuples = _TEXT_TUPLES.get(row_type, ())
-    # the fields to check: not the rule (a reference, resolved below), not those typed Any
-    checks = [(i, ok) for i, ok in enumerate(_row_checks(row_type)) if ok is not _ANY and i != at]
-    make: Callable[[list[Any]], Any] = (
-        (lambda r: tuple.__new__(row_type, r))  # a NamedTuple, without its Python __new__
-        if issubclass(row_type, tuple)
-        else (lambda r: row_type(*r))
-    )
-    out = []
+    exact, other = _column_checks(row_type)
+    nrefs = len(refs)
     for r in rows:
         if type(r) is not list or len(r) != n:
             raise ValueError(f"a {row_type.__name__} row of the wrong shape")
         if at >= 0:
-            r[at] = _ref(refs, r[at])
-        for i in tuples:
-            if type(r[i]) is list:
-                r[i] = tuple(r[i])
-        for i, ok in checks:
+            i = r[at]
+            if type(i) is not int or not 0 <= i < nrefs:
+                raise ValueError("a rule reference out of range")
+            r[at] = refs[i]
+    for i in _TEXT_TUPLES.get(row_type, ()):
+        for r in rows:
+            v = r[i]
+            if type(v) is list:
+                v = r[i] = tuple(v)
+            if type(v) is not tuple or not all(type(x) is str for x in v):
+                raise TypeError(f"{row_type.__name__}.{names[i]} holds {type(v).__name__}")
+    for i, types in exact:
+        for r in rows:
+            if type(r[i]) not in types:
+                raise TypeError(f"{row_type.__name__}.{names[i]} holds {type(r[i]).__name__}")
+    for i, ok in other:
+        for r in rows:
             if not ok(r[i]):
                 raise TypeError(f"{row_type.__name__}.{names[i]} holds {type(r[i]).__name__}")
-        out.append(make(r))
-    return out
+    if issubclass(row_type, tuple):
+        new = tuple.__new__  # a NamedTuple, without its Python __new__
+        return [new(row_type, r) for r in rows]
+    return [row_type(*r) for r in rows]
+
+
+def _exact_types(hint: Any) -> frozenset[type] | None:
+    """The exact types a simple field may hold (``int``, ``str | None``...), else None."""
+    simple = {int, str, bool, type(None), Decimal}
+    if hint in simple:
+        return frozenset({hint})
+    if get_origin(hint) in (Union, UnionType) and set(get_args(hint)) <= simple:
+        return frozenset(get_args(hint))
+    return None
+
+
+def _column_checks(
+    row_type: type,
+) -> tuple[list[tuple[int, frozenset[type]]], list[tuple[int, Callable[[Any], bool]]]]:
+    """A row type's checks: by exact type where the declaration is that simple, else by
+    the declared type's checker; the rule, text tuples and ``Any`` fields are left to
+    ``decode_rows`` (or unchecked)."""
+    found = _COLUMNS.get(row_type)
+    if found is not None:
+        return found
+    hints = get_type_hints(row_type)
+    names = row_fields(row_type)
+    skip = {names.index("rule")} if "rule" in names else set()
+    skip |= set(_TEXT_TUPLES.get(row_type, ()))
+    exact: list[tuple[int, frozenset[type]]] = []
+    other: list[tuple[int, Callable[[Any], bool]]] = []
+    for i, name in enumerate(names):
+        if i in skip or hints[name] is Any:
+            continue
+        types = _exact_types(hints[name])
+        if types is not None:
+            exact.append((i, types))
+        else:
+            other.append((i, _checker(hints[name])))
+    return exact, other
 
 
 def _ref(refs: list[Any], i: Any) -> Any:
@@ -299,6 +343,10 @@ _CHECKS: Final[dict[type, tuple[Callable[[Any], bool], ...]]] = {
 _TEXT_TUPLES: Final[dict[type, tuple[int, ...]]] = {
     row: found for row in _CHECKS if (found := _text_tuples(row))
 }
+_COLUMNS: Final[
+    dict[type, tuple[list[tuple[int, frozenset[type]]], list[tuple[int, Callable[[Any], bool]]]]]
+] = {}
+_COLUMNS.update({row: _column_checks(row) for row in _CHECKS})
 
 
 def _spans_out(spans: list[SpanRecord], ref: Mapping[Any, int]) -> list[Any]:
