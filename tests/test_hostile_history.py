@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import policyengine as pe
+from policyengine.calendars import STATUTORY
 from policyengine.cli import main
 from policyengine.runtime.events import content_digest, derived_id, event_id, same_content
 from policyengine.times import MAX_US, MIN_US, parse_duration
@@ -149,12 +150,13 @@ def test_durations_at_the_edges() -> None:
     for text in ("30 days", "1 month", "2 years", "3 weeks", "same day", "end of month"):
         d = parse_duration(text)
         with pytest.raises(pe.EvaluationError) as info:
-            d.due(MAX_US - 1, "Asia/Shanghai")
+            d.due(MAX_US - 1, "Asia/Shanghai", STATUTORY)
         assert info.value.codes == ["PE307"]
-        assert d.covers(MAX_US - 2, MAX_US - 1, "Asia/Shanghai")  # a window open to the end
-        assert MIN_US <= d.back(MIN_US + 1, "America/New_York") <= MIN_US + 1  # clamped
+        # a window open to the end
+        assert d.covers(MAX_US - 2, MAX_US - 1, "Asia/Shanghai", STATUTORY)
+        assert MIN_US <= d.back(MIN_US + 1, "America/New_York", STATUTORY) <= MIN_US + 1  # clamped
     with pytest.raises(pe.EvaluationError):
-        parse_duration("10 hours").due(MAX_US - 1, "UTC")
+        parse_duration("10 hours").due(MAX_US - 1, "UTC", STATUTORY)
 
 
 def test_a_working_day_window_past_the_calendar(policy: pe.Policy) -> None:

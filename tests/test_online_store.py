@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 
 import policyengine as pe
@@ -495,10 +496,29 @@ def test_os2_plain_weekday_reply_edges(run: Any, reply_at: str, status: str) -> 
     assert one(obls(d, "OS-2", rule="working-day-reply")).status == status
 
 
-def test_os2_working_days_outside_the_calendar_are_an_error(run: Any) -> None:
-    """OS-2: a working-day deadline the calendar cannot know is PE302, never a guess."""
+def test_os2_working_days_outside_the_calendar_are_counted_monday_to_friday_with_a_notice(
+    run: Any,
+) -> None:
+    """OS-2: the pack's calendar says `outside: weekdays`: a working-day deadline in a year the
+    statutory calendar does not know is counted Mon-Fri, and the decision says so."""
+    d = run(issue("i", "2040-03-05T10:00:00+08:00"), as_of="2040-03-06T10:00:00+08:00")
+    o = one(obls(d, "OS-2", rule="working-day-reply"))
+    assert o.due == pendulum.parse("2040-03-07T10:00:00+08:00")
+    notices = [n for n in d.notices if n.kind == "calendar"]
+    assert [n.event for n in notices] == ["#calendar"] and "2040" in notices[0].detail
+
+
+def test_os2_without_the_pack_calendar_a_year_nobody_knows_is_an_error(tmp_path: Path) -> None:
+    """The same pack with `outside: error`: the deadline is PE302, never a guess."""
+    text = (POLICY / "online_store.yaml").read_text(encoding="utf-8")
+    assert "outside: weekdays" in text
+    (tmp_path / "online_store.yaml").write_text(
+        text.replace("outside: weekdays", "outside: error"), encoding="utf-8"
+    )
+    strict = pe.load_policy(tmp_path)
+    events = [issue("i", "2040-03-05T10:00:00+08:00")]
     with pytest.raises(pe.EvaluationError) as err:
-        run(issue("i", "2040-03-05T10:00:00+08:00"), as_of="2040-03-06T10:00:00+08:00")
+        strict.evaluate(events, as_of="2040-03-06T10:00:00+08:00")
     assert "PE302" in err.value.codes
 
 

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import policyengine as pe
 from policyengine import times
+from policyengine.calendars import Calendar, Seen
 from test_snapshot import assert_same as assert_same_decision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,8 +233,10 @@ def one_second_early(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every duration's window ends one second early: the bug these oracles must catch."""
     honest = times.Duration._due
 
-    def early(self: times.Duration, start_us: int, tz: str) -> tuple[int, bool]:
-        due, inclusive = honest(self, start_us, tz)
+    def early(
+        self: times.Duration, start_us: int, tz: str, cal: Calendar, seen: Seen | None
+    ) -> tuple[int, bool]:
+        due, inclusive = honest(self, start_us, tz, cal, seen)
         return due - SECOND, inclusive
 
     monkeypatch.setattr(times.Duration, "_due", early)

@@ -32,6 +32,7 @@ KNOWN = ANNOTATIONS | {
     "anyOf",
     "oneOf",
     "enum",
+    "const",
     "minItems",
     "minLength",
     "minimum",
@@ -77,6 +78,8 @@ def schema_errors(
             return [f"{path}: {value!r} is not of type {node['type']}"]
     if "enum" in node and value not in node["enum"]:
         out.append(f"{path}: {value!r} is not one of {node['enum']}")
+    if "const" in node and value != node["const"]:
+        out.append(f"{path}: {value!r} is not {node['const']!r}")
     if isinstance(value, str) and len(value) < node.get("minLength", 0):
         out.append(f"{path}: shorter than {node['minLength']}")
     if "minimum" in node and _type_ok(value, "number") and value < node["minimum"]:

@@ -8,6 +8,7 @@ policy.resume(decision.snapshot(), new_events)       # incremental
 policy.evaluate_many(events, workers=2)              # many subjects over processes
 """
 
+from policyengine.calendars import Calendar
 from policyengine.errors import (
     Code,
     EvaluationError,
@@ -38,6 +39,7 @@ from policyengine.version import __version__
 
 __all__ = [
     "Award",
+    "Calendar",
     "Classification",
     "Code",
     "Decision",

@@ -28,6 +28,7 @@ from policyengine.errors import EventError, Location, PolicyEngineError, did_you
 from policyengine.language.model import policy_json_schema
 from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
+from policyengine.runtime.events import NAIVE_TIMES, NaiveTimes, localise, localise_instant
 from policyengine.tools.analysis import analyze
 from policyengine.tools.explain import explain_full
 from policyengine.tools.history_io import expand, read_located
@@ -97,6 +98,7 @@ def _main(argv: list[str] | None) -> int:
     ev.add_argument("--as-of", default=None)
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--params-file", default=None, help="YAML parameter overrides")
+    _time_options(ev)
     ex = sub.add_parser(
         "explain", help="why a subject has its owner, penalties and duties, with clause texts"
     )
@@ -106,6 +108,7 @@ def _main(argv: list[str] | None) -> int:
     ex.add_argument("--at", default=None, help="explain the owner at this instant")
     ex.add_argument("--as-of", default=None)
     ex.add_argument("--params-file", default=None)
+    _time_options(ex)
     sc = sub.add_parser("schema", help="the JSON Schema of the policy language")
     sc.add_argument("--output", default=None, help="write it to FILE instead of stdout")
     test = sub.add_parser(
@@ -141,6 +144,25 @@ def _main(argv: list[str] | None) -> int:
     except PolicyEngineError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+def _time_options(cmd: argparse.ArgumentParser) -> None:
+    """``--calendar`` and ``--naive-times``, shared by ``eval`` and ``explain``: both read a
+    history against a policy, and must read its times and working days the same way."""
+    cmd.add_argument(
+        "--calendar",
+        default=None,
+        metavar="FILE",
+        help="a YAML file with a `calendar:` block (holidays, make-up days, business hours), "
+        "merged with the policy's own",
+    )
+    cmd.add_argument(
+        "--naive-times",
+        choices=NAIVE_TIMES,
+        default="error",
+        help="timestamps without a UTC offset: refuse them (error, the default, PE204) or read "
+        "them as local time in the policy's timezone (policy)",
+    )
 
 
 # ---------------------------------------------------------------- check
@@ -217,16 +239,30 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _decide(policy: Policy, path: Path, as_of: str | None) -> tuple[Decision, list[Any]]:
+def _decide(
+    policy: Policy, path: Path, as_of: str | None, naive_times: NaiveTimes = "error"
+) -> tuple[Decision, list[Any]]:
+    """The decision of one history file, and its events as evaluated: with ``naive_times``
+    ``"policy"`` local times are given their offsets first, so that ``explain`` shows the
+    instants that were decided on. An event error is reported at its line in the file."""
     history = read_located(path, policy)
+    events = history.events
+    if naive_times == "policy":
+        events = localise(policy.compiled, events)
+        as_of = localise_instant(as_of, policy.compiled.timezone)
     try:
-        return policy.evaluate(history.events, as_of=as_of), history.events
+        return policy.evaluate(events, as_of=as_of), events
     except EventError as exc:
         raise history.relocate(exc) from None
 
 
+def _load(args: argparse.Namespace) -> Policy:
+    """The policy of ``eval`` and ``explain``, with its parameter and calendar files."""
+    return load_policy(args.policy, params_file=args.params_file, calendar=args.calendar)
+
+
 def _eval(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy, params_file=args.params_file)
+    policy = _load(args)
     files = expand(args.history)
     if not files:
         print(f"no history files match {' '.join(args.history)}", file=sys.stderr)
@@ -236,7 +272,7 @@ def _eval(args: argparse.Namespace) -> int:
     out: list[dict[str, Any]] = []
     for n, path in enumerate(files, start=1):
         try:
-            decision, _ = _decide(policy, path, args.as_of)
+            decision, _ = _decide(policy, path, args.as_of, args.naive_times)
         except PolicyEngineError as exc:
             if bar:
                 sys.stderr.write("\n")
@@ -260,8 +296,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy, params_file=args.params_file)
-    decision, events = _decide(policy, Path(args.history), args.as_of)
+    policy = _load(args)
+    decision, events = _decide(policy, Path(args.history), args.as_of, args.naive_times)
     known = set(decision.ownerships) | {o.subject for o in decision.obligations if o.subject}
     known |= {p.subject for p in decision.penalties if p.subject}
     known |= {t.subject for t in decision.trace if t.subject}
@@ -272,7 +308,10 @@ def _explain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(explain_full(decision, args.subject, policy, at=args.at, history=events))
+    at = args.at
+    if args.naive_times == "policy":
+        at = localise_instant(at, policy.compiled.timezone)
+    print(explain_full(decision, args.subject, policy, at=at, history=events))
     return 0
 
 

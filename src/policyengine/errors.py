@@ -136,6 +136,11 @@ class Code(StrEnum):
         "bad reference",
         "write a reference available at that place ($event.field, $params.name, ...)",
     )
+    WRONG_KIND = (
+        "PE118",
+        "value of the wrong kind",
+        "give a value of the kind the place takes (an instant, a duration, a time of day...)",
+    )
     # ---------------------------------------------------------------- PE2xx: event history
     EVENT_UNKNOWN_TYPE = (
         "PE201",
@@ -204,7 +209,8 @@ class Code(StrEnum):
     OUTSIDE_CALENDAR = (
         "PE302",
         "date outside the working-day calendar",
-        "upgrade the chinesecalendar package, or avoid working-day windows there",
+        "declare the year's holidays and make-up days under `calendar:`, or set "
+        "`outside: weekdays`",
     )
     RUNTIME_TYPE = (
         "PE303",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from policyengine.backends import snapshot as _snapshot
+from policyengine.calendars import Calendar
 from policyengine.errors import Code, Problem, SnapshotError
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.language.program import (
@@ -25,7 +26,14 @@ from policyengine.language.program import (
 from policyengine.runtime.decision import Decision
 from policyengine.runtime.evaluate import MAX_SPAN_YEARS
 from policyengine.runtime.evaluate import evaluate as _evaluate
-from policyengine.runtime.events import history_items, prepare
+from policyengine.runtime.events import (
+    NaiveTimes,
+    history_items,
+    localise,
+    localise_instant,
+    naive_times_mode,
+    prepare,
+)
 from policyengine.runtime.state import span_years
 from policyengine.times import from_dt, parse_instant
 
@@ -82,6 +90,11 @@ class Policy:
         return self.compiled.version
 
     @property
+    def calendar(self) -> Calendar:
+        """The working days and business hours its `calendar:` blocks (and file) declare."""
+        return self.compiled.calendar
+
+    @property
     def rule_ids(self) -> list[str]:
         return [r.id for r in self.compiled.rules]
 
@@ -101,6 +114,7 @@ class Policy:
         resumable: bool | None = None,
         *,
         max_span_years: int | None = MAX_SPAN_YEARS,
+        naive_times: NaiveTimes = "error",
     ) -> Decision:
         """Decide everything the history implies as of ``as_of`` (default: its last event).
 
@@ -114,10 +128,17 @@ class Policy:
         A history spanning more than ``max_span_years`` calendar years (first event to the
         last event or ``as_of``) is refused with PE308 (usually a mistyped year); ``None``:
         no limit.
+        ``naive_times``: a time without a UTC offset (``at``, a ``time`` field, ``as_of``) is
+        refused (``"error"``, the default: PE204 for ``at``, PE203 for a field, PE206 for
+        ``as_of``), or read as local time in the policy's timezone (``"policy"``; a wall time
+        summer time skips or repeats is read with ``fold=0``). The events are then given
+        offsets before anything else reads them, so a snapshot stores them with offsets.
         """
         span = span_years(max_span_years)
         if backend not in ("native", "durable"):
             raise ValueError(f"unknown backend {backend!r}: use 'native' or 'durable'")
+        if naive_times_mode(naive_times) == "policy":
+            events, as_of = self._localised(events, as_of)
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
         if resumable is None:
             resumable = backend == "native"
@@ -135,9 +156,7 @@ class Policy:
             # kept for snapshots (checked first: a text or a number is not a history)
             raw = [dict(e) if isinstance(e, Mapping) else e for e in history_items(events)]
             history = prepare(self.compiled, raw)
-            decision = _evaluate(
-                self.compiled, history, horizon, keep_world=True, max_span=span
-            )
+            decision = _evaluate(self.compiled, history, horizon, keep_world=True, max_span=span)
             return _snapshot.make_resumable(self.program, decision, history, raw, horizon)
         history = prepare(self.compiled, events)
         if backend == "durable":
@@ -154,6 +173,7 @@ class Policy:
         key: bytes | None = None,
         *,
         max_span_years: int | None = MAX_SPAN_YEARS,
+        naive_times: NaiveTimes = "error",
     ) -> Decision:
         """Continue a stored ``decision.snapshot()`` with the events that came after it.
 
@@ -164,8 +184,11 @@ class Policy:
         snapshot of another policy (or parameters, or library version), PE502 for a damaged
         one (and, when ``key`` is given, for one without a seal made with that key: see
         ``Decision.snapshot(key=...)``), PE503 for an ``as_of`` before the snapshot's.
-        ``max_span_years``: as for ``evaluate`` (PE308).
+        ``max_span_years``, ``naive_times``: as for ``evaluate`` (PE308, PE204); the stored
+        events already carry offsets, so only the new ones and ``as_of`` are read.
         """
+        if naive_times_mode(naive_times) == "policy":
+            events, as_of = self._localised(events, as_of)
         return _snapshot.resume(
             self.program, snapshot, events, as_of, key, span_years(max_span_years)
         )
@@ -179,6 +202,7 @@ class Policy:
         *,
         max_span_years: int | None = MAX_SPAN_YEARS,
         timeout: float | None = 3600.0,
+        naive_times: NaiveTimes = "error",
     ) -> Decision:
         """``evaluate`` of one large history of many subjects, split by subject over
         ``workers`` processes (``workers=1``: this process). The decision is the same; a
@@ -186,9 +210,14 @@ class Policy:
         ``policyengine.distributed.run`` also reports how it was split, and why not. A worker
         that dies, or takes longer than ``timeout`` seconds, raises ``WorkerError`` (PE310,
         PE311) naming its shard.
-        ``max_span_years``: as for ``evaluate`` (PE308).
+        ``max_span_years``, ``naive_times``: as for ``evaluate`` (PE308, PE204); the events
+        are given offsets before they are split, so the partitioner and every shard read the
+        same instants.
         """
         from policyengine.backends.parallel import evaluate_many
+
+        if naive_times_mode(naive_times) == "policy":
+            events, as_of = self._localised(events, as_of)
 
         return evaluate_many(
             self.program,
@@ -200,6 +229,15 @@ class Policy:
             max_span=span_years(max_span_years),
         )
 
+    def _localised(
+        self, events: Iterable[Mapping[str, Any]], as_of: str | datetime | None
+    ) -> tuple[list[Any], str | datetime | None]:
+        """``naive_times="policy"``: the events and ``as_of`` with local times written with
+        the offset of the policy's timezone (``events.localise``), before any backend reads
+        them: each backend then needs no option of its own and all of them agree."""
+        tz = self.compiled.timezone
+        return localise(self.compiled, events), localise_instant(as_of, tz)
+
     def __repr__(self) -> str:
         return f"Policy({self.id!r}, version={self.version!r}, rules={len(self.compiled.rules)})"
 
@@ -208,12 +246,16 @@ def load_policy(
     path: str | Path,
     params: Mapping[str, Any] | None = None,
     params_file: str | Path | None = None,
+    calendar: str | Path | None = None,
 ) -> Policy:
     """Load a policy file, or a folder whose YAML files form one policy set.
 
     ``params`` (or a ``params_file``) overrides declared parameters without editing rules.
+    ``calendar``: a YAML file holding a ``calendar:`` block (a company's holidays, make-up
+    days and business hours), merged with the policy's own: a deployment brings its own
+    year without editing the pack (``load_program``).
     """
-    return Policy(load_program(path, params, params_file))
+    return Policy(load_program(path, params, params_file, calendar=calendar))
 
 
 def load_policy_text(

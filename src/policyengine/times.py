@@ -18,6 +18,7 @@ from typing import Final, Literal
 
 import pendulum
 
+from policyengine.calendars import US_PER_DAY, Calendar, Seen
 from policyengine.errors import Code, EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,6 +39,8 @@ Unit = Literal[
     "month",
     "year",
     "working_day",
+    "working_hour",
+    "working_minute",
     "same_day",
     "next_day",
     "month_end",
@@ -83,6 +86,16 @@ _UNIT_WORDS: Final[dict[str, Unit]] = {
     "个工作日": "working_day",
     "個工作日": "working_day",
     "工作日": "working_day",
+    "working hour": "working_hour",
+    "working hours": "working_hour",
+    "个工作小时": "working_hour",
+    "個工作小時": "working_hour",
+    "工作小时": "working_hour",
+    "工作小時": "working_hour",
+    "working minute": "working_minute",
+    "working minutes": "working_minute",
+    "工作分钟": "working_minute",
+    "工作分鐘": "working_minute",
 }
 _ANCHORS: Final[dict[str, Unit]] = {
     "same day": "same_day",
@@ -112,24 +125,31 @@ class Duration:
     def is_working_days(self) -> bool:
         return self.unit == "working_day"
 
-    def due(self, start_us: int, tz: str) -> tuple[int, bool]:
+    def due(
+        self, start_us: int, tz: str, cal: Calendar, seen: Seen | None = None
+    ) -> tuple[int, bool]:
         """Deadline ``(instant, inclusive)`` of "within this duration after start".
 
+        ``cal`` says which days are worked and the business hours (working days and hours);
+        days it had to guess (``outside: weekdays``) are written into ``seen``.
         Raises EvaluationError (PE307) when the deadline falls outside the supported range
         (``MIN_US`` .. ``MAX_US``): 30 days after 9999-12-20 cannot be computed."""
         try:
-            found = self._due(start_us, tz)
+            found = self._due(start_us, tz, cal, seen)
         except (OverflowError, ValueError):  # datetime arithmetic left years 1..9999
             found = None
         if found is None or not MIN_US <= found[0] <= MAX_US:
             raise out_of_range(f"{self.text} after {iso_utc(start_us)}")
         return found
 
-    def _due(self, start_us: int, tz: str) -> tuple[int, bool]:
+    def _due(self, start_us: int, tz: str, cal: Calendar, seen: Seen | None) -> tuple[int, bool]:
         fixed = _FIXED_US.get(self.unit)
         if fixed is not None:
             return start_us + self.amount * fixed, True
         unit, n = self.unit, self.amount
+        working = _WORKING_US.get(unit)
+        if working is not None:
+            return business_due(start_us, n * working, tz, cal, seen), True
         steady = steady_offset(tz)
         if steady is not None and start_us >= steady[0]:
             # no offset change from here on: a local day is 24 h, midnight is arithmetic
@@ -151,7 +171,7 @@ class Duration:
         if unit == "year":
             return from_dt(add_months(local, 12 * n)), True
         if unit == "working_day":
-            day = nth_working_day_after(local.date(), n)
+            day = nth_working_day_after(local.date(), n, cal, seen)
             return from_dt(local.replace(year=day.year, month=day.month, day=day.day)), True
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         if unit == "same_day":
@@ -161,39 +181,59 @@ class Duration:
         # month_end: the local month [1st, next 1st), exclusive; amount shifts by whole months
         return from_dt(add_months(midnight.replace(day=1), 1 + n)), False
 
-    def back(self, now_us: int, tz: str) -> int:
+    def back(self, now_us: int, tz: str, cal: Calendar, seen: Seen | None = None) -> int:
         """Earliest instant of "within the last <duration>" before now (inclusive bound);
         clamped to ``MIN_US``: no event is earlier."""
         try:
-            return max(self._back(now_us, tz), MIN_US)
+            return max(self._back(now_us, tz, cal, seen)[0], MIN_US)
         except (OverflowError, ValueError):  # before year 1: every event is after it
             return MIN_US
 
-    def _back(self, now_us: int, tz: str) -> int:
+    def look_back(
+        self, now_us: int, tz: str, cal: Calendar, seen: Seen | None = None
+    ) -> tuple[int, int]:
+        """``(lower, exact_from)`` of "within the last <duration>" at now: no event before
+        ``lower`` is in it, every event from ``exact_from`` on is, and one between is exactly
+        when ``covers`` says so (month ends clamp; business hours close overnight)."""
+        try:
+            lower, exact = self._back(now_us, tz, cal, seen)
+        except (OverflowError, ValueError):
+            return MIN_US, MIN_US
+        slack = self.calendar_slack
+        return max(lower - slack, MIN_US), max(exact + slack, MIN_US)
+
+    def _back(self, now_us: int, tz: str, cal: Calendar, seen: Seen | None) -> tuple[int, int]:
         fixed = _FIXED_US.get(self.unit)
         if fixed is not None:
-            return now_us - self.amount * fixed
+            bound = now_us - self.amount * fixed
+            return bound, bound
+        working = _WORKING_US.get(self.unit)
+        if working is not None:
+            return business_back(now_us, self.amount * working, tz, cal, seen)
         local = to_local(now_us, tz)
         unit, n = self.unit, self.amount
         if unit in ("day", "same_day", "next_day"):
-            return from_dt(local - timedelta(days=n))
-        if unit == "week":
-            return from_dt(local - timedelta(weeks=n))
-        if unit in ("month", "month_end"):
-            return from_dt(add_months(local, -n))
-        if unit == "year":
-            return from_dt(add_months(local, -12 * n))
-        day = nth_working_day_before(local.date(), n)
-        return from_dt(local.replace(year=day.year, month=day.month, day=day.day))
+            bound = from_dt(local - timedelta(days=n))
+        elif unit == "week":
+            bound = from_dt(local - timedelta(weeks=n))
+        elif unit in ("month", "month_end"):
+            bound = from_dt(add_months(local, -n))
+        elif unit == "year":
+            bound = from_dt(add_months(local, -12 * n))
+        else:
+            return _working_days_back(local, n, cal, seen)
+        return bound, bound
 
-    def covers(self, at_us: int, now_us: int, tz: str) -> bool:
+    def covers(
+        self, at_us: int, now_us: int, tz: str, cal: Calendar, seen: Seen | None = None
+    ) -> bool:
         """Is an event at ``at_us`` "within the last <duration>" at ``now_us``?
 
         Exactly when its own window "within <duration> after it" has not closed by now, so
         history look-backs and deadlines agree at month ends (31 Jan + 1 month = 28 Feb).
         """
         try:
-            due, inclusive = self._due(at_us, tz)
+            due, inclusive = self._due(at_us, tz, cal, seen)
         except (OverflowError, ValueError):  # its window closes after the last instant
             return True
         return now_us <= due if inclusive else now_us < due
@@ -222,14 +262,15 @@ def parse_duration(text: str) -> Duration:
     if not m:
         raise ValueError(
             f"cannot read {text!r} as a duration; write e.g. '2 days', '1 month', "
-            "'3 working days', '24 hours', 'same day', 'next day' or 'end of month'"
+            "'3 working days', '4 working hours', '24 hours', 'same day', 'next day' or "
+            "'end of month'"
         )
     amount, word = int(m.group(1)), m.group(2).strip().lower()
     unit = _UNIT_WORDS.get(word) or _UNIT_WORDS.get(word.rstrip("s"))
     if unit is None:
         raise ValueError(
             f"unknown time unit {m.group(2)!r} in {text!r}; use seconds, minutes, hours, days, "
-            "weeks, months, years or working days"
+            "weeks, months, years, working days, working hours or working minutes"
         )
     if amount == 0 and unit not in ("same_day", "next_day", "month_end"):
         raise ValueError(f"a duration of zero ({text!r}) cannot be met; use 'same day'")
@@ -317,6 +358,17 @@ def steady_offset(tz: str) -> tuple[int, int] | None:
     return since, (final // timedelta(microseconds=1))
 
 
+def next_midnight(day_text: str, tz: str) -> int | None:
+    """The local midnight ending the calendar date ``YYYY-MM-DD`` (None: not a date, or out
+    of range): a duty due "on" a date may be met all that day."""
+    try:
+        day = date.fromisoformat(day_text) + timedelta(days=1)
+        found = from_dt(datetime(day.year, day.month, day.day, tzinfo=zone(tz)))
+    except (ValueError, OverflowError):
+        return None
+    return found if MIN_US <= found <= MAX_US else None
+
+
 def to_local(us: int, tz: str) -> datetime:
     """Wall-clock time in ``tz``; adding a timedelta to it is calendar (wall-clock) arithmetic.
     Raises EvaluationError (PE307) for an instant no local time can show."""
@@ -397,39 +449,133 @@ def instant_us(value: object) -> int | None:
         return None
 
 
-# ---------------------------------------------------------------- Chinese working days
+# ---------------------------------------------------------------- working days and hours
+
+# business microseconds per unit of the working-time units
+_WORKING_US: Final[dict[str, int]] = {"working_hour": 3600 * US, "working_minute": 60 * US}
 
 
-def _is_workday(day: date) -> bool:
-    import chinese_calendar  # maintained calendar of statutory holidays and adjusted workdays
-
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as exc:
-        raise EvaluationError(
-            [
-                Problem(
-                    Code.OUTSIDE_CALENDAR,
-                    f"{day.isoformat()} is outside the years the working-day calendar knows",
-                    hint="upgrade the chinesecalendar package, or avoid working-day windows there",
-                )
-            ]
-        ) from exc
+def nth_working_day_after(start: date, n: int, cal: Calendar, seen: Seen | None = None) -> date:
+    day = start
+    for _ in range(n):
+        day = cal.next_working_day(day, seen)
+    return day
 
 
-def nth_working_day_after(start: date, n: int) -> date:
-    day, left = start, n
-    while left > 0:
+def nth_working_day_before(start: date, n: int, cal: Calendar, seen: Seen | None = None) -> date:
+    day = start
+    for _ in range(n):
+        day = cal.previous_working_day(day, seen)
+    return day
+
+
+def _working_days_back(
+    local: datetime, n: int, cal: Calendar, seen: Seen | None
+) -> tuple[int, int]:
+    """``(lower, exact_from)`` of "within the last ``n`` working days" at ``local``: exactly
+    the events whose own window (``n`` working days on, at their wall time) ends at or after
+    now.
+
+    Counting back ``n`` working days from now's day lands on ``day``. When now is on a day
+    off, every instant from ``day``'s midnight on is in (Saturday: Thursday's "2 working
+    days" end on Monday), and nothing before. When now is on a working day, an event on
+    ``day`` is in from now's wall time on, and so is one on the days off after ``day`` (they
+    count from the same next working day), but only from that wall time: between ``lower``
+    and the next working day's midnight, ``covers`` decides."""
+    today = local.date()
+    day = nth_working_day_before(today, n, cal, seen)
+    if not cal.is_workday(today, seen):
+        bound = from_dt(datetime(day.year, day.month, day.day, tzinfo=local.tzinfo))
+        return bound, bound
+    lower = from_dt(local.replace(year=day.year, month=day.month, day=day.day))
+    after = cal.next_working_day(day, seen)
+    return lower, from_dt(datetime(after.year, after.month, after.day, tzinfo=local.tzinfo))
+
+
+def _wall(day: date, us_of_day: int, tz: str) -> int:
+    """The instant of a local wall-clock time (``24:00`` is the next midnight)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone(tz))
+    return from_dt(midnight + timedelta(microseconds=us_of_day))
+
+
+def _local_day(us: int, tz: str) -> tuple[date, int]:
+    local = to_local(us, tz)
+    return local.date(), (
+        (local.hour * 60 + local.minute) * 60 + local.second
+    ) * US + local.microsecond
+
+
+def business_due(start_us: int, amount_us: int, tz: str, cal: Calendar, seen: Seen | None) -> int:
+    """The instant ``amount_us`` of business time after ``start_us``: counted inside the
+    business hours of working days, from the next opening when ``start_us`` is outside them;
+    a count that ends at a closing ends there (the deadline is inclusive)."""
+    day, tod = _local_day(start_us, tz)
+    left = amount_us
+    while True:
+        if cal.is_workday(day, seen):
+            for opening, closing in cal.hours:
+                if tod >= closing:
+                    continue
+                begin = max(opening, tod)
+                if left <= closing - begin:
+                    return _wall(day, begin + left, tz)
+                left -= closing - begin
         day += timedelta(days=1)
-        if _is_workday(day):
-            left -= 1
-    return day
+        tod = 0
 
 
-def nth_working_day_before(start: date, n: int) -> date:
-    day, left = start, n
-    while left > 0:
+def business_back(
+    now_us: int, amount_us: int, tz: str, cal: Calendar, seen: Seen | None
+) -> tuple[int, int]:
+    """``(lower, exact_from)`` of "the last ``amount_us`` of business time" before now.
+
+    Walking back over business time lands on an instant ``t``; an event after ``t`` is in the
+    window, one before it is not, and one at ``t`` or, when ``t`` is an opening, in the closed
+    stretch before it (the evening, a weekend) is in exactly when its own deadline is not
+    past: ``lower`` is the closing that stretch starts at, ``exact_from`` just after ``t``.
+    """
+    day, tod = _local_day(now_us, tz)
+    left = amount_us
+    while True:
+        if cal.is_workday(day, seen):
+            for index in range(len(cal.hours) - 1, -1, -1):
+                opening, closing = cal.hours[index]
+                if tod <= opening:
+                    continue
+                end = min(closing, tod)
+                if left < end - opening:
+                    landing = _wall(day, end - left, tz)
+                    return landing, landing + 1
+                left -= end - opening
+                if left == 0:
+                    landing = _wall(day, opening, tz)
+                    return _closing_before(day, index, tz, cal, seen), landing + 1
         day -= timedelta(days=1)
-        if _is_workday(day):
-            left -= 1
-    return day
+        tod = US_PER_DAY
+
+
+def _closing_before(day: date, index: int, tz: str, cal: Calendar, seen: Seen | None) -> int:
+    """The last closing before the opening ``cal.hours[index]`` of working day ``day``."""
+    if index > 0:
+        return _wall(day, cal.hours[index - 1][1], tz)
+    before = cal.previous_working_day(day, seen)
+    return _wall(before, cal.hours[-1][1], tz)
+
+
+def roll_to_working_day(
+    due_us: int, inclusive: bool, tz: str, cal: Calendar, seen: Seen | None = None
+) -> int:
+    """A deadline on a day off moves to the same wall-clock time of the next working day.
+
+    The day a deadline falls on is the day of its last instant in time: an exclusive
+    midnight ("the same day", "end of month") belongs to the day before it, so a Friday's
+    same-day duty is not rolled, and a Saturday's is due by the end of Monday."""
+    last = due_us if inclusive else due_us - 1
+    day = to_local(last, tz).date()
+    if cal.is_workday(day, seen):
+        return due_us
+    shift = cal.next_working_day(day, seen) - day
+    try:
+        return from_dt(to_local(due_us, tz) + shift)
+    except (OverflowError, ValueError):
+        raise out_of_range(f"the deadline {iso_utc(due_us)} rolled to a working day") from None

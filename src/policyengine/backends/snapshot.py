@@ -112,9 +112,7 @@ def evaluate_resumable(
     parallel runner's one-process fallback): evaluate, then ``make_resumable``."""
     raw = [dict(e) if isinstance(e, Mapping) else e for e in history_items(events)]
     history = prepare(policy.compiled, raw)
-    decision = engine.evaluate(
-        policy.compiled, history, as_of, keep_world=True, max_span=max_span
-    )
+    decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True, max_span=max_span)
     return make_resumable(policy, decision, history, raw, as_of)
 
 
@@ -160,9 +158,7 @@ def _run(
     max_span: int | None,
 ) -> Decision:
     """A whole evaluation again, inside ``resume`` (what it carries stays as it was)."""
-    decision = engine.evaluate(
-        policy.compiled, history, as_of, keep_world=True, max_span=max_span
-    )
+    decision = engine.evaluate(policy.compiled, history, as_of, keep_world=True, max_span=max_span)
     world: World = decision.__dict__.pop("_world")
     _attach(decision, _resumable(policy, world, history, as_of, inputs, ids, texts, resumed))
     return decision

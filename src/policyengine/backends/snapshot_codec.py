@@ -73,8 +73,7 @@ OBJECTS: Final[dict[str, Any]] = {
 }
 # each object class's stored fields with their kinds, in declared order
 _STORED: Final[dict[Any, tuple[tuple[str, str], ...]]] = {
-    cls: tuple((n, k) for n, k in cls.FIELDS.items() if k != "derived")
-    for cls in OBJECTS.values()
+    cls: tuple((n, k) for n, k in cls.FIELDS.items() if k != "derived") for cls in OBJECTS.values()
 }
 # duty indexes keep the duties a later event can still meet, meet late or cancel
 _KEEP: Final[dict[str, Callable[[Pending], bool]]] = {
@@ -158,12 +157,13 @@ def codec_of(program: Program) -> Codec:
 def fingerprint(program: Program) -> str:
     h = hashlib.sha256()
     h.update(f"{FORMAT}/{FORMAT_VERSION}/policyengine {__version__}\n".encode())
-    for source in program.sources:
+    for source in (*program.sources, *program.calendars):
         h.update(json.dumps(source.data, ensure_ascii=False, default=repr).encode("utf-8"))
         h.update(b"\n")
     compiled = program.compiled
     if not program.sources:  # built without sources: what the compiled policy tells
         h.update(repr((compiled.id, compiled.version, [r.ref for r in compiled.rules])).encode())
+        h.update(repr(compiled.calendar).encode())
     h.update(repr(sorted(compiled.params.items())).encode("utf-8"))
     return h.hexdigest()
 
@@ -329,7 +329,8 @@ def _text_tuples(row_type: type) -> tuple[int, ...]:
     return tuple(
         i
         for i, name in enumerate(row_fields(row_type))
-        if name != "rule" and get_origin(hints[name]) is tuple
+        if name != "rule"
+        and get_origin(hints[name]) is tuple
         and get_args(hints[name]) == (str, Ellipsis)
     )
 

@@ -121,8 +121,8 @@ class Step(_Strict):
 
     event: str | list[str] | None = None
     where: Condition | None = None
-    within: str | None = None
-    after: str | None = None
+    within: Operand = None
+    after: Operand = None
     obligation: str | None = None
 
 
@@ -159,12 +159,20 @@ class Expect(_Strict):
     where: Condition | None = Field(
         default=None, description="checked on each candidate event / 对候选事件检查的条件"
     )
-    within: str | None = Field(
-        default=None, description="the time limit, e.g. 2 days / 时限,如 2 days"
-    )
-    after: str | None = Field(
+    within: Operand = Field(
         default=None,
-        description="the window opens this long after the trigger / 时限窗口的起始延迟",
+        description="the time limit: a duration (2 days, 4 working hours, $params.name) or a"
+        " computed instant, date or duration ($event.promised_by) / 时限:时长或计算出的时刻",
+    )
+    after: Operand = Field(
+        default=None,
+        description="the window opens this long after the trigger, or at a computed instant"
+        " / 时限窗口的起始延迟或起始时刻",
+    )
+    roll: Literal["next_working_day"] | None = Field(
+        default=None,
+        description="a deadline on a day off moves to the same time of the next working day"
+        " / 截止日遇休息日顺延至下一个工作日",
     )
     every: Literal["day", "week", "month"] | None = Field(
         default=None, description="one duty per calendar period / 每个日历周期一项义务"

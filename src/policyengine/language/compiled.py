@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from policyengine.errors import Location
+from policyengine.calendars import STATUTORY, Calendar, Seen
+from policyengine.errors import Code, EvaluationError, Location, Problem
 from policyengine.language import model as m
-from policyengine.times import Duration
+from policyengine.times import MAX_US, MIN_US, Duration, iso_utc, next_midnight, roll_to_working_day
 
 BUILTIN_FIELDS = ("id", "type", "at")
 OWNER_CHANGED = "owner_changed"  # derived by the engine whenever a subject's owner changes
@@ -31,6 +32,15 @@ class SubjectView(Protocol):
 
 
 class WorldView(Protocol):
+    @property
+    def tz(self) -> str: ...
+
+    @property
+    def cal(self) -> Calendar: ...
+
+    @property
+    def calendar_guesses(self) -> Seen: ...
+
     def owner_of(self, subject: Any) -> str | None: ...
 
     def history(self, plan: HistoryPlan, ctx: Ctx) -> Any: ...
@@ -114,13 +124,53 @@ class CPenalty:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """A compiled ``within:`` or ``after:``: a duration counted from the trigger, or a value
+    computed from it when the duty arises: an instant is the deadline itself, a date its whole
+    local day, a duration is counted from the trigger. Which of them the expression can give
+    was checked at load; what it gave is checked here, where the trigger is known."""
+
+    duration: Duration | None
+    computed: Getter | None = None
+    text: str = ""
+    where: Location | None = None
+
+    def due(self, ctx: Ctx, start: int) -> tuple[int, bool]:
+        world = ctx.world
+        if self.duration is not None:
+            return self.duration.due(start, world.tz, world.cal, world.calendar_guesses)
+        assert self.computed is not None
+        value = self.computed(ctx)
+        if isinstance(value, Duration):
+            return value.due(start, world.tz, world.cal, world.calendar_guesses)
+        if isinstance(value, int) and not isinstance(value, bool) and MIN_US <= value <= MAX_US:
+            return value, True
+        if isinstance(value, str):
+            end = next_midnight(value, world.tz)
+            if end is not None:
+                return end, False
+        got = iso_utc(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        raise EvaluationError(
+            [
+                Problem(
+                    Code.RUNTIME_TYPE,
+                    f"the window {self.text} gave {got!r}, not an instant, a date or a duration",
+                    self.where,
+                    hint="make sure the events carry the field it reads, or give a default "
+                    "with `coalesce`",
+                )
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CStepSpec:
     """One duty of a schedule or workflow, with the expectation's defaults filled in."""
 
     types: tuple[str, ...]
     where: Pred | None
-    within: Duration | None
-    after: Duration | None
+    within: Window | None
+    after: Window | None
     obligation: str | None
 
 
@@ -130,8 +180,8 @@ class CExpect:
     subject: Getter | None  # creation-time value of the subject field, if matched on
     match: tuple[tuple[str, Getter], ...]
     where: Pred | None
-    within: Duration | None  # None: no deadline
-    after: Duration | None
+    within: Window | None  # None: no deadline
+    after: Window | None
     cancel_types: tuple[str, ...]
     cancel_match: tuple[tuple[str, Getter], ...]
     obligation: str | None
@@ -149,6 +199,17 @@ class CExpect:
     key_scope: str | None = None
     about: Getter | None = None
     out_of_order: tuple[CAction, ...] = ()
+    roll: bool = False  # a deadline on a day off moves to the next working day
+
+    def deadline(self, window: Window | None, ctx: Ctx, start: int) -> tuple[int, bool] | None:
+        """A duty's deadline from ``start``: its window, rolled off days off (``roll``)."""
+        return self.rolled(ctx, window.due(ctx, start)) if window is not None else None
+
+    def rolled(self, ctx: Ctx, due: tuple[int, bool]) -> tuple[int, bool]:
+        if not self.roll:
+            return due
+        w, (at, inclusive) = ctx.world, due
+        return roll_to_working_day(at, inclusive, w.tz, w.cal, w.calendar_guesses), inclusive
 
     @property
     def all_types(self) -> tuple[str, ...]:
@@ -255,6 +316,7 @@ class CompiledPolicy:
     awards: tuple[CAward, ...] = ()
     param_decls: dict[str, m.Param] = field(default_factory=dict)  # as declared (mutation)
     invariants: tuple[tuple[str, Pred], ...] = ()  # id, holds (per subject at as_of)
+    calendar: Calendar = STATUTORY  # working days and business hours (`calendar:`)
 
     @property
     def classifying(self) -> dict[str, tuple[CLabel, ...]]:

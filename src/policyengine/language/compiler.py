@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
@@ -34,15 +34,17 @@ from policyengine.language.compiled import Getter as Getter
 from policyengine.language.compiled import HistoryPlan as HistoryPlan
 from policyengine.language.compiled import Pred as Pred
 from policyengine.language.compiled import SubjectView as SubjectView
+from policyengine.language.compiled import Window as Window
 from policyengine.language.compiled import WorldView as WorldView
 from policyengine.language.compiled import walk_actions as walk_actions
-from policyengine.language.expression_compiler import ExpressionCompiler, Scope
+from policyengine.language.expression_compiler import ExpressionCompiler, Scope, too_long_for_hours
 from policyengine.language.loader import Path_, Source
 from policyengine.language.operators import _conjunction
 from policyengine.language.operators import _equal as _equal
 from policyengine.language.operators import _literal_equality as _literal_equality
 from policyengine.language.operators import as_number as as_number
 from policyengine.language.validate import PolicySet, RuleSite
+from policyengine.times import Duration
 
 # labels and metrics are compiled with the rule machinery; this stands in for "no rule"
 _NO_RULE = m.Rule.model_validate({"id": "-", "clause": "-", "on": "-", "then": [{"clear": "-"}]})
@@ -233,8 +235,16 @@ class _Compiler(ExpressionCompiler):
         where = (
             self.condition(ex.where, (*path, "where"), candidate) if ex.where is not None else None
         )
-        within = self.duration(ex.within, (*path, "within"))
-        after = self.duration(ex.after, (*path, "after"))
+        within = self.window(ex.within, (*path, "within"), create_scope)
+        after = self.window(ex.after, (*path, "after"), create_scope)
+        if ex.repeat and within is not None and within.duration is None:
+            self.expect_kind(
+                ex.within,
+                create_scope,
+                {"duration"},
+                "a repeating duty's `within`",
+                (*path, "within"),
+            )
         cancel_types: tuple[str, ...] = ()
         cancel_match: tuple[tuple[str, Getter], ...] = ()
         cancel_where: Pred | None = None
@@ -274,8 +284,8 @@ class _Compiler(ExpressionCompiler):
                     CStepSpec(
                         stypes,
                         swhere,
-                        self.duration(st.within, (*spath, "within")),
-                        self.duration(st.after, (*spath, "after")),
+                        self.window(st.within, (*spath, "within"), create_scope),
+                        self.window(st.after, (*spath, "after"), create_scope),
                         st.obligation if st.obligation is not None else ex.obligation,
                     )
                 )
@@ -311,7 +321,23 @@ class _Compiler(ExpressionCompiler):
             key_scope=ex.key_scope,
             about=about,
             out_of_order=self.actions(ex.out_of_order, (*path, "out_of_order"), candidate),
+            roll=ex.roll is not None,
         )
+
+    def window(self, value: Any, path: Path_, scope: Scope) -> Window | None:
+        """``within:``/``after:``: a duration as text or a parameter, compiled once; anything
+        else an expression of the trigger, which must be able to give an instant, a date or a
+        duration (checked here), and is computed when the duty arises."""
+        if value is None:
+            return None
+        if isinstance(value, str) and (not m.is_reference(value) or value.startswith("$params.")):
+            duration = self.duration(value, path)
+            return Window(duration, text=value) if duration is not None else None
+        allowed = {"instant", "date", "duration"}
+        if not self.expect_kind(value, scope, allowed, "a window", path):
+            return None
+        getter = self.operand(value, path, scope)
+        return Window(None, getter, _window_text(value), self.loc(path))
 
     def label(self, name: str, label: m.Label, source: Source) -> CLabel:
         """Cases see the subject and the history; with ``on``, also the classifying event."""
@@ -470,6 +496,11 @@ def compile_policy(
     pset: PolicySet, sink: ProblemSink, params: Mapping[str, Any] | None = None
 ) -> CompiledPolicy:
     values = resolve_params(pset, params, sink)
+    for name, value in values.items():
+        problem = too_long_for_hours(value, pset.calendar) if isinstance(value, Duration) else None
+        if problem is not None:
+            where = pset.param_sites.get(name, Location("<params>", 1, 1))
+            sink.add(Code.BAD_QUANTITY, f"parameter {name!r}: {problem}", where)
     comp = _Compiler(pset, values, sink)
     rules = tuple(comp.rule(site, i) for i, site in enumerate(pset.rules))
     _rank(rules)
@@ -537,7 +568,14 @@ def compile_policy(
         labels=labels,
         metrics=metrics,
         awards=awards,
+        calendar=pset.calendar,
     )
+
+
+def _window_text(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return str(value.model_dump(by_alias=True, exclude_none=True))
+    return str(value)
 
 
 def _rank(rules: tuple[CompiledRule, ...]) -> None:

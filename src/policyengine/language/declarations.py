@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from datetime import date as _date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from policyengine.calendars import parse_hours
 from policyengine.language.actions import Action, Expect
 from policyengine.language.expressions import Condition, Operand, _Strict
 from policyengine.times import Duration, parse_duration
@@ -30,6 +31,10 @@ _UNIT_DAYS: Final[dict[str, float]] = {
     "month": 30.4375,  # a mean month: 1,200 months are 100 years
     "year": 365.25,
     "working_day": 1.4,  # five working days a week, holidays aside
+    # a working hour as days at the default 9 business hours a day; the compiler checks the
+    # policy's own hours (``calendar: hours``) against the same limit
+    "working_hour": 1.4 / 9,
+    "working_minute": 1.4 / 540,
     "same_day": 1,
     "next_day": 1,
     "month_end": 30.4375,
@@ -550,6 +555,86 @@ class PolicyInvariant(_Strict):
     holds: Condition
 
 
+MAX_RANGE_DAYS: Final = 366
+
+
+def parse_days(text: Any) -> tuple[_date, ...]:
+    """``2027-01-04`` or a range ``2027-02-10..2027-02-16`` (both ends included, at most a
+    year: a range is a holiday week, not a calendar) -> its days; ValueError otherwise."""
+    if isinstance(text, _date):
+        return (text,)
+    if not isinstance(text, str):
+        raise ValueError(f"a day is a date like 2027-01-04, not {type(text).__name__}")
+    first_text, sep, last_text = text.partition("..")
+    try:
+        first = _date.fromisoformat(first_text.strip())
+        last = _date.fromisoformat(last_text.strip()) if sep else first
+    except ValueError:
+        raise ValueError(
+            f"cannot read {text[:40]!r} as a day; write 2027-01-04 or 2027-02-10..2027-02-16"
+        ) from None
+    if last < first:
+        raise ValueError(f"the range {text!r} ends before it starts")
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise ValueError(f"the range {text!r} is longer than a year; list the days off instead")
+    return tuple(_date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1))
+
+
+def _days_item(value: Any) -> str:
+    parse_days(value)
+    return value.isoformat() if isinstance(value, _date) else str(value)
+
+
+Days = list[Annotated[Any, AfterValidator(_days_item)]]
+
+
+class CalendarSpec(_Strict):
+    """Working days and business hours, for ``working days``, ``working hours`` and ``roll``.
+    Several files' declarations merge: days are unions, the other settings must agree.
+    工作日历:法定日历或周一至周五,加上公司的休息日、调休工作日与营业时间。"""
+
+    base: Literal["china", "weekdays"] | None = Field(
+        default=None,
+        description="china: the statutory calendar (chinesecalendar) for the years it knows;"
+        " weekdays: Monday-Friday / 基础日历:法定(china)或周一至周五(weekdays)",
+    )
+    holidays: Days = Field(
+        default_factory=list,
+        description="extra days off (or a newly announced statutory year): 2027-01-04 or"
+        " 2027-02-10..2027-02-16 / 额外休息日(或新公布年份的法定假日)",
+    )
+    workdays: Days = Field(
+        default_factory=list,
+        description="extra working days (调休, 大小周 Saturdays) / 额外工作日(调休、大小周)",
+    )
+    hours: list[str] | None = Field(
+        default=None,
+        description="business hours for `working hours`, default 09:00-18:00"
+        " / 营业时间,默认 09:00-18:00",
+    )
+    outside: Literal["error", "weekdays"] | None = Field(
+        default=None,
+        description="a day of a year nothing declares: error (PE302), or Monday-Friday with a"
+        " notice / 未知年份:报错,或按周一至周五计算并给出提示",
+    )
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            parse_hours(v)
+        return v
+
+
+class CalendarFile(_Strict):
+    """A calendar in a file of its own (``calendar=`` / ``--calendar``): a company's year.
+    独立的日历文件。"""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    calendar: CalendarSpec
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class PolicyFile(_Strict):
     """One YAML file. Files of one folder form a policy set; ``policy`` is required in each.
     一个 YAML 文件;同一文件夹的文件组成一套策略,每个文件都须有 ``policy``。"""
@@ -574,8 +659,11 @@ class PolicyFile(_Strict):
     invariants: list[PolicyInvariant] = Field(
         default_factory=list, description="invariants / 不变式"
     )
+    calendar: CalendarSpec | None = Field(
+        default=None, description="working days and business hours / 工作日历与营业时间"
+    )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-for _m in (Target, Metric, Grade, Label, LabelCase, PolicyInvariant, PolicyFile):
+for _m in (Target, Metric, Grade, Label, LabelCase, PolicyInvariant, PolicyFile, CalendarFile):
     _m.model_rebuild()

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
+from policyengine.calendars import Calendar, clock_text, parse_clock
 from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
 from policyengine.language.compiled import (
@@ -27,7 +28,11 @@ from policyengine.language.compiled import (
     HistoryPlan,
     Pred,
 )
-from policyengine.language.declarations import parse_bounded_duration
+from policyengine.language.declarations import (
+    MAX_DURATION_DAYS,
+    MAX_DURATION_TEXT,
+    parse_bounded_duration,
+)
 from policyengine.language.loader import Path_
 from policyengine.language.operators import (
     _ARITH,
@@ -42,7 +47,7 @@ from policyengine.language.operators import (
 )
 from policyengine.language.validate import PolicySet, RuleSite
 from policyengine.language.visitor import Visitor
-from policyengine.times import Duration, to_local
+from policyengine.times import Duration, parse_duration, to_local
 
 
 @dataclass
@@ -129,12 +134,92 @@ class ExpressionCompiler(Visitor[Any]):
             if not isinstance(value, Duration):
                 self.error(Code.BAD_VALUE, f"{text} is not a duration parameter", path)
                 return None
-            return value
+            return value  # checked against the business hours where it is declared
         try:
-            return parse_bounded_duration(text)
+            return self.bounded(parse_bounded_duration(text), path)
         except ValueError as exc:
             self.error(Code.BAD_QUANTITY, str(exc), path)
             return None
+
+    def bounded(self, duration: Duration, path: Path_) -> Duration | None:
+        problem = too_long_for_hours(duration, self.pset.calendar)
+        if problem is not None:
+            self.error(Code.BAD_QUANTITY, problem, path)
+            return None
+        return duration
+
+    # -- kinds: what a value can be, known at load (for windows, `plus`, times of day)
+    def kind_of(self, op: Any, scope: Scope) -> str:
+        """``instant``, ``date``, ``duration``, ``time_of_day``, ``number``, ``text``,
+        ``bool``, ``list``, ``null`` or ``any`` (not known before evaluation: a flag, an item)."""
+        if isinstance(op, BaseModel):
+            if isinstance(op, m.Coalesce):
+                kinds = {self.kind_of(x, scope) for x in op.coalesce} - {"null"}
+                return kinds.pop() if len(kinds) == 1 else "any"
+            return _MODEL_KINDS.get(type(op), "any")
+        if isinstance(op, bool):
+            return "bool"
+        if isinstance(op, int | float):
+            return "number"
+        if op is None:
+            return "null"
+        if isinstance(op, list):
+            return "list"
+        if not isinstance(op, str) or op.startswith("$$"):
+            return "text"
+        if not m.is_reference(op):
+            try:
+                parse_duration(op)
+            except ValueError:
+                return "text"
+            return "duration"
+        return self._reference_kind(op, scope)
+
+    def _reference_kind(self, ref: str, scope: Scope) -> str:
+        parts = ref[1:].split(".")
+        root, rest = parts[0], parts[1:]
+        if root == "now":
+            return "instant"
+        if root == "params" and len(rest) == 1:
+            value = self.params.get(rest[0])
+            if isinstance(value, Duration):
+                return "duration"
+            return "any" if value is None else "text" if isinstance(value, str) else "number"
+        if root in ("event", "trigger") and len(rest) == 1:
+            types = scope.event if root == "event" else scope.trigger
+            name = rest[0]
+            if name == "at":
+                return "instant"
+            if name in ("id", "type"):
+                return "text"
+            kinds = set()
+            for t in types or ():
+                spec = self.pset.events[t].fields.get(name) if t in self.pset.events else None
+                kinds.add(_FIELD_KINDS.get(spec.type, "any") if spec is not None else "any")
+            return kinds.pop() if len(kinds) == 1 else "any"
+        if root == "subject":
+            if rest == ["owner_since"]:
+                return "instant"
+            if rest and rest[0] == "counters":
+                return "number"
+            if rest and rest[0] == "flags":
+                return "any"
+            return "text"
+        return "any"
+
+    def expect_kind(
+        self, op: Any, scope: Scope, allowed: AbstractSet[str], what: str, path: Path_
+    ) -> bool:
+        """Reports PE118 when ``op`` cannot be one of ``allowed`` kinds."""
+        kind = self.kind_of(op, scope)
+        if kind == "any" or kind in allowed:
+            return True
+        self.error(
+            Code.WRONG_KIND,
+            f"{what} takes {_choices(allowed)}, but {_show(op)} is {_article(kind)}",
+            path,
+        )
+        return False
 
     def param_value(self, ref: str, path: Path_) -> Any:
         parts = ref[1:].split(".")
@@ -238,6 +323,23 @@ class ExpressionCompiler(Visitor[Any]):
 
         return local_date
 
+    def visit_TimeOfDay(self, op: m.TimeOfDay, path: Path_, scope: Scope) -> Getter:
+        where = (*path, "time_of_day")
+        self.expect_kind(op.time_of_day, scope, {"instant"}, "time_of_day", where)
+        instant = self.operand(op.time_of_day, where, scope)
+        tz_name = self.pset.meta.timezone
+
+        def time_of_day(c: Ctx) -> Any:
+            v = instant(c)
+            if not isinstance(v, int) or isinstance(v, bool):
+                return None
+            t = to_local(v, tz_name)
+            return clock_text(
+                ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
+            )
+
+        return time_of_day
+
     def visit_Values(self, op: m.Values, path: Path_, scope: Scope) -> Getter:
         return self._values(op, path, scope)[1]
 
@@ -295,19 +397,21 @@ class ExpressionCompiler(Visitor[Any]):
         dur = self.duration(op.ago, (*path, "ago"))
         if dur is None:
             return lambda c: None
-        tz = self.pset.meta.timezone
-        return lambda c: dur.back(c.now, tz)
+        return lambda c: dur.back(c.now, c.world.tz, c.world.cal, c.world.calendar_guesses)
 
     def visit_Plus(self, op: m.Plus, path: Path_, scope: Scope) -> Getter:
+        self.expect_kind(op.plus[0], scope, {"instant"}, "plus", (*path, "plus", 0))
         base = self.operand(op.plus[0], (*path, "plus", 0), scope)
         span = self.duration(op.plus[1], (*path, "plus", 1))
         if span is None:
             return lambda c: None
-        zone_name = self.pset.meta.timezone
 
         def plus(c: Ctx) -> Any:
             start = base(c)
-            return span.due(start, zone_name)[0] if isinstance(start, int) else None
+            if not isinstance(start, int) or isinstance(start, bool):
+                return None
+            w = c.world
+            return span.due(start, w.tz, w.cal, w.calendar_guesses)[0]
 
         return plus
 
@@ -603,6 +707,7 @@ class ExpressionCompiler(Visitor[Any]):
         return member
 
     def _compare(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> Pred:
+        pair = self._clock_literals(op, pair, path, scope)
         a = self.operand(pair[0], (*path, op, 0), scope)
         b = self.operand(pair[1], (*path, op, 1), scope)
         if op in ("eq", "ne"):
@@ -610,6 +715,33 @@ class ExpressionCompiler(Visitor[Any]):
             if fast is not None:
                 return fast
         return _comparison(op, a, b)
+
+    def _clock_literals(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> list[Any]:
+        """A text compared with a time of day is read as one (``"09:00"`` -> ``"09:00:00"``),
+        so that the comparison is of times, not of spellings; one that is not is PE118."""
+        kinds = [self.kind_of(x, scope) for x in pair]
+        if "time_of_day" not in kinds:
+            return pair
+        out = list(pair)
+        for i, x in enumerate(pair):
+            if kinds[i] in ("text", "duration") and isinstance(x, str):
+                clock = parse_clock(x)
+                if clock is None:
+                    self.error(
+                        Code.WRONG_KIND,
+                        f"{x!r} is compared with a time of day but is not one",
+                        (*path, op, i),
+                        'write it as HH:MM or HH:MM:SS, e.g. "09:00"',
+                    )
+                    continue
+                out[i] = clock_text(clock)
+            elif kinds[i] not in ("time_of_day", "any", "null"):
+                self.error(
+                    Code.WRONG_KIND,
+                    f"a time of day is compared with {_article(kinds[i])}",
+                    (*path, op, i),
+                )
+        return out
 
     def visit_Eq(self, cond: m.Eq, path: Path_, scope: Scope) -> Pred:
         return self._compare("eq", cond.eq, path, scope)
@@ -628,6 +760,84 @@ class ExpressionCompiler(Visitor[Any]):
 
     def visit_Ge(self, cond: m.Ge, path: Path_, scope: Scope) -> Pred:
         return self._compare("ge", cond.ge, path, scope)
+
+
+# the kind of each operand model's value (``ExpressionCompiler.kind_of``); "any" if absent
+_MODEL_KINDS: Final[dict[type[BaseModel], str]] = {
+    m.Plus: "instant",
+    m.Ago: "instant",
+    m.Date: "date",
+    m.TimeOfDay: "time_of_day",
+    m.OwnerOf: "text",
+    m.Len: "number",
+    m.Count: "number",
+    m.Sum: "number",
+    m.MinOf: "number",
+    m.MaxOf: "number",
+    m.Avg: "number",
+    m.Add: "number",
+    m.Sub: "number",
+    m.Mul: "number",
+    m.Div: "number",
+    m.Added: "number",
+    m.CounterValue: "number",
+    m.MetricOf: "number",
+    m.Claims: "list",
+    m.Subjects: "list",
+    m.Owners: "list",
+    m.Values: "list",
+    m.PartiesWith: "list",
+}
+# the kind of a declared event field's values
+_FIELD_KINDS: Final[dict[str, str]] = {
+    "str": "text",
+    "int": "number",
+    "decimal": "number",
+    "bool": "bool",
+    "time": "instant",
+    "date": "date",
+    "list[str]": "list",
+    "list[int]": "list",
+}
+_WORKING_HOUR_US: Final[dict[str, int]] = {
+    "working_hour": 3_600_000_000,
+    "working_minute": 60_000_000,
+}
+
+
+def _article(kind: str) -> str:
+    return {"any": "a value", "null": "null", "time_of_day": "a time of day"}.get(
+        kind, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    )
+
+
+def too_long_for_hours(duration: Duration, calendar: Calendar) -> str | None:
+    """Working hours, counted in the policy's own business hours, within the longest duration
+    a policy may state (a minute of business a day makes an hour a long time); else why not."""
+    per_unit = _WORKING_HOUR_US.get(duration.unit)
+    if per_unit is None:
+        return None
+    if duration.amount * per_unit / calendar.hours_per_day * 1.4 <= MAX_DURATION_DAYS:
+        return None
+    return (
+        f"the duration {duration.text!r} is too long for business hours of "
+        f"{calendar.hours_per_day / 3_600_000_000:g} h a day; the longest a policy may state "
+        f"is {MAX_DURATION_TEXT}"
+    )
+
+
+_KIND_ORDER: Final = ("instant", "date", "duration", "time_of_day", "number", "text")
+
+
+def _choices(kinds: AbstractSet[str]) -> str:
+    named = [_article(k) for k in _KIND_ORDER if k in kinds]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
+
+
+def _show(op: Any) -> str:
+    if isinstance(op, BaseModel):
+        return "{" + next(iter(op.model_dump(by_alias=True, exclude_none=True)), "?") + ": ...}"
+    return repr(op) if not isinstance(op, str) else op
 
 
 class _AnyField(frozenset[str]):

@@ -83,6 +83,14 @@ class Date(_Strict):
     date: Operand
 
 
+class TimeOfDay(_Strict):
+    """The local wall-clock time (``HH:MM:SS`` in the policy timezone) of an instant, compared
+    with literals like ``"09:00"`` (``lt: [{time_of_day: $event.at}, "09:00"]``).
+    某时刻在策略时区的本地钟点"""
+
+    time_of_day: Operand
+
+
 class Values(_Strict):
     """One field of the matching earlier events, newest first (with ``last``: at most N).
     匹配的历史事件的某字段值,最新在前"""
@@ -275,6 +283,7 @@ OPERAND_KEYS = (
     "plus",
     "coalesce",
     "date",
+    "time_of_day",
     "added",
     "counter",
     "parties_with",
@@ -324,6 +333,7 @@ else:
             | Annotated[Plus, Tag("plus")]
             | Annotated[Coalesce, Tag("coalesce")]
             | Annotated[Date, Tag("date")]
+            | Annotated[TimeOfDay, Tag("time_of_day")]
             | Annotated[Added, Tag("added")]
             | Annotated[CounterValue, Tag("counter")]
             | Annotated[PartiesWith, Tag("parties_with")]

@@ -32,6 +32,8 @@ class Program:
     # the validated policy set with source positions (static analysis reads it)
     pset: PolicySet | None = None
     sources: tuple[Source, ...] = ()
+    # calendar files given beside the policy (``calendar=``), part of its identity
+    calendars: tuple[Source, ...] = ()
     # what later stages derive from this program once and keep (the snapshot codec): owned
     # by the program, so nothing is cached process-wide
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -131,8 +133,12 @@ def load_program(
     path: str | Path,
     params: Mapping[str, Any] | None = None,
     params_file: str | Path | None = None,
+    calendar: str | Path | None = None,
 ) -> Program:
-    """A policy file, or a folder whose YAML files form one policy set."""
+    """A policy file, or a folder whose YAML files form one policy set.
+
+    ``calendar``: a YAML file with a ``calendar:`` block (a company's holidays and make-up
+    days, its business hours), merged with the files' own ``calendar:`` declarations."""
     root = Path(path)
     sink = ProblemSink()
     if not _exists(root):
@@ -159,7 +165,12 @@ def load_program(
         except PolicyError as exc:
             sink.problems.extend(exc.problems)
     overrides.update(_overrides(params, sink))
-    return build(sources, sink, overrides, [str(f) for f in files])
+    calendars: list[Source] = []
+    if calendar is not None:
+        found = load_source(Path(calendar), sink)
+        if found is not None:
+            calendars.append(found)
+    return build(sources, sink, overrides, [str(f) for f in files], calendars)
 
 
 def load_program_text(
@@ -173,10 +184,14 @@ def load_program_text(
 
 
 def build(
-    sources: list[Source], sink: ProblemSink, params: dict[str, Any], files: list[str]
+    sources: list[Source],
+    sink: ProblemSink,
+    params: dict[str, Any],
+    files: list[str],
+    calendars: list[Source] | None = None,
 ) -> Program:
     """Validate and compile loaded sources; raises one ``PolicyError`` with every problem."""
-    pset = validate_sources(sources, sink) if sources else None
+    pset = validate_sources(sources, sink, calendars) if sources else None
     compiled = compile_policy(pset, sink, params) if pset is not None else None
     sink.raise_if_any()
     assert compiled is not None
@@ -187,6 +202,7 @@ def build(
         tuple(site.rule for site in pset.rules),
         pset,
         tuple(sources),
+        tuple(calendars or ()),
     )
 
 

@@ -12,9 +12,10 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from policyengine.calendars import STATUTORY, Calendar, parse_hours
 from policyengine.errors import Code, Location, ProblemSink, did_you_mean
 from policyengine.language import model as m
-from policyengine.language.loader import Source
+from policyengine.language.loader import Path_, Source
 
 
 @dataclass
@@ -47,6 +48,7 @@ class PolicySet:
     invariants: list[tuple[m.PolicyInvariant, Source, int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names whose declaration had errors
+    calendar: Calendar = STATUTORY  # every file's `calendar:` and the calendar file, merged
 
     @property
     def id(self) -> str:
@@ -154,12 +156,19 @@ def _salvage(
     an error lies outside the four sections (the header itself is broken).
     """
     bad: dict[str, set[Any]] = {s: set() for s in _SECTIONS}
+    calendar_broken = False
     for err in errors:
         loc = err["loc"]
+        if loc and loc[0] == "calendar":
+            calendar_broken = True
+            continue
         if len(loc) < 2 or loc[0] not in _SECTIONS:
             return None
         bad[loc[0]].add(loc[1])
     out = dict(data)
+    if calendar_broken:
+        del out["calendar"]
+        broken.add("calendar")
     kept: Kept = {}
     for section in ("params", "events", "labels"):
         if isinstance(data.get(section), dict):
@@ -177,7 +186,10 @@ def _salvage(
     return out, kept
 
 
-def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | None:
+def validate_sources(
+    sources: list[Source], sink: ProblemSink, calendars: list[Source] | None = None
+) -> PolicySet | None:
+    """The policy set of ``sources``; ``calendars`` are calendar files (``calendar=``)."""
     files: list[tuple[Source, m.PolicyFile, Kept]] = []
     broken: set[str] = set()
     for source in sources:
@@ -215,7 +227,92 @@ def validate_sources(sources: list[Source], sink: ProblemSink) -> PolicySet | No
     if not files:
         return None
     pset = _merge(files, sink, broken)
+    entries: list[tuple[m.CalendarSpec, Source, Path_]] = [
+        (pf.calendar, source, ("calendar",)) for source, pf, _ in files if pf.calendar is not None
+    ]
+    entries += _calendar_files(calendars or [], sink)
+    if entries and "calendar" not in broken:
+        pset.calendar = merge_calendars(entries, sink)
     return pset
+
+
+def _calendar_files(
+    sources: list[Source], sink: ProblemSink
+) -> list[tuple[m.CalendarSpec, Source, Path_]]:
+    """A calendar file holds ``calendar:`` (like a policy file's block), or the block itself."""
+    out: list[tuple[m.CalendarSpec, Source, Path_]] = []
+    for source in sources:
+        data = source.data
+        root: Path_ = ("calendar",) if isinstance(data, dict) and "calendar" in data else ()
+        try:
+            if root:
+                out.append((m.CalendarFile.model_validate(data).calendar, source, root))
+            else:
+                out.append((m.CalendarSpec.model_validate(data), source, root))
+        except ValidationError as exc:
+            for err in exc.errors()[:MAX_FILE_PROBLEMS]:
+                _problem_from_error(err, source, sink)
+    return out
+
+
+# declared days across a policy set: a company's decades of calendars, not a flood of ranges
+MAX_CALENDAR_DAYS: Final = 100_000
+
+
+def merge_calendars(
+    entries: list[tuple[m.CalendarSpec, Source, Path_]], sink: ProblemSink
+) -> Calendar:
+    """One calendar from several declarations: days off and working days are unions (a day
+    declared both is an error, at the second declaration), and ``base``, ``hours`` and
+    ``outside``, where declared more than once, must agree."""
+    chosen: dict[str, tuple[Any, Location]] = {}
+    days: dict[str, dict[Any, Location]] = {"holidays": {}, "workdays": {}}
+    for spec, source, root in entries:
+        for name in ("base", "hours", "outside"):
+            value = getattr(spec, name)
+            if value is None:
+                continue
+            if name == "hours":  # the same hours however they are spelt or ordered
+                value = parse_hours(value)
+            where = source.locate((*root, name))
+            if name in chosen and chosen[name][0] != value:
+                sink.add(
+                    Code.CONFLICTING_DECLARATIONS,
+                    f"calendar {name} {getattr(spec, name)!r} differs from the {name} declared "
+                    "first",
+                    where,
+                    f"first at {chosen[name][1]}; declare it the same way, or in one file",
+                )
+                continue
+            chosen.setdefault(name, (value, where))
+        for kind, other in (("holidays", "workdays"), ("workdays", "holidays")):
+            for i, text in enumerate(getattr(spec, kind)):
+                where = source.locate((*root, kind, i))
+                for day in m.parse_days(text):
+                    if day in days[other]:
+                        sink.add(
+                            Code.CONFLICTING_DECLARATIONS,
+                            f"{day.isoformat()} is declared both a holiday and a working day",
+                            where,
+                            f"the other declaration is at {days[other][day]}; keep one",
+                        )
+                    days[kind].setdefault(day, where)
+                if len(days["holidays"]) + len(days["workdays"]) > MAX_CALENDAR_DAYS:
+                    sink.add(
+                        Code.BAD_VALUE,
+                        f"the calendar declares more than {MAX_CALENDAR_DAYS:,} days",
+                        where,
+                        "declare the days off and make-up days of the years you need",
+                    )
+                    return STATUTORY
+    hours = chosen.get("hours")
+    return Calendar(
+        base=chosen.get("base", ("china",))[0],
+        holidays=frozenset(days["holidays"]),
+        workdays=frozenset(days["workdays"]),
+        hours=hours[0] if hours is not None else STATUTORY.hours,
+        outside=chosen.get("outside", ("error",))[0],
+    )
 
 
 def _merge(

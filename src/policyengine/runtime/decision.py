@@ -199,10 +199,11 @@ class Classification(_Frozen):
 
 class Notice(_Frozen):
     """Something the caller should know: input not applied (a duplicate id, an ignored unknown
-    type), or two rules deciding one owner differently in one step with no precedence."""
+    type), two rules deciding one owner differently in one step with no precedence, or working
+    days counted Monday-Friday in a year the calendar does not know (``event`` ``#calendar``)."""
 
     event: str
-    kind: Literal["duplicate", "ignored", "conflict"]
+    kind: Literal["duplicate", "ignored", "conflict", "calendar"]
     detail: str
 
 

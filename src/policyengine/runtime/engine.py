@@ -91,6 +91,7 @@ class World(Queries):
         self.policy = policy
         self.hooks = hooks
         self.tz = policy.timezone
+        self.cal = policy.calendar
         self.sf = policy.subject_field
         self.classifying = policy.classifying
         self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
@@ -415,7 +416,7 @@ class World(Queries):
             prev: tuple[int, bool] | None = None
             for i, st in enumerate(e.steps):
                 if st.after is not None:
-                    start: int | None = st.after.due(self.now, self.tz)[0]
+                    start: int | None = st.after.due(ctx, self.now)[0]
                     excl = False
                 elif prev is not None:
                     start, excl = (
@@ -424,7 +425,7 @@ class World(Queries):
                     )  # inclusive due -> the next window opens after it
                 else:
                     start, excl = None, False
-                due = st.within.due(self.now, self.tz) if st.within is not None else None
+                due = e.deadline(st.within, ctx, self.now)
                 p = self._instance(e, ctx, rule, chain, due, start, excl, st.obligation)
                 p.step, p.types, p.where = i, st.types, st.where
                 self._register(p)
@@ -433,10 +434,16 @@ class World(Queries):
             return
         if e.every is not None:
             assert chain is not None
-            begin = e.after.due(self.now, self.tz)[0] if e.after is not None else self.now
+            begin = e.after.due(ctx, self.now)[0] if e.after is not None else self.now
             period = period_of(e.every, begin, self.tz)
             p = self._instance(
-                e, ctx, rule, chain, (period.end, False), begin if e.after else None, False
+                e,
+                ctx,
+                rule,
+                chain,
+                e.rolled(ctx, (period.end, False)),
+                begin if e.after else None,
+                False,
             )
             self._register(p)
             self.seq += 1
@@ -454,8 +461,8 @@ class World(Queries):
                 p.state = MET
                 self._met(p, ev, e.met, MET)
             return
-        due = e.within.due(self.now, self.tz) if e.within is not None else None
-        start = e.after.due(self.now, self.tz)[0] if e.after is not None else None
+        due = e.deadline(e.within, ctx, self.now)
+        start = e.after.due(ctx, self.now)[0] if e.after is not None else None
         self._register(self._instance(e, ctx, rule, chain, due, start, False))
 
     def _instance(
@@ -548,13 +555,15 @@ class World(Queries):
         saved, self.now = self.now, at
         if e.every is not None:
             period = period_of(e.every, at, self.tz)
-            p = self._instance(e, ctx, chain.rule, chain, (period.end, False), None, False)
+            due = e.rolled(ctx, (period.end, False))
+            p = self._instance(e, ctx, chain.rule, chain, due, None, False)
             self._register(p)
             self.seq += 1
             heapq.heappush(self.timers, (2 * period.end, self.seq, Renew(chain, period.end)))
         else:
-            assert e.within is not None
-            p = self._instance(e, ctx, chain.rule, chain, e.within.due(at, self.tz), None, False)
+            p = self._instance(
+                e, ctx, chain.rule, chain, e.deadline(e.within, ctx, at), None, False
+            )
             self._register(p)
         self.now = saved
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from policyengine.calendars import guessed_notice
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.runtime import decision as d
 from policyengine.runtime.engine import World
@@ -99,6 +100,9 @@ def decision_of(
     notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
     notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
     notices += [d.Notice(event=c.event, kind="conflict", detail=c.detail) for c in w.conflicts]
+    if w.calendar_guesses:
+        detail = guessed_notice(w.calendar_guesses)
+        notices.append(d.Notice(event="#calendar", kind="calendar", detail=detail))
     counters: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in w.party_counters.items()}
     for sid, s in w.subjects.items():
         if s.counters:

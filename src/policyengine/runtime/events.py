@@ -13,13 +13,13 @@ import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar, get_args
 
 from policyengine.errors import Code, EventError, Problem, did_you_mean
 from policyengine.language.compiler import CompiledPolicy, FieldCheck
-from policyengine.times import RANGE_TEXT, in_range, instant_us
+from policyengine.times import RANGE_TEXT, in_range, instant_us, zone
 
 Event = dict[str, Any]  # fields plus "id", "type" and "at" (epoch microseconds)
 
@@ -351,6 +351,130 @@ def _plan(checks: tuple[FieldCheck, ...]) -> _Plan:
     return fields, frozenset({"id", "type", "at", *(c.name for c in checks)})
 
 
+# ---------------------------------------------------------------- local times without an offset
+# A time without a UTC offset names no instant, so it is refused (PE204) unless the caller
+# opts in with ``naive_times="policy"``: then it is read as wall-clock time in the policy's
+# timezone. The opt-in is explicit because the guess is only right when the sender wrote the
+# policy's local time; a CRM writing UTC without a "Z" would be silently off by hours.
+
+NaiveTimes = Literal["error", "policy"]
+NAIVE_TIMES: Final[tuple[str, ...]] = get_args(NaiveTimes)
+NAIVE_HINT: Final = (
+    'or, if these are local times of the policy\'s timezone, pass naive_times="policy" '
+    "(command line: --naive-times policy)"
+)
+
+
+def naive_times_mode(naive_times: Any) -> NaiveTimes:
+    """``naive_times`` checked: ``"error"`` or ``"policy"``, else EventError PE207 (a wrong
+    option is a wrong reading of the history, reported in the history's own family)."""
+    if naive_times == "error" or naive_times == "policy":
+        return "error" if naive_times == "error" else "policy"
+    raise EventError(
+        [
+            Problem(
+                Code.MALFORMED_HISTORY,
+                f"naive_times={show(naive_times)} is not one of {list(NAIVE_TIMES)}",
+                hint='pass naive_times="error" (the default: refuse) or "policy" (read them '
+                "in the policy's timezone)",
+                event_id="#history",
+                field="naive_times",
+            )
+        ]
+    )
+
+
+def naive_wall_time(value: Any) -> datetime | None:
+    """The wall-clock time of ``value`` if it is a time without an offset: ISO 8601 text with
+    a time of day and no offset (``2026-03-01T10:00:00``, ``2026-03-01 10:00``) or a naive
+    ``datetime``. None for anything else: an instant with an offset, a calendar date alone
+    (a day is not a time of day), text that is not ISO 8601, or another type. Never fails."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            found = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return None  # "2026-03-01" alone: fromisoformat reads it as midnight
+    elif isinstance(value, datetime):
+        found = value
+    else:
+        return None
+    return found if found.tzinfo is None else None
+
+
+def local_instant(value: Any, tz: str) -> datetime | None:
+    """``value`` (see ``naive_wall_time``) read as local time in ``tz``, as an aware datetime
+    of that zone; None when it is not a time without an offset, or cannot be placed there
+    (the first or last hours of year 1 and 9999).
+
+    A wall time summer time skips (02:30 on the spring-forward night) or repeats (02:30 on
+    the fall-back night) is read with ``fold=0``, the offset in force before the change: a
+    skipped 02:30 CET is 01:30 UTC, shown as 03:30 CEST; a repeated 02:30 is the first one,
+    CEST. The result is the instant shown as the zone shows it, so its text is a real local
+    time with the offset in force then."""
+    wall = naive_wall_time(value)
+    if wall is None:
+        return None
+    try:
+        z = zone(tz)
+        return wall.replace(tzinfo=z, fold=0).astimezone(UTC).astimezone(z)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _local_text(value: Any, tz: str) -> str | None:
+    """``local_instant`` as ISO 8601 text with its offset (``2026-03-01T10:00:00+08:00``)."""
+    found = local_instant(value, tz)
+    return None if found is None else found.isoformat()
+
+
+def localise_instant(value: Any, tz: str) -> Any:
+    """An API argument (``as_of``, ``at``) under ``naive_times="policy"``: a time without an
+    offset becomes the ISO 8601 text of that local time in ``tz``; anything else is returned
+    as given, for ``parse_instant`` to accept or refuse as always."""
+    text = _local_text(value, tz)
+    return value if text is None else text
+
+
+def localise(policy: CompiledPolicy, raw_events: Iterable[Any]) -> list[Any]:
+    """The history with every time without an offset (``at``, and the fields the event's type
+    declares ``time``) written as ISO 8601 text with the offset of the policy's timezone then:
+    what ``naive_times="policy"`` reads. An event that changes is a new dict (the caller's
+    mapping is not touched); every other item, good or bad, is passed through as it is, for
+    ``prepare`` to judge. Text, not an instant, is put in: the result is still raw input,
+    which the snapshots store and the parallel partitioner reads, so every backend sees the
+    same events with no option of its own; and a derived id is that of the offset form.
+
+    Raises EventError PE207 when ``raw_events`` is not a history (``history_items``)."""
+    tz = policy.timezone
+    times: dict[str, tuple[str, ...]] = {
+        etype: tuple(c.name for c in checks if c.type == "time")
+        for etype, checks in policy.events.items()
+    }
+    out: list[Any] = []
+    for raw in history_items(raw_events):
+        if not isinstance(raw, Mapping):
+            out.append(raw)
+            continue
+        changed: dict[Any, str] = {}
+        text = _local_text(raw.get("at"), tz)
+        if text is not None:
+            changed["at"] = text
+        etype = raw.get("type")
+        for name in times.get(etype, ()) if isinstance(etype, str) else ():
+            text = _local_text(raw.get(name), tz)
+            if text is not None:
+                changed[name] = text
+        out.append({**raw, **changed} if changed else raw)
+    return out
+
+
 def history_items(raw_events: Any) -> Iterable[Any]:
     """``raw_events`` if it can be a history (an iterable of events), else EventError PE207:
     a text, bytes or a single mapping would be iterated as characters or keys, and a number
@@ -372,7 +496,16 @@ def history_items(raw_events: Any) -> Iterable[Any]:
     return raw_events  # type: ignore[no-any-return]
 
 
-def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
+def prepare(
+    policy: CompiledPolicy, raw_events: Iterable[Any], *, naive_times: NaiveTimes = "error"
+) -> History:
+    """The checked, ordered history of ``raw_events``, or EventError with every problem.
+
+    ``naive_times``: what a time without a UTC offset (in ``at`` or a ``time`` field) means:
+    ``"error"`` (default) refuses it (PE204 for ``at``, PE203 for a field), since it names
+    no instant; ``"policy"`` reads it as local time in the policy's timezone (``localise``)."""
+    if naive_times_mode(naive_times) == "policy":
+        raw_events = localise(policy, raw_events)
     raw_events = history_items(raw_events)
     problems: list[Problem] = []
     out: list[tuple[int, int, Event]] = []
@@ -453,11 +586,10 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
                 if at_raw is None
                 else f"timestamp {show(at_raw)} has no UTC offset or is not ISO 8601"
             )
-            problems.append(
-                Problem(
-                    code, msg, hint="write e.g. 2026-03-01T10:00:00+08:00", event_id=eid, field="at"
-                )
-            )
+            hint = "write e.g. 2026-03-01T10:00:00+08:00"
+            if naive_wall_time(at_raw) is not None:
+                hint += ", " + NAIVE_HINT
+            problems.append(Problem(code, msg, hint=hint, event_id=eid, field="at"))
             continue
         event: Event = {"id": eid, "type": etype, "at": at}
         plan = plans.get(etype)
@@ -499,9 +631,14 @@ def prepare(policy: CompiledPolicy, raw_events: Iterable[Any]) -> History:
             complaint = _check_field(check, value)
             if complaint is not None:
                 code = Code.EVENT_BAD_FIELD
+                field_hint: str | None = None
                 if check.type == "time" and instant_us(value) is not None:
                     code = Code.INSTANT_OUT_OF_RANGE  # an instant, but out of range
-                problems.append(Problem(code, f"{name} {complaint}", event_id=eid, field=name))
+                elif check.type == "time" and naive_wall_time(value) is not None:
+                    field_hint = "give it an offset, " + NAIVE_HINT
+                problems.append(
+                    Problem(code, f"{name} {complaint}", hint=field_hint, event_id=eid, field=name)
+                )
                 bad = True
                 continue
             event[name] = _normalise(check, value)

@@ -83,9 +83,7 @@ class Queries(EngineState):
         now = ctx.now
         lower = exact_from = -(2**62)
         if within is not None:
-            bound = within.back(now, self.tz)
-            slack = within.calendar_slack
-            lower, exact_from = bound - slack, bound + slack
+            lower, exact_from = within.look_back(now, self.tz, self.cal, self.calendar_guesses)
         if plan.since is not None:
             since = plan.since(ctx)
             if isinstance(since, int) and since > lower:
@@ -108,7 +106,7 @@ class Queries(EngineState):
                 and (
                     ev["at"] >= exact_from
                     or within is None
-                    or within.covers(ev["at"], now, self.tz)
+                    or within.covers(ev["at"], now, self.tz, self.cal, self.calendar_guesses)
                 )
                 and all(ev.get(f) == v for f, v in match)
             ]
@@ -122,7 +120,11 @@ class Queries(EngineState):
                 at = ev["at"]
                 if at < lower:
                     break
-                if at < exact_from and within is not None and not within.covers(at, now, self.tz):
+                if (
+                    at < exact_from
+                    and within is not None
+                    and not within.covers(at, now, self.tz, self.cal, self.calendar_guesses)
+                ):
                     continue
                 if all(ev.get(f) == v for f, v in match):
                     yield ev

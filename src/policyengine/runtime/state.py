@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, get_type_hints
 
+from policyengine.calendars import Calendar
 from policyengine.errors import Code, EvaluationError, Problem
 from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, Ctx
 from policyengine.runtime.events import Event
@@ -410,6 +411,7 @@ class EngineState:
     policy: Annotated[CompiledPolicy, POLICY]
     hooks: Annotated[Hooks | None, POLICY]
     tz: Annotated[str, POLICY]
+    cal: Annotated[Calendar, POLICY]  # the policy's working days and business hours
     sf: Annotated[str, POLICY]
     classifying: Annotated[Mapping[str, Any], POLICY]
     emits_owner: Annotated[bool, POLICY]
@@ -435,6 +437,8 @@ class EngineState:
     seq: Annotated[int, keep("value", int)]  # the timer heap's tie-break counter
     step_owner: Annotated[dict[str, tuple[str | None, str]], keep("map", dict)]
     rejected: Annotated[bool, keep("value", bool)]
+    # years whose working days were counted Monday-Friday (``outside: weekdays``): a notice
+    calendar_guesses: Annotated[dict[int, bool], keep("map", dict)]
     now: Annotated[int, keep("value", int, at_finish=True)]
     # the instant the history's span is measured from (``max_span``): its first event's, or
     # the whole history's for a shard (``Hooks.first_period``)

@@ -33,6 +33,7 @@ SECTIONS = (
     "awards",
     "classifications",
     "rejected",
+    "notices",
 )
 
 
@@ -64,6 +65,11 @@ class Expect(_Strict):
     awards: list[dict[str, Any]] | Includes | None = None
     classifications: list[dict[str, Any]] | Includes | None = None
     rejected: list[dict[str, Any]] | Includes | None = None
+    notices: list[dict[str, Any]] | Includes | None = Field(
+        default=None,
+        description="notices (kind duplicate, ignored, conflict, calendar), e.g. "
+        "{kind: calendar, event: '#calendar'}",
+    )
     labels: dict[str, dict[str, str | None]] | None = Field(
         default=None, description="key -> {label: value}; only the labels written are checked"
     )

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policyengine.errors import PolicyEngineError
+from policyengine.language.compiled import CExpect, walk_actions
 from policyengine.language.model import Money
 from policyengine.policy import Policy
 from policyengine.runtime.decision import Decision
@@ -128,7 +129,7 @@ def _steps(policy: Policy) -> list[timedelta]:
     tz = policy.compiled.timezone
     for value in _durations(policy):
         try:
-            due, _ = value.due(start, tz)
+            due, _ = value.due(start, tz, policy.compiled.calendar)
         except PolicyEngineError:
             continue  # a working-day window outside the calendar: not a useful step
         out.add(timedelta(microseconds=due - start))
@@ -294,16 +295,34 @@ def shift_applies(policy: Policy) -> bool:
     if "month" in compiled.periodic or any(mt.every == "month" for mt in compiled.metrics):
         return False
     units = {d.unit for d in _all_durations(policy)}
-    if units & {"working_day", "month", "year", "month_end"}:
+    if units & {"working_day", "working_hour", "working_minute", "month", "year", "month_end"}:
         return False
+    if any(_calendar_bound(a.expect) for a in walk_actions(compiled) if a.expect is not None):
+        return False  # a deadline rolled off holidays, or read from the events (dates too)
     for file in policy.files:  # durations inside conditions are compiled away: read the text
         path = Path(file)
         if path.is_file() and any(
             w in path.read_text(encoding="utf-8")
-            for w in ("month", "year", "working day", "个月", "工作日", "every: month")
+            for w in (
+                "month",
+                "year",
+                "working day",
+                "working hour",
+                "working minute",
+                "个月",
+                "工作日",
+                "工作小时",
+                "工作分钟",
+                "every: month",
+            )
         ):
             return False
     return True
+
+
+def _calendar_bound(e: CExpect) -> bool:
+    windows = (e.within, e.after, *(x for st in e.steps or () for x in (st.within, st.after)))
+    return e.roll or any(w is not None and w.duration is None for w in windows)
 
 
 def _all_durations(policy: Policy) -> Iterable[Duration]:
@@ -317,13 +336,13 @@ def _all_durations(policy: Policy) -> Iterable[Duration]:
             continue
         if e.every is not None:
             yield Duration(1, "month" if e.every == "month" else "day", e.every)
-        for d in (
+        for w in (
             e.within,
             e.after,
             *(x for st_ in e.steps or () for x in (st_.within, st_.after)),
         ):
-            if d is not None:
-                yield d
+            if w is not None and w.duration is not None:
+                yield w.duration
         stack.extend((*e.met, *e.late, *e.missed, *e.out_of_order))
 
 

@@ -283,5 +283,6 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
     w.labels = labels
     w.broken = broken
     w.fired = fired
+    w.calendar_guesses = {year: True for r in results for year in r.calendar_guesses}
     history = History([], duplicates=list(part.duplicates), ignored=list(part.ignored))
     return decision_of(compiled, w, history, part.horizon)

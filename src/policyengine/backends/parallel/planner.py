@@ -237,7 +237,7 @@ class _Analyzer(Visitor[None]):
         [a, b]}``): what it reads is what that value reads."""
         self.value(next(iter(node.__dict__.values())), cx)
 
-    visit_Date = visit_Len = visit_First = _reads_its_field
+    visit_Date = visit_TimeOfDay = visit_Len = visit_First = _reads_its_field
     visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
     visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
 
@@ -503,7 +503,8 @@ class _Analyzer(Visitor[None]):
                 self.subject(v, cx, "a duty's subject")
             else:
                 self.value(v, cx)
-        self.value([e.party, e.about, e.key], cx)
+        self.value([e.party, e.about, e.key, e.within, e.after], cx)
+        self.value([x for st in e.steps or () for x in (st.within, st.after)], cx)
         creator = cx.event if cx.event is not None else cx.trigger
         candidate = _Cx(cx.where + ".expect", types, creator, cx.bound, party=True)
         self.condition(e.where, candidate)
@@ -714,7 +715,7 @@ class _MetricReads(Visitor[None]):
     def _reads_its_field(self, op: BaseModel, cx: _Cx) -> None:
         self.analyzer.metric_value(next(iter(op.__dict__.values())), cx)
 
-    visit_Date = visit_Len = visit_First = _reads_its_field
+    visit_Date = visit_TimeOfDay = visit_Len = visit_First = _reads_its_field
     visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
     visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
 

@@ -307,6 +307,7 @@ class ShardResult:
     closes: list[tuple[int, Tick, int, bool]]
     fired: dict[str, int]
     fired_repl: dict[str, int]
+    calendar_guesses: dict[int, bool]  # years counted Monday-Friday (a notice)
     labels: dict[str, dict[str, Any]]
     broken: dict[str, list[str]]
     applied: bool
@@ -354,6 +355,7 @@ def evaluate_shard(
         closes=hooks.closes,
         fired=w.fired,
         fired_repl=hooks.fired_repl,
+        calendar_guesses=dict(w.calendar_guesses),
         labels=labels,
         broken=w.broken,
         applied=hooks.applied,

@@ -23,6 +23,7 @@ class PolicySpec:
     files: tuple[str, ...]
     params: dict[str, Any]  # overrides, written as a params file would write them
     expected: dict[str, Any]  # the resolved values, to check the rebuild
+    calendars: tuple[Source, ...] = ()  # calendar files given beside the policy
 
 
 def _money_text(v: m.Money) -> str:
@@ -54,13 +55,23 @@ def policy_spec(policy: Program | HasProgram) -> PolicySpec:
         if decl is not None and value != decl.value():
             overrides[name] = _written(value, decl.kind)
     return PolicySpec(
-        tuple(policy.sources), tuple(policy.files), overrides, dict(policy.compiled.params)
+        tuple(policy.sources),
+        tuple(policy.files),
+        overrides,
+        dict(policy.compiled.params),
+        tuple(policy.calendars),
     )
 
 
 def rebuild(spec: PolicySpec) -> Program:
     """The policy again, in this process; refuses a rebuild that resolves differently."""
-    built = build(list(spec.sources), ProblemSink(), dict(spec.params), list(spec.files))
+    built = build(
+        list(spec.sources),
+        ProblemSink(),
+        dict(spec.params),
+        list(spec.files),
+        list(spec.calendars),
+    )
     if built.compiled.params != spec.expected:
         raise RuntimeError("the policy rebuilt in a worker resolves its parameters differently")
     return built
