@@ -108,8 +108,10 @@ def visited(eid: str, at: str, etype: str = "client_visited") -> Event:
     return ev(eid, etype, at, customer="C8", visit="V1", employee="zhou")
 
 
-def plan(eid: str, at: str, employee: str = "S1") -> Event:
-    return ev(eid, "visit_plan_submitted", at, employee=employee)
+def plan(eid: str, at: str, month: str | None = None, employee: str = "S1") -> Event:
+    """A visit plan naming ``month`` ("2026-04"), or no month."""
+    fields = {} if month is None else {"month": month}
+    return ev(eid, "visit_plan_submitted", at, employee=employee, **fields)
 
 
 def phone(eid: str, at: str, rings: int, **f: Any) -> Event:
@@ -208,16 +210,17 @@ def test_policy_carries_the_six_clauses(run: Any) -> None:
 
 # ============================================================================ CM-2 tracking
 # From project_approved a tracking record is due at most every 30 days, rolling: met at t ->
-# next due t + 30 days; missed at D -> next due D + 30 days. Qualified / closed cancel it.
+# next due t + 30 days; missed at D -> overdue until a record meets it late at t', next due
+# t' + 30 days (issue 16). Qualified / closed cancel it (reported as cancelled).
 
 
 @pytest.mark.parametrize(
     ("hms", "first", "second_due"),
-    [("10:00:00", "met", dt("03-06")), ("10:00:01", "overdue", dt("03-06"))],
+    [("10:00:00", "met", dt("03-06")), ("10:00:01", "late", dt("03-06", "10:00:01"))],
 )
 def test_cm2_first_tracking_edge(run: Any, hms: str, first: str, second_due: datetime) -> None:
     """CM-2: approved 01-05 10:00 -> due 02-04 10:00; a record then is in time; one second
-    later the first duty is missed and the record meets the next one (due D + 30 days)."""
+    later it meets the first duty late, and the cadence restarts from it (issue 16)."""
     d = run(approved("a", t("01-05")), tracked("t1", t("02-04", hms)), as_of=t("02-20"))
     duties = obls(d, "CM-2", "P1", TRACK)
     assert duties[0].due == dt("02-04")
@@ -229,19 +232,17 @@ def test_cm2_first_tracking_edge(run: Any, hms: str, first: str, second_due: dat
         assert duties[1].status == "open"
         assert len(duties) == 2
     else:
-        assert duties[0].met_by is None
-        assert duties[1].status == "met"
-        assert duties[1].met_by == "t1"
+        assert duties[0].met_by == "t1"
         # the record restarts the cadence: next due 30 days after it
-        assert duties[2].due == dt("03-06", "10:00:01")
-        assert duties[2].status == "open"
+        assert duties[1].status == "open"
+        assert len(duties) == 2
 
 
 @pytest.mark.parametrize(
     ("as_of", "statuses"),
     [
         (t("02-04"), ["open"]),
-        (t("02-04", "10:00:01"), ["overdue", "open"]),
+        (t("02-04", "10:00:01"), ["overdue"]),  # one overdue duty, waiting (issue 16)
     ],
 )
 def test_cm2_tracking_open_until_due(run: Any, as_of: str, statuses: list[str]) -> None:
@@ -266,16 +267,18 @@ def test_cm2_tracking_rolls_from_the_record(run: Any) -> None:
     ]
 
 
-def test_cm2_missed_tracking_rolls_from_the_due_instant(run: Any) -> None:
-    """CM-2: nothing recorded -> due 02-04, 03-06, 04-05 (each D + 30 days)."""
+def test_cm2_missed_tracking_waits_overdue_then_rolls_from_the_late_record(run: Any) -> None:
+    """CM-2: nothing recorded -> one duty overdue from 02-04, no pile (issue 16); a record on
+    03-10 meets it late and the next is due 30 days after that record."""
     d = run(approved("a", t("01-05")), as_of=t("03-10"))
     duties = obls(d, "CM-2", "P1", TRACK)
-    assert [(o.due, o.status) for o in duties] == [
-        (dt("02-04"), "overdue"),
-        (dt("03-06"), "overdue"),
-        (dt("04-05"), "open"),
-    ]
+    assert [(o.due, o.status) for o in duties] == [(dt("02-04"), "overdue")]
     assert {o.party for o in duties} == {"E1"}
+    d = run(approved("a", t("01-05")), tracked("t1", t("03-10")), as_of=t("03-11"))
+    assert [(o.due, o.status, o.met_by) for o in obls(d, "CM-2", "P1", TRACK)] == [
+        (dt("02-04"), "late", "t1"),
+        (dt("04-09"), "open", None),
+    ]
 
 
 def test_cm2_tracking_of_another_customer_does_not_count(run: Any) -> None:
@@ -297,7 +300,8 @@ def test_cm2_qualified_or_closed_ends_tracking(run: Any, ender: str) -> None:
         as_of=t("06-01"),
     )
     duties = obls(d, "CM-2", "P1", TRACK)
-    assert [(o.status, o.met_by) for o in duties] == [("met", "t1")]
+    # the duty owed after t1 is reported as cancelled by the ending event (issue 16)
+    assert [(o.status, o.met_by) for o in duties] == [("met", "t1"), ("cancelled", "q")]
     assert flags(d) == {}
 
 
@@ -435,7 +439,8 @@ def test_cm2_closing_the_project_withdraws_an_owed_report(run: Any) -> None:
         ev("c", "project_closed", t("2027-03-01"), customer="P1", reason="abandoned"),
         as_of=t("2027-06-01"),
     )
-    assert obls(d, "CM-2", "P1", REPORT) == []
+    # withdrawn: reported as cancelled by the closing (issue 16)
+    assert [(o.status, o.met_by) for o in obls(d, "CM-2", "P1", REPORT)] == [("cancelled", "c")]
     assert d.labels("P1")["project_status"] == "closed"
 
 
@@ -897,30 +902,39 @@ def test_cm3_upholding_the_same_attribution_twice_fines_once(run: Any) -> None:
 
 
 # ============================================================================ CM-4 visits
-# salesperson_joined -> a visit plan per local calendar month from the joining month, due at the
-# month end (exclusive); salesperson_left ends it; each client visit -> a report within 2 days.
+# salesperson_joined -> the plan for the next month by each local month end, from the joining
+# month; a plan counts for the month its `month` names (late after the month before it ends);
+# salesperson_left ends it; each client visit -> a report within 2 days.
+
+
+def joined(eid: str = "j", at: str = t("03-15"), employee: str = "S1") -> Event:
+    return ev(eid, "salesperson_joined", at, employee=employee)
 
 
 @pytest.mark.parametrize(
-    ("at", "march", "april"),
+    ("at", "month", "april", "may"),
     [
-        (t("03-31", "23:59:59"), ("met", "p"), ("open", None)),
-        (t("04-01", "00:00:00"), ("overdue", None), ("met", "p")),
+        (t("03-31", "23:59:59"), "2026-04", ("met", "p"), ("open", None)),
+        (t("04-01", "00:00:00"), "2026-04", ("late", "p"), ("open", None)),
+        (t("04-01", "00:00:00"), "2026-05", ("overdue", None), ("met", "p")),
+        (t("03-31", "23:59:59"), "2026-05", ("overdue", None), ("open", None)),
+        (t("03-31", "23:59:59"), None, ("overdue", None), ("open", None)),
+        (t("03-31", "23:59:59"), "2026-03", ("overdue", None), ("open", None)),
+        (t("03-31", "23:59:59"), "2026-04-01", ("overdue", None), ("open", None)),
     ],
 )
-def test_cm4_visit_plan_month_end(
-    run: Any, at: str, march: tuple[str, Any], april: tuple[str, Any]
+def test_cm4_plan_counts_for_the_month_it_names(
+    run: Any, at: str, month: str | None, april: tuple[str, Any], may: tuple[str, Any]
 ) -> None:
-    """CM-4: joined 03-15; a plan at 03-31 23:59:59 meets March, at 04-01 00:00 it is April's."""
-    d = run(
-        ev("j", "salesperson_joined", t("03-15"), employee="S1"),
-        plan("p", at),
-        as_of=t("04-10"),
-    )
+    """CM-4: joined 03-15; April's plan is due by 04-01 00:00 and met by a plan naming 2026-04
+    (late on 1 April); May's is owed from 1 April and met only by a plan naming 2026-05 sent
+    from then on; a plan naming no month, another month or a date meets nothing."""
+    d = run(joined(), plan("p", at, month), as_of=t("04-10"))
     duties = obls(d, "CM-4", "S1", "visit plan")
     assert [o.due for o in duties] == [dt("04-01", "00:00:00"), dt("05-01", "00:00:00")]
-    assert (duties[0].status, duties[0].met_by) == march
-    assert (duties[1].status, duties[1].met_by) == april
+    assert [o.rule for o in duties] == ["visit-plan-joining-month", "monthly-visit-plan"]
+    assert (duties[0].status, duties[0].met_by) == april
+    assert (duties[1].status, duties[1].met_by) == may
     assert {o.party for o in duties} == {"S1"}
 
 
@@ -933,51 +947,59 @@ def test_cm4_visit_plan_month_end(
     ],
 )
 def test_cm4_one_plan_per_month(run: Any, as_of: str, statuses: list[str]) -> None:
-    d = run(ev("j", "salesperson_joined", t("03-15"), employee="S1"), as_of=as_of)
+    d = run(joined(), as_of=as_of)
     assert [o.status for o in obls(d, "CM-4", "S1", "visit plan")] == statuses
 
 
 def test_cm4_plan_before_joining_does_not_count(run: Any) -> None:
-    d = run(
-        plan("p", t("03-03")),
-        ev("j", "salesperson_joined", t("03-15"), employee="S1"),
-        as_of=t("04-02"),
-    )
+    d = run(plan("p", t("03-03"), "2026-04"), joined(), as_of=t("04-02"))
     assert obls(d, "CM-4", "S1", "visit plan")[0].status == "overdue"
 
 
+def test_cm4_plans_of_a_salesperson_meet_their_own_duties(run: Any) -> None:
+    """CM-4: S2's plan for April does not meet S1's April duty."""
+    d = run(
+        joined(),
+        joined("j2", t("03-16"), "S2"),
+        plan("p2", t("03-20"), "2026-04", employee="S2"),
+        as_of=t("04-02"),
+    )
+    assert obls(d, "CM-4", "S1", "visit plan")[0].status == "overdue"
+    assert obls(d, "CM-4", "S2", "visit plan")[0].met_by == "p2"
+
+
 def test_cm4_leaving_ends_later_months(run: Any) -> None:
-    """CM-4: left 05-10 with May's plan not yet in -> nothing owed for June onwards."""
+    """CM-4: left 05-10 with June's plan not yet in -> June's duty cancelled, nothing after."""
     d = run(
-        ev("j", "salesperson_joined", t("03-15"), employee="S1"),
-        plan("p3", t("03-20")),
-        plan("p4", t("04-20")),
+        joined(),
+        plan("p3", t("03-20"), "2026-04"),
+        plan("p4", t("04-20"), "2026-05"),
         ev("l", "salesperson_left", t("05-10"), employee="S1"),
         as_of=t("08-15"),
     )
     duties = obls(d, "CM-4", "S1", "visit plan")
-    assert [(o.due, o.status) for o in duties[:2]] == [
-        (dt("04-01", "00:00:00"), "met"),
-        (dt("05-01", "00:00:00"), "met"),
+    assert [(o.due, o.status, o.met_by) for o in duties] == [
+        (dt("04-01", "00:00:00"), "met", "p3"),
+        (dt("05-01", "00:00:00"), "met", "p4"),
+        (dt("06-01", "00:00:00"), "cancelled", "l"),
     ]
-    assert [o for o in duties if o.due > dt("06-01", "00:00:00")] == []
 
 
-def test_cm4_leaving_after_this_months_plan_ends_later_months(run: Any) -> None:
-    """CM-4: May's plan in on 05-03, left 05-10 -> no plan owed for June, July, August."""
+def test_cm4_rejoining_owes_plans_again(run: Any) -> None:
+    """CM-4: left 04-10, back 06-10 -> nothing arises on 1 May or 1 June; July's plan is owed
+    from the rejoining, August's from 1 July."""
     d = run(
-        ev("j", "salesperson_joined", t("03-15"), employee="S1"),
-        plan("p3", t("03-20")),
-        plan("p4", t("04-20")),
-        plan("p5", t("05-03")),
-        ev("l", "salesperson_left", t("05-10"), employee="S1"),
-        as_of=t("08-15"),
+        joined(),
+        ev("l", "salesperson_left", t("04-10"), employee="S1"),
+        joined("j2", t("06-10")),
+        as_of=t("07-10"),
     )
     duties = obls(d, "CM-4", "S1", "visit plan")
-    assert [(o.status, o.met_by) for o in duties] == [
-        ("met", "p3"),
-        ("met", "p4"),
-        ("met", "p5"),
+    assert [(o.due, o.status) for o in duties] == [
+        (dt("04-01", "00:00:00"), "overdue"),
+        (dt("05-01", "00:00:00"), "cancelled"),
+        (dt("07-01", "00:00:00"), "overdue"),
+        (dt("08-01", "00:00:00"), "open"),
     ]
 
 

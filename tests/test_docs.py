@@ -133,6 +133,8 @@ CONSTRUCTS = (
         m.CancelOn,
         m.PenaltySpec,
         m.LadderStep,
+        m.LadderSpec,
+        m.CreditSpec,
         m.SetSpec,
         m.AddSpec,
         m.AssignSpec,
@@ -150,8 +152,10 @@ CONSTRUCTS = (
         m.Award,
         m.TieBreak,
         m.PolicyInvariant,
+        m.NamedCondition,
         m.PolicyFile,
     )
+    | {"$row", "$row.window", "{row}"}
     | {"$subject.owner", "$subject.owner_since", "$event.period", "$event.start", "$event.end"}
     | {"2 days", "same day", "next day", "end of month", "3 working days", "1 month"}
 ) - {"$schema"}

@@ -644,6 +644,48 @@ def test_as4_unsigned_field_absent_counts_as_signed(run: Any) -> None:
     assert pens(d, "HX-AS-4") == []
 
 
+def test_as4_form_by_another_employee_does_not_meet_it(run: Any) -> None:
+    """HX-AS-4: a signed form E2 returns for E1's customer leaves E1's March open, then overdue
+    (10 CNY on E1)."""
+    other = form("f2", t("03-10"), "C1", "E2", signed_by_customer=True)
+    d = run(owned("o1", "C1", "E1", "03-05"), other, as_of=t("03-15"))
+    march = by_due(obls(d, "HX-AS-4", "C1"))[0]
+    assert (march.party, march.status, march.met_by) == ("E1", "open", None)
+    d = run(owned("o1", "C1", "E1", "03-05"), other, as_of=t("04-02"))
+    march = by_due(obls(d, "HX-AS-4", "C1"))[0]
+    assert (march.status, march.met_by) == ("overdue", None)
+    assert_fine(one(pens(d, "HX-AS-4", "E1")), "E1", "10")
+    assert pens(d, "HX-AS-4", "E2") == []
+
+
+def test_as4_owner_form_after_another_employees_form_meets_it(run: Any) -> None:
+    """HX-AS-4: after E2's form, E1's own form in the month meets March; nobody is fined."""
+    d = run(
+        owned("o1", "C1", "E1", "03-05"),
+        form("f2", t("03-10"), "C1", "E2", signed_by_customer=True),
+        form("f1", t("03-20"), "C1", signed_by_customer=True),
+        as_of=t("04-02"),
+    )
+    march = by_due(obls(d, "HX-AS-4", "C1"))[0]
+    assert (march.status, march.met_by) == ("met", "f1")
+    assert pens(d, "HX-AS-4") == []
+
+
+def test_as4_next_owners_form_before_the_change_meets_neither(run: Any) -> None:
+    """HX-AS-4: E2's form on 04-10 while E1 owns meets neither E1's April nor E2's (from 04-15)."""
+    d = run(
+        owned("o1", "C1", "E1", "03-05"),
+        form("f1", t("03-20"), "C1"),
+        form("f2", t("04-10"), "C1", "E2"),
+        ev("a1", "manager_assigned", t("04-15"), customer="C1", employee="E2"),
+        as_of=t("05-02"),
+    )
+    april_e2 = [o for o in obls(d, "HX-AS-4", "C1", party="E2") if o.due == dt("05-01", "00:00")]
+    assert (one(april_e2).status, one(april_e2).met_by) == ("overdue", None)
+    assert_fine(one(pens(d, "HX-AS-4", "E2")), "E2", "10")
+    assert pens(d, "HX-AS-4", "E1") == []
+
+
 def test_as4_company_pool_customer_owes_nothing(run: Any) -> None:
     """HX-AS-4: a store walk-in in the company pool (HX-RS-10) owes no monthly form."""
     d = run(reg("r1", t("03-05"), "C1", "E1", channel="store"), as_of=t("05-10"))
@@ -789,6 +831,7 @@ def test_as5_later_purchase_naming_other_expert_hands_over(run: Any) -> None:
     got = by_due(obls(d, "HX-AS-5", "C1"))
     assert [(o.party, o.due, o.status) for o in got] == [
         ("X1", dt("04-01", "00:00:00"), "overdue"),
+        ("X1", dt("05-01", "00:00:00"), "cancelled"),  # withdrawn by b2, reported (issue 16)
         ("X2", dt("05-01", "00:00:00"), "overdue"),
         ("X2", dt("06-01", "00:00:00"), "open"),
     ]

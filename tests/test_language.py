@@ -149,7 +149,11 @@ def test_cancel_on_drops_the_duty() -> None:
         ],
         as_of="2026-03-10T00:00:00+08:00",
     )
-    assert d.obligations == [] and d.penalties == []
+    # reported as cancelled, with the cancelling event (issue 16); no penalty
+    assert [(o.status, o.met_by, str(o.met_at)) for o in d.obligations] == [
+        ("cancelled", "e2", "2026-03-02 10:00:00+08:00")
+    ]
+    assert d.penalties == []
 
 
 def test_same_day_is_exclusive_at_midnight() -> None:

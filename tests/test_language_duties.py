@@ -219,9 +219,10 @@ def test_key_keeps_one_recurring_duty_per_customer_and_cancel_stops_it() -> None
         ],
         as_of="2026-04-15T00:00:00+08:00",
     )
-    # January missed, February cancelled (not reported), nothing after
-    assert [(str(o.due), o.status) for o in d.obligations] == [
-        ("2026-02-01 00:00:00+08:00", "overdue")
+    # January missed, February cancelled (reported, with the cancelling event), nothing after
+    assert [(str(o.due), o.status, o.met_by) for o in d.obligations] == [
+        ("2026-02-01 00:00:00+08:00", "overdue", None),
+        ("2026-03-01 00:00:00+08:00", "cancelled", "x"),
     ]
 
 
@@ -313,7 +314,7 @@ ROLLING = """\
 """
 
 
-def test_repeat_renews_from_the_meeting_event_or_the_missed_deadline() -> None:
+def test_repeat_renews_from_the_meeting_event_and_waits_when_overdue() -> None:
     d = policy(ROLLING).evaluate(
         [
             ev("b", "buy", T0, customer="C", employee="E"),
@@ -321,10 +322,11 @@ def test_repeat_renews_from_the_meeting_event_or_the_missed_deadline() -> None:
         ],
         as_of="2026-03-08T10:00:00+08:00",
     )
+    # issue 16: an overdue cadence is one overdue duty, waiting to be met late (no renewal
+    # at the missed deadline, so no pile of overdue duties)
     assert [(str(o.due), o.status) for o in d.obligations] == [
         ("2026-03-04 10:00:00+08:00", "met"),
         ("2026-03-05 10:00:00+08:00", "overdue"),  # 3 days after v1
-        ("2026-03-08 10:00:00+08:00", "open"),  # 3 days after the miss; inclusive at as_of
     ]
 
 

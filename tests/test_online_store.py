@@ -25,6 +25,8 @@ from typing import Any
 
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import policyengine as pe
 
@@ -658,8 +660,10 @@ def test_os3_failed_review_switches_path(run: Any) -> None:
         as_of=t("02-20"),
     )
     main = workflow(d)
+    # the rest of the main path is withdrawn: reported as cancelled by the review (issue 16)
     assert [(w, o.status, o.met_by) for w, o in main.items()] == [
-        ("review the request", "met", "a")
+        ("review the request", "met", "a"),
+        *((w, "cancelled", "a") for w in WORKFLOW[1:]),
     ]
     alt = refusal(d)
     assert list(alt) == ["explain the refusal to the customer", "update the customer's records"]
@@ -678,7 +682,7 @@ def test_os3_failed_review_completed(run: Any) -> None:
     )
     alt = refusal(d)
     assert [(o.status, o.met_by) for o in alt.values()] == [("met", "b"), ("met", "c")]
-    assert [o.status for o in workflow(d).values()] == ["met"]
+    assert [o.status for o in workflow(d).values()] == ["met"] + ["cancelled"] * 5
     assert viols(d, "OS-3") == []
 
 
@@ -860,7 +864,8 @@ def test_os4_satisfaction_is_the_monthly_mean(run: Any) -> None:
 
 
 def test_os4_resolution_rate(run: Any) -> None:
-    """OS-4: issues resolved / raised in the month (a January issue resolved in Feb counts)."""
+    """OS-4: of the month's issues, the share resolved in the month (a January issue resolved in
+    February counts in neither numerator)."""
     d = run(
         issue("i0", t("01-28"), case="K0"),
         issue("i1", t("02-02"), case="K1"),
@@ -873,11 +878,82 @@ def test_os4_resolution_rate(run: Any) -> None:
         as_of=t("03-01", "00:00:00"),
     )
     m = metric(d, "resolution-rate", "E1")
-    assert (m.numerator, m.denominator) == (Decimal(3), Decimal(4))
-    assert m.value == Decimal("0.75")
+    assert (m.numerator, m.denominator) == (Decimal(2), Decimal(4))
+    assert m.value == Decimal("0.5")
     assert m.complete is True
     jan = metric(d, "resolution-rate", "E1", "2026-01")
     assert (jan.numerator, jan.denominator, jan.value) == (0, 1, 0)
+
+
+def test_os4_resolution_at_month_edge(run: Any) -> None:
+    """OS-4: resolved at 23:59:59 on the raise month's last day counts; at 00:00 on the 1st not,
+    in either month (April has no issue raised, so no rate)."""
+    d = run(
+        issue("i1", t("03-31", "23:00:00"), case="K1"),
+        resolved("x1", t("03-31", "23:59:59"), case="K1"),
+        issue("i2", t("03-31", "23:00:00"), case="K2", employee="E2"),
+        resolved("x2", t("04-01", "00:00:00"), case="K2", employee="E2"),
+        as_of=t("04-10"),
+    )
+    m1 = metric(d, "resolution-rate", "E1", "2026-03")
+    assert (m1.numerator, m1.denominator) == (1, 1)
+    m2 = metric(d, "resolution-rate", "E2", "2026-03")
+    assert (m2.numerator, m2.denominator, m2.value) == (0, 1, 0)
+    assert metric(d, "resolution-rate", "E2", "2026-04") is None
+
+
+def test_os4_resolution_rate_resolved_twice_and_by_a_colleague(run: Any) -> None:
+    """OS-4: a case resolved twice counts once; a colleague's resolution counts for the employee
+    the issue was raised with, not for the colleague."""
+    d = run(
+        issue("i1", t("02-02"), case="K1"),
+        resolved("x1", t("02-04"), case="K1"),
+        resolved("x2", t("02-05"), case="K1"),
+        issue("i2", t("02-02"), case="K2", employee="E2"),
+        resolved("x3", t("02-04"), case="K2", employee="E1"),
+        as_of=t("03-01", "00:00:00"),
+    )
+    m1 = metric(d, "resolution-rate", "E1")
+    assert (m1.numerator, m1.denominator, m1.value) == (1, 1, 1)
+    m2 = metric(d, "resolution-rate", "E2")
+    assert (m2.numerator, m2.denominator, m2.value) == (1, 1, 1)
+
+
+_RAISES = st.lists(
+    st.tuples(
+        st.sampled_from(["E1", "E2"]),  # the employee it is raised with
+        st.integers(min_value=0, max_value=89),  # day offset from 2026-01-01
+        st.integers(min_value=0, max_value=86399),  # second of the day
+        st.lists(st.integers(min_value=0, max_value=60 * 86400), max_size=3),  # resolutions after
+        st.sampled_from(["E1", "E2"]),  # who records the resolutions
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(raises=_RAISES)
+def test_os4_resolution_rate_is_a_share_property(policy: Any, raises: list[Any]) -> None:
+    """OS-4: over any raise/resolve history, every period's rate is in [0, 1], its numerator is at
+    most its denominator, and the denominator is the number of issues raised that month."""
+    base = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+    events: list[Event] = []
+    raised: dict[tuple[str, str], int] = {}
+    for i, (emp, day, sec, later, resolver) in enumerate(raises):
+        at = base.add(days=day, seconds=sec)
+        events.append(issue(f"i{i}", at.isoformat(), case=f"K{i}", employee=emp))
+        key = (emp, at.format("YYYY-MM"))
+        raised[key] = raised.get(key, 0) + 1
+        for j, delta in enumerate(later):
+            when = at.add(seconds=delta)
+            events.append(resolved(f"x{i}-{j}", when.isoformat(), case=f"K{i}", employee=resolver))
+    d = policy.evaluate(events, as_of="2026-06-01T00:00:00+08:00")
+    rows = [m for m in d.metrics if m.rule == "resolution-rate"]
+    for m in rows:
+        assert 0 <= m.value <= 1, m
+        assert 0 <= m.numerator <= m.denominator, m
+        assert m.denominator == raised[(m.party, m.period)], m
+    assert {(m.party, m.period) for m in rows} == set(raised)
 
 
 def test_os4_response_compliance(run: Any) -> None:

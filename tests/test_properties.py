@@ -330,7 +330,8 @@ def test_obligation_status_agrees_with_due_and_as_of(
     events: list[Event], data: st.DataObject
 ) -> None:
     """semantics.md: met (in time), late (after the due instant), open (not met, not yet due),
-    overdue (not met, due instant passed); inclusive dues accept an event at the due instant."""
+    overdue (not met, due instant passed), cancelled (withdrawn by an event, named in met_by);
+    inclusive dues accept an event at the due instant."""
     t = data.draw(st.one_of(st.none(), as_of_instants(events)), label="as_of")
     decision = hx().evaluate(events, as_of=t)
     horizon = decision.as_of
@@ -344,6 +345,10 @@ def test_obligation_status_agrees_with_due_and_as_of(
             assert instant(by_id[o.met_by]["at"]) == o.met_at, o
             assert o.opened <= o.met_at <= horizon, o
             assert in_time(o.met_at, o) == (o.status == "met"), o
+        elif o.status == "cancelled":  # withdrawn: met_by names the event that withdrew it
+            assert o.met_by in by_id and o.met_at is not None, o
+            assert instant(by_id[o.met_by]["at"]) == o.met_at, o
+            assert o.opened <= o.met_at <= horizon, o
         else:
             assert o.met_by is None and o.met_at is None, o
             assert in_time(horizon, o) == (o.status == "open"), (o, horizon)

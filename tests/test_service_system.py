@@ -810,26 +810,23 @@ def test_ss6_early_contact_restarts_the_window(run: Any) -> None:
 
 @pytest.mark.parametrize(
     ("as_of", "statuses"),
-    [(t("03-05"), ["open"]), (t("03-05", "10:00:01"), ["overdue", "open"])],
+    [(t("03-05"), ["open"]), (t("03-05", "10:00:01"), ["overdue"])],
 )
-def test_ss6_missed_duty_next_window_from_its_deadline(
-    run: Any, as_of: str, statuses: list[str]
-) -> None:
-    """SS-6: no call: open up to H+3d, overdue one second later, the next due H+6d."""
+def test_ss6_missed_duty_stays_the_one_owed(run: Any, as_of: str, statuses: list[str]) -> None:
+    """SS-6: no call: open up to H+3d, overdue one second later, and no next duty until a
+    call meets it late (issue 16: before, the next was due H+6d)."""
     d = run(horizon("h", H, 2), as_of=as_of)
     phones = ss6(d, "phone")
     assert [o.status for o in phones] == statuses
-    if len(phones) == 2:
-        assert phones[1].due == dt("03-08")
 
 
-def test_ss6_contact_after_a_miss_meets_the_current_duty(run: Any) -> None:
-    """SS-6: a call on 03-06 meets the window after the miss; the missed one stays overdue."""
+def test_ss6_contact_after_a_miss_meets_it_late(run: Any) -> None:
+    """SS-6: a call on 03-06 meets the missed duty late, and the next is due 3 days after the
+    call (issue 16: before, it met a window after the miss and the missed one stayed)."""
     d = run(horizon("h", H, 1), phone("c", t("03-06")), as_of=t("03-07"))
-    p1, p2, p3 = ss6(d, "phone")
-    assert (p1.status, p1.met_by) == ("overdue", None)
-    assert (p2.status, p2.met_by, p2.due) == ("met", "c", dt("03-08"))
-    assert (p3.status, p3.due) == ("open", dt("03-09"))
+    p1, p2 = ss6(d, "phone")
+    assert (p1.status, p1.met_by, p1.due) == ("late", "c", dt("03-05"))
+    assert (p2.status, p2.due) == ("open", dt("03-09"))
 
 
 @pytest.mark.parametrize(
@@ -856,10 +853,15 @@ def test_ss6_new_horizon_replaces_the_cadence(run: Any) -> None:
         as_of=t("03-05", "12:00:00"),
     )
     phones = ss6(d, "phone")
-    assert [(o.status, o.due) for o in phones] == [("met", dt("03-05")), ("open", dt("03-19"))]
+    # the old cadence's open duties are reported as cancelled by h2 (issue 16)
+    assert [(o.status, o.due) for o in phones] == [
+        ("met", dt("03-05")),
+        ("cancelled", dt("03-06")),
+        ("open", dt("03-19")),
+    ]
     homes = ss6(d, "home")
-    assert [(o.status, o.due) for o in homes] == [("open", dt("04-04"))]
-    assert "h2" in homes[0].events
+    assert [(o.status, o.due) for o in homes] == [("cancelled", dt("03-09")), ("open", dt("04-04"))]
+    assert "h2" in homes[1].events and homes[0].met_by == "h2"
 
 
 # ============================================================================ SS-7

@@ -32,6 +32,7 @@ from policyengine.runtime.events import NAIVE_TIMES, NaiveTimes, localise, local
 from policyengine.tools.analysis import analyze
 from policyengine.tools.explain import explain_full
 from policyengine.tools.history_io import expand, read_located
+from policyengine.tools.overlays import is_overlay_path, run_overlay
 from policyengine.tools.scenarios import (
     MutationOutcome,
     PolicyCache,
@@ -92,8 +93,10 @@ def _main(argv: list[str] | None) -> int:
     check.add_argument("paths", nargs="+", help="policy files or pack folders")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
+    _overlay_option(check)
     ev = sub.add_parser("eval", help="evaluate histories (JSON, JSONL, YAML, CSV) against a policy")
-    ev.add_argument("policy")
+    ev.add_argument("policy", help="a policy file or pack folder (or an overlay with `base:`)")
+    _overlay_option(ev)
     ev.add_argument("history", nargs="+", help="history files, folders of them, or globs")
     ev.add_argument("--as-of", default=None)
     ev.add_argument("--format", choices=("table", "json"), default="table")
@@ -103,6 +106,7 @@ def _main(argv: list[str] | None) -> int:
         "explain", help="why a subject has its owner, penalties and duties, with clause texts"
     )
     ex.add_argument("policy")
+    _overlay_option(ex)
     ex.add_argument("history")
     ex.add_argument("--subject", required=True)
     ex.add_argument("--at", default=None, help="explain the owner at this instant")
@@ -130,6 +134,13 @@ def _main(argv: list[str] | None) -> int:
     )
     test.add_argument("--format", choices=("text", "json"), default="text")
     test.add_argument("-v", "--verbose", action="store_true", help="list passing scenarios too")
+    test.add_argument(
+        "--base",
+        default=None,
+        metavar="PATH",
+        help="for an overlay: the base pack whose scenarios it is checked against (default: "
+        "the overlay's `base:`)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -144,6 +155,17 @@ def _main(argv: list[str] | None) -> int:
     except PolicyEngineError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+def _overlay_option(cmd: argparse.ArgumentParser) -> None:
+    """``--overlay FILE``, repeatable: company overlays layered on the policy, in order."""
+    cmd.add_argument(
+        "--overlay",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a company overlay (a file with `overlay:`) layered on the policy; repeatable",
+    )
 
 
 def _time_options(cmd: argparse.ArgumentParser) -> None:
@@ -168,7 +190,7 @@ def _time_options(cmd: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- check
 
 
-def _analyzer() -> Callable[[str], list[Any]] | None:
+def _analyzer() -> Callable[[Any], list[Any]] | None:
     """The static analysis that ``check`` runs (a seam: tests put their own in its place)."""
     return analyze
 
@@ -193,7 +215,7 @@ def _check(args: argparse.Namespace) -> int:
     analyze = _analyzer()
     for path in args.paths:
         try:
-            load_policy(path)
+            policy = load_policy([path, *args.overlay])
         except PolicyEngineError as exc:
             found.extend(
                 _record(p.location, p.code, p.message, p.hint, "error", path) for p in exc.problems
@@ -201,7 +223,7 @@ def _check(args: argparse.Namespace) -> int:
             continue
         if analyze is None:
             continue
-        for f in analyze(path):
+        for f in analyze(policy if args.overlay else path):  # a path: the seam tests use
             rec = _record(
                 getattr(f, "location", None),
                 str(getattr(f, "code", "")),
@@ -258,7 +280,9 @@ def _decide(
 
 def _load(args: argparse.Namespace) -> Policy:
     """The policy of ``eval`` and ``explain``, with its parameter and calendar files."""
-    return load_policy(args.policy, params_file=args.params_file, calendar=args.calendar)
+    return load_policy(
+        [args.policy, *args.overlay], params_file=args.params_file, calendar=args.calendar
+    )
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -329,6 +353,17 @@ def _test(args: argparse.Namespace) -> int:
     failed = False
     report: list[dict[str, Any]] = []
     for path in args.paths:
+        if is_overlay_path(path):
+            found = run_overlay(path, args.base)
+            cov = found.coverage()
+            below = args.coverage is not None and cov.percent < args.coverage
+            failed |= not found.passed or below  # changed base scenarios are not failures
+            if args.format == "json":
+                report.append({**found.as_json(), "coverage": _coverage_json(cov, below)})
+                continue
+            print(found.report(args.verbose))
+            print(cov.report() + ("  BELOW THRESHOLD" if below else ""))
+            continue
         for suite in collect(path):
             cache = PolicyCache()
             results = run_suite(suite, cache)
@@ -387,12 +422,7 @@ def _json(
             }
             for r in results
         ],
-        "coverage": {
-            "percent": cov.percent,
-            "never_fired": cov.never_fired,
-            "clauses": cov.clauses,
-            "below_threshold": below,
-        },
+        "coverage": _coverage_json(cov, below),
         "mutations": [
             {
                 "mutation": o.mutation.label,
@@ -401,6 +431,15 @@ def _json(
             }
             for o in outcomes
         ],
+    }
+
+
+def _coverage_json(cov: Any, below: bool) -> dict[str, Any]:
+    return {
+        "percent": cov.percent,
+        "never_fired": cov.never_fired,
+        "clauses": cov.clauses,
+        "below_threshold": below,
     }
 
 

@@ -141,6 +141,16 @@ class Code(StrEnum):
         "value of the wrong kind",
         "give a value of the kind the place takes (an instant, a duration, a time of day...)",
     )
+    UNKNOWN_CONDITION = (
+        "PE121",
+        "unknown named condition",
+        "name a condition declared under `conditions:` in {condition: NAME}",
+    )
+    CONDITION_CYCLE = (
+        "PE122",
+        "named condition cycle",
+        "a named condition may use others, but never itself through them",
+    )
     # ---------------------------------------------------------------- PE2xx: event history
     EVENT_UNKNOWN_TYPE = (
         "PE201",

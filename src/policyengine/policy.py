@@ -18,6 +18,7 @@ from policyengine.calendars import Calendar
 from policyengine.errors import Code, Problem, SnapshotError
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.language.program import (
+    PolicyPaths,
     Program,
     load_params_file,
     load_program,
@@ -40,7 +41,7 @@ from policyengine.times import from_dt, parse_instant
 if TYPE_CHECKING:
     from policyengine.language.loader import Source
     from policyengine.language.model import Rule
-    from policyengine.language.validate import PolicySet
+    from policyengine.language.validate import OverlayRecord, PolicySet
 
 __all__ = ["Policy", "load_params_file", "load_policy", "load_policy_text"]
 
@@ -93,6 +94,11 @@ class Policy:
     def calendar(self) -> Calendar:
         """The working days and business hours its `calendar:` blocks (and file) declare."""
         return self.compiled.calendar
+
+    @property
+    def overlays(self) -> tuple[OverlayRecord, ...]:
+        """What each company overlay added, replaced and disabled (empty: none)."""
+        return self.program.overlays
 
     @property
     def rule_ids(self) -> list[str]:
@@ -243,12 +249,17 @@ class Policy:
 
 
 def load_policy(
-    path: str | Path,
+    path: PolicyPaths,
     params: Mapping[str, Any] | None = None,
     params_file: str | Path | None = None,
     calendar: str | Path | None = None,
 ) -> Policy:
     """Load a policy file, or a folder whose YAML files form one policy set.
+
+    A list of paths layers company overlays (files with ``overlay:``) on the first, the
+    base, in order: ``load_policy(["policies/huixiao", "acme/overlay.yaml"])``. An overlay
+    given on its own is layered on the base its ``base:`` names. ``policy.overlays`` says
+    what each one added, replaced and disabled.
 
     ``params`` (or a ``params_file``) overrides declared parameters without editing rules.
     ``calendar``: a YAML file holding a ``calendar:`` block (a company's holidays, make-up

@@ -110,6 +110,7 @@ _ANCHORS: Final[dict[str, Unit]] = {
     "month end": "month_end",
     "月底": "month_end",
 }
+_DATE_UNITS: Final = frozenset({"day", "week", "month", "year", "working_day"})
 _DURATION_RE: Final = re.compile(r"^\s*(\d+)\s*([A-Za-z\u4e00-\u9fff][A-Za-z \u4e00-\u9fff]*?)\s*$")
 
 
@@ -180,6 +181,34 @@ class Duration:
             return from_dt(midnight + timedelta(days=2 + n)), False
         # month_end: the local month [1st, next 1st), exclusive; amount shifts by whole months
         return from_dt(add_months(midnight.replace(day=1), 1 + n)), False
+
+    @property
+    def on_dates(self) -> bool:
+        """Whether the duration can be added to a calendar date (days, weeks, months, years,
+        working days): hours, minutes and the anchors ("same day") need a time of day."""
+        return self.unit in _DATE_UNITS
+
+    def after_date(self, day: date, cal: Calendar, seen: Seen | None = None) -> date:
+        """The calendar date this duration after ``day`` (``on_dates`` units only): months
+        clamp to the month's last day, working days count in ``cal``. PE307 out of range."""
+        n = self.amount
+        try:
+            if self.unit == "day":
+                return day + timedelta(days=n)
+            if self.unit == "week":
+                return day + timedelta(weeks=n)
+            if self.unit in ("month", "year"):
+                months = n if self.unit == "month" else 12 * n
+                years, month0 = divmod(day.month - 1 + months, 12)
+                year, month = day.year + years, month0 + 1
+                return date(year, month, min(day.day, monthrange(year, month)[1]))
+            if self.unit == "working_day":
+                return nth_working_day_after(day, n, cal, seen)
+        except (OverflowError, ValueError):
+            pass
+        else:
+            raise ValueError(f"{self.text!r} cannot be added to a date")
+        raise out_of_range(f"{self.text} after {day.isoformat()}")
 
     def back(self, now_us: int, tz: str, cal: Calendar, seen: Seen | None = None) -> int:
         """Earliest instant of "within the last <duration>" before now (inclusive bound);
@@ -293,6 +322,36 @@ def from_dt(dt: datetime) -> int:
 MIN_US: Final = from_dt(datetime(1, 1, 2, tzinfo=UTC))
 MAX_US: Final = from_dt(datetime(9999, 12, 31, tzinfo=UTC))
 RANGE_TEXT: Final = "0001-01-02T00:00:00Z .. 9999-12-30T23:59:59Z"
+
+
+class Instant(int):
+    """Epoch microseconds known to be an instant (a flag set from ``$event.at``, ``{plus}``...).
+
+    It is an ``int`` in every comparison and sum (which give plain ints), so the engine does
+    not tell it apart; the boundaries do: the decision shows it as a local time, the snapshot
+    codec tags it, so that a stored instant stays one (issue 16)."""
+
+    __slots__ = ()
+
+    def isoformat(self, tz: str = "UTC") -> str:
+        """ISO 8601 with the offset of ``tz``."""
+        return to_pendulum(self, tz).isoformat()
+
+    def __repr__(self) -> str:
+        return f"Instant({iso_utc(self)})"
+
+    def __str__(self) -> str:  # as text (a key, a table row) it is the number it always was
+        return int.__repr__(self)
+
+    def __reduce__(self) -> tuple[type[Instant], tuple[int]]:
+        return Instant, (int(self),)
+
+
+def as_instant(value: object) -> object:
+    """``value`` marked as an instant when it is epoch microseconds (not a yes/no)."""
+    if type(value) is int:
+        return Instant(value)
+    return value
 
 
 def in_range(us: int) -> bool:

@@ -27,7 +27,15 @@ from policyengine.language.compiler import OWNER_CHANGED, CompiledPolicy, Compil
 from policyengine.language.visitor import Visitor, node_types
 from policyengine.runtime.evaluate import evaluate as engine_evaluate
 from policyengine.runtime.records import OPEN
-from policyengine.runtime.state import MAX_SPAN_YEARS, Close, Hooks, Pending, Renew, Tick
+from policyengine.runtime.state import (
+    MAX_SPAN_YEARS,
+    Alarm,
+    Close,
+    Hooks,
+    Pending,
+    Renew,
+    Tick,
+)
 
 if TYPE_CHECKING:
     from policyengine.language.program import Program
@@ -107,8 +115,9 @@ class _Safe(Visitor[bool]):
     """``_safe`` of conditions and ``_safe_operand`` of the values in them: one method per
     model that cannot raise when its parts cannot."""
 
-    # history queries, calendar arithmetic, numbers, other subjects' state: may raise
-    ignores = node_types(m.History) | (
+    # history queries, calendar arithmetic, numbers, other subjects' state, named conditions
+    # (compiled at their use, not read here): may raise
+    ignores = node_types(m.History, m.ConditionRef) | (
         frozenset(m.OPERAND_MODELS) - node_types(m.OwnerOf, m.Len, m.Claims, m.Owners)
     )
 
@@ -237,8 +246,8 @@ class _Slots:
 class _Translator(Visitor[tuple[Expr, bool]]):
     """One rule's ``when`` -> (a durable condition it implies, whether it is equivalent)."""
 
-    # history queries: the closure decides
-    ignores = node_types(m.History)
+    # history queries and named conditions: the closure decides
+    ignores = node_types(m.History, m.ConditionRef)
 
     def __init__(self, policy: CompiledPolicy, types: tuple[str, ...], slots: _Slots) -> None:
         self.policy = policy
@@ -650,7 +659,7 @@ class _Run(Hooks):
             )
         return chosen
 
-    def timer(self, key: int, entry: Pending | Tick | Renew | Close) -> None:
+    def timer(self, key: int, entry: Pending | Tick | Renew | Close | Alarm) -> None:
         if isinstance(entry, Tick):
             return  # the tick is a step of its own: match() posts it
         if isinstance(entry, Pending):
@@ -659,6 +668,8 @@ class _Run(Hooks):
             self.post("deadline", key // 2, None)
         elif isinstance(entry, Renew):
             self.post("renew", key // 2, None)
+        elif isinstance(entry, Alarm):
+            self.post("alarm", key // 2, None)
         else:
             self.post("close", key // 2, None)
 

@@ -29,7 +29,13 @@ from policyengine.backends.snapshot_values import (
     error,
 )
 from policyengine.errors import Code
-from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, walk_actions
+from policyengine.language.compiler import (
+    CExpect,
+    CompiledPolicy,
+    CompiledRule,
+    CTimer,
+    walk_actions,
+)
 from policyengine.language.program import Program
 from policyengine.runtime.decision import RawDecision
 from policyengine.runtime.engine import World
@@ -45,6 +51,7 @@ from policyengine.runtime.state import (
     MAX_SPAN_YEARS,
     RECORDS,
     STATE,
+    Alarm,
     Chain,
     Close,
     Pending,
@@ -57,7 +64,7 @@ from policyengine.version import __version__
 FORMAT: Final = "policyengine.snapshot"
 # Bump on any change to what the World keeps or how the engine steps: it is part of the
 # fingerprint, so older snapshots are refused instead of being resumed wrongly.
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3  # 3: cancel_on lists, timers (Alarm), repeat met late
 
 # the records a resumed World does not read back: the decision parses them when it is read,
 # and the next snapshot carries their texts as they were
@@ -70,6 +77,7 @@ OBJECTS: Final[dict[str, Any]] = {
     "Tick": Tick,
     "Renew": Renew,
     "Close": Close,
+    "Alarm": Alarm,
 }
 # each object class's stored fields with their kinds, in declared order
 _STORED: Final[dict[Any, tuple[tuple[str, str], ...]]] = {
@@ -84,11 +92,12 @@ _KEEP: Final[dict[str, Callable[[Pending], bool]]] = {
 }
 _SHAPES: Final = frozenset(
     {"value", "sets", "map", "maps", "event_lists", "timers", "live_keys", "subjects", "rows"}
+    | {"alarms"}
     | {f"duties:{k}" for k in _KEEP}
 )
 _KINDS: Final = frozenset(
     {"value", "pairs", "matches", "spans", "expect", "rule", "event", "chain", "pendings"}
-    | {"obligation", "key", "derived", "object"}
+    | {"obligation", "key", "derived", "object", "timer"}
 )
 
 
@@ -112,6 +121,9 @@ class Codec:
         found = {id(a.expect): a.expect for a in walk_actions(compiled) if a.expect is not None}
         self.expects: list[CExpect] = list(found.values())
         self.expect_index = {id(e): i for i, e in enumerate(self.expects)}
+        # the compiled timers (``timer:``), stored by their place in the same walk
+        self.timer_specs: list[CTimer] = [a.timer for a in walk_actions(compiled) if a.timer]
+        self.timer_index = {id(t): i for i, t in enumerate(self.timer_specs)}
         self.rules: dict[str, CompiledRule] = {r.id: r for r in compiled.rules}
         refs = [r.ref for r in compiled.rules]
         refs += [lab.ref for lab in compiled.labels]
@@ -448,7 +460,11 @@ class Writer:
                 for key, seq, entry in v
                 if not (isinstance(entry, Pending) and entry.state != OPEN)
                 and not (isinstance(entry, Renew) and entry.chain.stopped)
+                # a timer fired, cancelled or replaced is no longer pending
+                and not (isinstance(entry, Alarm) and self.w.alarms.get(entry.seq) is not entry)
             ]
+        if shape == "alarms":  # every pending one is in the heap, written there: their seqs
+            return list(v)
         if shape == "live_keys":
             return [[self.key(k), self.ref("Chain", c)] for k, c in v.items() if c.live()]
         if shape == "subjects":
@@ -520,6 +536,7 @@ class Writer:
             "obligation": lambda x, _: None if x is None else self.obligations[id(x)],
             "key": lambda x, _: None if x is None else self.key(x),
             "object": lambda x, _: [type(x).__name__, self.fields(x)],
+            "timer": lambda x, _: self.codec.timer_index[id(x)],
         }
 
     def event(self, ev: Mapping[str, Any] | None) -> int | None:
@@ -635,6 +652,7 @@ class Reader:
         self.carried: dict[str, list[str]] = {k: list(records[k]) for k in RECORDS}
         self.loaded: dict[int, tuple[ObligationRecord, tuple[Any, ...]]] = {}
         self.parsed: dict[str, list[Any]] | None = None
+        self.alarms: dict[int, Alarm] = {}  # the pending timers, as the heap is read
         # the shared objects, created empty first (they refer to each other), then filled in
         self.objects: dict[str, list[Any]] = {
             tag: [cls.__new__(cls) for _ in self.x[tag]]
@@ -719,6 +737,8 @@ class Reader:
             return None if x is None else self.key(x)
         if kind == "object":
             return self.inline(x)
+        if kind == "timer":
+            return self.codec.timer_specs[x]
         raise ValueError(f"field kind {kind!r}")
 
     def inline(self, x: list[Any]) -> Any:
@@ -751,6 +771,8 @@ class Reader:
             return {_unkey(k): [pendings[i] for i in lst] for k, lst in v}
         if shape == "timers":
             return [(key, seq, self.timer(entry)) for key, seq, entry in v]
+        if shape == "alarms":  # read after the heap, which holds them
+            return {seq: self.alarms[seq] for seq in v}
         if shape == "live_keys":
             chains = self.objects["Chain"]
             return {self.key(k): chains[c] for k, c in v}
@@ -766,6 +788,9 @@ class Reader:
         tag, body = entry
         if tag == "Pending":
             return self.objects["Pending"][body]
-        if tag not in ("Tick", "Renew", "Close"):
+        if tag not in ("Tick", "Renew", "Close", "Alarm"):
             raise ValueError(f"timer kind {tag!r}")
-        return self.inline(entry)
+        obj = self.inline(entry)
+        if isinstance(obj, Alarm):
+            self.alarms[obj.seq] = obj
+        return obj

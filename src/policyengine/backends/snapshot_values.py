@@ -1,6 +1,7 @@
 """Values as JSON for snapshots: tagged where JSON has no type for them (``{"$d": "1.50"}`` for
-a Decimal, ``{"$t": [...]}`` for a tuple, ``{"$m": [[k, v]...]}`` for a mapping whose keys are
-not text), and the fast C encoder and decoder around them."""
+a Decimal, ``{"$t": [...]}`` for a tuple, ``{"$us": n}`` for an instant (``times.Instant``),
+``{"$m": [[k, v]...]}`` for a mapping whose keys are not text), and the fast C encoder and
+decoder around them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from policyengine.errors import Code, Problem, SnapshotError
+from policyengine.times import Instant
 
 
 def error(code: str, message: str, hint: str) -> SnapshotError:
@@ -42,6 +44,8 @@ def _enc(v: Any) -> Any:
         return {"$m": [[_enc(k), _enc(x)] for k, x in v.items()]}
     if t is float:
         return {"$f": repr(v)}
+    if t is Instant:
+        return {"$us": int(v)}
     if isinstance(v, datetime):
         return {"$dt": v.isoformat()}
     if isinstance(v, date):
@@ -107,6 +111,12 @@ def _mapping(x: Any) -> dict[Any, Any]:
     return {k: v for k, v in x}
 
 
+def _instant(x: Any) -> Instant:
+    if type(x) is not int:
+        raise TypeError("$us holds no whole number")
+    return Instant(x)
+
+
 def _text(conv: Callable[[str], Any]) -> Callable[[Any], Any]:
     def checked(x: Any) -> Any:
         if type(x) is not str:
@@ -123,6 +133,7 @@ _TAGS: Final[dict[str, Callable[[Any], Any]]] = {
     "$f": _text(float),
     "$dt": _text(datetime.fromisoformat),
     "$date": _text(date.fromisoformat),
+    "$us": _instant,
 }
 
 

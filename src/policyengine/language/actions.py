@@ -33,11 +33,38 @@ class LadderStep(_Strict):
     salary_days: Operand = None
 
 
+LadderPeriod = Literal["day", "week", "month", "year"]
+
+
+class LadderSpec(_Strict):
+    """An escalation ladder with how its offences are counted: ``steps`` (the n-th offence
+    takes step n, the last repeating), over a rolling ``window`` (a duration: the offences of
+    the party in the window ending at this one) or ``per`` local calendar period (the count
+    restarts each period), under ``key`` (shared across rules) or the rule's id.
+    累进阶梯及其计数方式:滚动时间窗、按日历周期重新计数、跨规则共享的计数键。"""
+
+    steps: list[LadderStep] = Field(min_length=1)
+    window: str | None = Field(
+        default=None,
+        description="count only the offences in this rolling duration (90 days, $params.name)"
+        " / 只计该滚动时长内的违规",
+    )
+    per: LadderPeriod | None = Field(
+        default=None,
+        description="the count restarts each local calendar period / 按日历周期重新计数",
+    )
+    key: str | None = Field(
+        default=None, description="share the count across rules (ladder_key) / 跨规则共享计数"
+    )
+
+
 class PenaltySpec(_Strict):
     """A sanction on a party: fixed, a range, per unit, in salary days, or an escalation ladder.
 
     With ``ladder``, the n-th offence of the party under this rule (or under ``ladder_key``,
-    to share a count across rules) takes step n; the last step repeats.
+    to share a count across rules) takes step n; the last step repeats. ``window`` counts only
+    the offences in a rolling duration ending at this one, ``per`` restarts the count each local
+    calendar period (both also accepted inside a mapping ``ladder: {steps, window, per, key}``).
 
     对当事人的处罚:固定金额、区间、按件、按日工资或累进阶梯(罚款、扣工资、警告、调岗、开除、没收)。
     """
@@ -51,18 +78,81 @@ class PenaltySpec(_Strict):
     per_unit: Operand = None
     units: Operand = None
     salary_days: Operand = None
-    ladder: list[LadderStep] | None = None
+    ladder: list[LadderStep] | LadderSpec | None = None
     ladder_key: str | None = None
+    window: str | None = Field(
+        default=None,
+        description="a ladder counts only the offences in this rolling duration (90 days)"
+        " / 阶梯只计该滚动时长内的违规",
+    )
+    per: LadderPeriod | None = Field(
+        default=None,
+        description="a ladder's count restarts each local calendar period / 阶梯按日历周期重新计数",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> PenaltySpec:
         if (self.ladder is None) == (self.sanction is None):
             raise ValueError("give either `sanction` (with its amount) or `ladder`, not both")
+        if self.ladder is None and (self.window is not None or self.per is not None):
+            raise ValueError("`window` and `per` count the offences of a `ladder`")
+        inner = self.ladder if isinstance(self.ladder, LadderSpec) else None
+        if inner is not None:
+            for outer, own, name in (
+                (self.window, inner.window, "window"),
+                (self.per, inner.per, "per"),
+                (self.ladder_key, inner.key, "key"),
+            ):
+                if outer is not None and own is not None:
+                    raise ValueError(f"give the ladder's `{name}` once, in the ladder or beside it")
+        if self.ladder_window is not None and self.ladder_per is not None:
+            raise ValueError("a ladder counts within a rolling `window` or `per` period, not both")
         if self.per_unit is not None and self.units is None:
             raise ValueError("`per_unit` needs `units` (what is counted)")
         if self.amount is not None and self.per_unit is not None:
             raise ValueError("give `amount` or `per_unit`, not both")
         return self
+
+    # the ladder, whichever way it is written
+    @property
+    def ladder_steps(self) -> list[LadderStep] | None:
+        return self.ladder.steps if isinstance(self.ladder, LadderSpec) else self.ladder
+
+    @property
+    def ladder_name(self) -> str | None:
+        inner = self.ladder.key if isinstance(self.ladder, LadderSpec) else None
+        return inner if inner is not None else self.ladder_key
+
+    @property
+    def ladder_window(self) -> str | None:
+        inner = self.ladder.window if isinstance(self.ladder, LadderSpec) else None
+        return inner if inner is not None else self.window
+
+    @property
+    def ladder_per(self) -> str | None:
+        inner = self.ladder.per if isinstance(self.ladder, LadderSpec) else None
+        return inner if inner is not None else self.per
+
+
+class CreditSpec(_Strict):
+    """A positive amount owed to a party: a commission, a bonus, a reward.
+    给当事人的正向金额:提成、奖金、奖励。"""
+
+    party: Operand
+    kind: str = Field(description="what the credit is for: commission, bonus... / 名目")
+    amount: Operand = Field(
+        description="a number or a one-value money amount, not negative / 金额(非负)"
+    )
+    currency: str | None = Field(
+        default=None, description="default: the policy's currency / 币种,默认为政策币种"
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _not_negative(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+            raise ValueError(f"a credit's amount is not negative, not {v!r}")
+        return v
 
 
 class SetSpec(_Strict):
@@ -97,8 +187,10 @@ class TransferSpec(_Strict):
 
 
 class CancelOn(_Strict):
-    """Events that end the expectation (and, for a recurring one, stop its renewals).
-    终止该期望(及其续期)的事件"""
+    """Events that end the expectation (and, for a recurring one, stop its renewals), or a
+    pending timer. ``cancel_on:`` takes one such mapping or a list of them, each with its own
+    ``match`` and ``where``; a cancelled duty is reported with status ``cancelled``.
+    终止该期望(及其续期)或计时器的事件"""
 
     event: str | list[str]
     match: dict[str, Operand] = Field(default_factory=dict)
@@ -139,8 +231,10 @@ class Expect(_Strict):
       ``in_order`` a workflow whose out-of-order events run ``out_of_order``);
     - ``every: month`` (or day, week): one duty per local calendar period, from the period the
       window starts in, renewed at each period end until cancelled;
-    - ``repeat``: a rolling cadence: when met (or missed) the duty is owed again, its window
-      starting at the meeting event (or at the missed deadline);
+    - ``repeat``: a rolling cadence: when met the duty is owed again, its window starting at
+      the meeting event; when its deadline passes it is overdue (``missed`` runs) and stays
+      the one duty owed, until the next matching event meets it late (``late`` runs) and the
+      cadence restarts from that event;
     - ``consume``: an event meets at most one duty of this expectation, across all instances;
     - ``key``: while a duty with the same key is live, the trigger does not create another.
 
@@ -178,7 +272,9 @@ class Expect(_Strict):
         default=None, description="one duty per calendar period / 每个日历周期一项义务"
     )
     repeat: bool = Field(
-        default=False, description="owed again once met or missed / 履行或逾期后再次产生"
+        default=False,
+        description="a rolling cadence: owed again from each meeting event, on time or late"
+        " / 滚动周期:每次履行(含逾期履行)后从该事件起再次产生",
     )
     steps: list[Step] | None = Field(
         default=None, description="several duties in one / 多项分步义务"
@@ -203,8 +299,9 @@ class Expect(_Strict):
         description="who the duty is about, when not the rule's subject"
         " / 义务涉及的主体(非规则主体时)",
     )
-    cancel_on: CancelOn | None = Field(
-        default=None, description="events that cancel the duty / 取消该义务的事件"
+    cancel_on: CancelOn | list[CancelOn] | None = Field(
+        default=None,
+        description="events that cancel the duty: one entry or a list / 取消该义务的事件",
     )
     obligation: str | None = Field(default=None, description="the duty's name / 义务名称")
     party: Operand = Field(default=None, description="who owes the duty / 负有义务的一方")
@@ -238,6 +335,49 @@ class Expect(_Strict):
             raise ValueError("`in_order` and `out_of_order` belong to an expectation with `steps`")
         if self.out_of_order and not self.in_order:
             raise ValueError("`out_of_order` actions need `in_order: true`")
+        return self
+
+
+def cancel_entries(value: CancelOn | list[CancelOn] | None) -> list[CancelOn]:
+    """``cancel_on:`` as a list of entries (one mapping is a list of one)."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, CancelOn) else list(value)
+
+
+class TimerSpec(_Strict):
+    """Run actions at an instant: ``after`` a duration from the setting event, or ``at`` an
+    instant (or a date: its end) computed from it. No duty is owed: when the timer fires its
+    ``then`` actions run with ``$trigger`` the setting event (no ``$event``), unless a
+    ``cancel_on`` event came first; a timer set with the same ``key`` as a pending one
+    replaces it.
+
+    计时器:在某一时刻执行动作(不产生义务);可被取消,同 key 的新计时器替换旧的。
+    """
+
+    after: Operand = Field(
+        default=None,
+        description="how long after the setting event: a duration or a duration parameter"
+        " / 设置事件之后多久",
+    )
+    at: Operand = Field(
+        default=None,
+        description="the instant, computed from the setting event (a date: its end)"
+        " / 触发时刻(计算得出)",
+    )
+    then: list[Action] = Field(description="the actions when the timer fires / 触发时的动作")
+    key: Operand = Field(
+        default=None,
+        description="one pending timer per key: a new one replaces it / 每个 key 一个计时器",
+    )
+    cancel_on: CancelOn | list[CancelOn] | None = Field(
+        default=None, description="events that stop the timer / 取消计时器的事件"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> TimerSpec:
+        if (self.after is None) == (self.at is None):
+            raise ValueError("a timer gives either `after` (a duration) or `at` (an instant)")
         return self
 
 
@@ -300,10 +440,22 @@ class PenaltyAction(_ActionBase):
     penalty: PenaltySpec
 
 
+class CreditAction(_ActionBase):
+    """Credit a party with an amount (commission, bonus, reward). / 给当事人记入正向金额。"""
+
+    credit: CreditSpec
+
+
 class ExpectAction(_ActionBase):
     """Create an expectation (a duty with a deadline). / 创建期望(有时限的义务)。"""
 
     expect: Expect
+
+
+class TimerAction(_ActionBase):
+    """Set a timer: actions at a later instant, without a duty. / 设置计时器。"""
+
+    timer: TimerSpec
 
 
 class SetAction(_ActionBase):
@@ -352,7 +504,9 @@ ACTION_KEYS = (
     "release",
     "transfer",
     "penalty",
+    "credit",
     "expect",
+    "timer",
     "set",
     "clear",
     "add",
@@ -382,7 +536,9 @@ Action = Annotated[
     | Annotated[ReleaseAction, Tag("release")]
     | Annotated[TransferAction, Tag("transfer")]
     | Annotated[PenaltyAction, Tag("penalty")]
+    | Annotated[CreditAction, Tag("credit")]
     | Annotated[ExpectAction, Tag("expect")]
+    | Annotated[TimerAction, Tag("timer")]
     | Annotated[SetAction, Tag("set")]
     | Annotated[ClearAction, Tag("clear")]
     | Annotated[AddAction, Tag("add")]
@@ -404,7 +560,9 @@ _ACTION_MODELS.update(
         ReleaseAction: "release",
         TransferAction: "transfer",
         PenaltyAction: "penalty",
+        CreditAction: "credit",
         ExpectAction: "expect",
+        TimerAction: "timer",
         SetAction: "set",
         ClearAction: "clear",
         AddAction: "add",
@@ -414,5 +572,5 @@ _ACTION_MODELS.update(
 )
 
 
-for _m in (CancelOn, Step, Expect):
+for _m in (CancelOn, Step, Expect, TimerSpec):
     _m.model_rebuild()

@@ -121,6 +121,19 @@ class CPenalty:
     ladder_key: str | None
     per_unit: Getter | None
     units: Getter | None
+    # how a ladder counts the offences: in a rolling window ending now, or per local period
+    window: Duration | None = None
+    per: str | None = None  # "day" | "week" | "month" | "year"
+
+
+@dataclass(frozen=True, slots=True)
+class CCredit:
+    """A compiled ``credit:``: a positive amount owed to a party."""
+
+    party: Getter
+    kind: str
+    amount: Getter
+    currency: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,21 @@ class CStepSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CCancel:
+    """One ``cancel_on:`` entry: the event types, the fields (values fixed when the duty or
+    timer is created; the subject field among them) and the condition on the event."""
+
+    types: tuple[str, ...]
+    match: tuple[tuple[str, Getter], ...]
+    where: Pred | None = None
+
+
+def cancel_types(cancels: tuple[CCancel, ...]) -> tuple[str, ...]:
+    """Every event type some entry of ``cancels`` names, once each."""
+    return tuple(dict.fromkeys(t for c in cancels for t in c.types))
+
+
+@dataclass(frozen=True, slots=True)
 class CExpect:
     types: tuple[str, ...]
     subject: Getter | None  # creation-time value of the subject field, if matched on
@@ -182,14 +210,12 @@ class CExpect:
     where: Pred | None
     within: Window | None  # None: no deadline
     after: Window | None
-    cancel_types: tuple[str, ...]
-    cancel_match: tuple[tuple[str, Getter], ...]
     obligation: str | None
     party: Getter | None
     met: tuple[CAction, ...]
     late: tuple[CAction, ...]
     missed: tuple[CAction, ...]
-    cancel_where: Pred | None = None
+    cancels: tuple[CCancel, ...] = ()  # the ``cancel_on:`` entries
     steps: tuple[CStepSpec, ...] | None = None
     every: str | None = None
     repeat: bool = False
@@ -217,6 +243,27 @@ class CExpect:
             return self.types
         return tuple(dict.fromkeys(t for st in self.steps for t in st.types))
 
+    @property
+    def cancel_types(self) -> tuple[str, ...]:
+        return cancel_types(self.cancels)
+
+
+@dataclass(frozen=True, slots=True)
+class CTimer:
+    """A compiled ``timer:``: when it fires (``when``: ``after`` or ``at``, from the setting
+    event), what then runs, its key and its cancelling events. ``scope`` names it stably (its
+    place in the policy): live keys are stored under it."""
+
+    when: Window
+    then: tuple[CAction, ...]
+    scope: str
+    key: Getter | None = None
+    cancels: tuple[CCancel, ...] = ()
+
+    @property
+    def cancel_types(self) -> tuple[str, ...]:
+        return cancel_types(self.cancels)
+
 
 @dataclass(frozen=True, slots=True)
 class CAction:
@@ -231,6 +278,8 @@ class CAction:
     text: str | None = None
     penalty: CPenalty | None = None
     expect: CExpect | None = None
+    timer: CTimer | None = None
+    credit: CCredit | None = None
 
 
 @dataclass(slots=True)
@@ -330,8 +379,9 @@ class CompiledPolicy:
 
 def walk_actions(policy: CompiledPolicy) -> Iterator[CAction]:
     """Every action of the compiled rules, depth first, an expectation's branches (met, late,
-    missed, out of order) right after it: the same order in every process that compiled the
-    same policy, so positions in it name closures that cannot be stored or sent."""
+    missed, out of order) and a timer's actions right after it: the same order in every
+    process that compiled the same policy, so positions in it name closures that cannot be
+    stored or sent."""
 
     def walk(actions: tuple[CAction, ...]) -> Iterator[CAction]:
         for a in actions:
@@ -340,6 +390,8 @@ def walk_actions(policy: CompiledPolicy) -> Iterator[CAction]:
             if e is not None:
                 for branch in (e.met, e.late, e.missed, e.out_of_order):
                     yield from walk(branch)
+            if a.timer is not None:
+                yield from walk(a.timer.then)
 
     for rule in policy.rules:
         yield from walk(rule.actions)

@@ -20,6 +20,8 @@ from policyengine.language.compiled import BUILTIN_FIELDS as BUILTIN_FIELDS
 from policyengine.language.compiled import OWNER_CHANGED as OWNER_CHANGED
 from policyengine.language.compiled import CAction as CAction
 from policyengine.language.compiled import CAward as CAward
+from policyengine.language.compiled import CCancel as CCancel
+from policyengine.language.compiled import CCredit as CCredit
 from policyengine.language.compiled import CExpect as CExpect
 from policyengine.language.compiled import CLabel as CLabel
 from policyengine.language.compiled import CMetric as CMetric
@@ -28,6 +30,7 @@ from policyengine.language.compiled import CompiledRule as CompiledRule
 from policyengine.language.compiled import CPenalty as CPenalty
 from policyengine.language.compiled import CStep as CStep
 from policyengine.language.compiled import CStepSpec as CStepSpec
+from policyengine.language.compiled import CTimer as CTimer
 from policyengine.language.compiled import Ctx as Ctx
 from policyengine.language.compiled import FieldCheck as FieldCheck
 from policyengine.language.compiled import Getter as Getter
@@ -44,7 +47,7 @@ from policyengine.language.operators import _equal as _equal
 from policyengine.language.operators import _literal_equality as _literal_equality
 from policyengine.language.operators import as_number as as_number
 from policyengine.language.validate import PolicySet, RuleSite
-from policyengine.times import Duration
+from policyengine.times import Duration, as_instant
 
 # labels and metrics are compiled with the rule machinery; this stands in for "no rule"
 _NO_RULE = m.Rule.model_validate({"id": "-", "clause": "-", "on": "-", "then": [{"clear": "-"}]})
@@ -134,6 +137,18 @@ class _Compiler(ExpressionCompiler):
             "penalty", penalty=self.penalty(act.penalty, (*path, "penalty"), scope), **base
         )
 
+    def visit_CreditAction(
+        self, act: m.CreditAction, path: Path_, scope: Scope, base: _Base
+    ) -> CAction:
+        spec = act.credit
+        credit = CCredit(
+            party=self.operand(spec.party, (*path, "credit", "party"), scope),
+            kind=spec.kind,
+            amount=self.operand(spec.amount, (*path, "credit", "amount"), scope),
+            currency=spec.currency,
+        )
+        return CAction("credit", credit=credit, **base)
+
     def visit_ExpectAction(
         self, act: m.ExpectAction, path: Path_, scope: Scope, base: _Base
     ) -> CAction:
@@ -146,13 +161,11 @@ class _Compiler(ExpressionCompiler):
             if spec.subject is not None
             else None
         )
-        return CAction(
-            "set",
-            name=spec.flag,
-            value=self.operand(spec.value, (*path, "set", "value"), scope),
-            subject=subj,
-            **base,
-        )
+        value = self.operand(spec.value, (*path, "set", "value"), scope)
+        if self.kind_of(spec.value, scope) == "instant":  # stays an instant (issue 16)
+            plain = value
+            value = lambda c: as_instant(plain(c))  # noqa: E731
+        return CAction("set", name=spec.flag, value=value, subject=subj, **base)
 
     def visit_ClearAction(
         self, act: m.ClearAction, path: Path_, scope: Scope, base: _Base
@@ -200,14 +213,16 @@ class _Compiler(ExpressionCompiler):
         def opt(v: Any, *p: str | int) -> Getter | None:
             return None if v is None else self.operand(v, (*path, *p), scope)
 
-        if spec.ladder is not None:
+        ladder = spec.ladder_steps
+        if ladder is not None:
+            inner = ("ladder", "steps") if isinstance(spec.ladder, m.LadderSpec) else ("ladder",)
             steps = tuple(
                 CStep(
                     s.sanction,
-                    opt(s.amount, "ladder", i, "amount"),
-                    opt(s.salary_days, "ladder", i, "salary_days"),
+                    opt(s.amount, *inner, i, "amount"),
+                    opt(s.salary_days, *inner, i, "salary_days"),
                 )
-                for i, s in enumerate(spec.ladder)
+                for i, s in enumerate(ladder)
             )
         else:
             assert spec.sanction is not None
@@ -216,13 +231,27 @@ class _Compiler(ExpressionCompiler):
                     spec.sanction, opt(spec.amount, "amount"), opt(spec.salary_days, "salary_days")
                 ),
             )
+        window = None
+        text = spec.ladder_window
+        if text is not None:
+            where = (*path, "ladder", "window") if spec.window is None else (*path, "window")
+            if m.is_reference(text) and not text.startswith("$params."):
+                self.error(
+                    Code.BAD_VALUE,
+                    f"a ladder's window is a duration (90 days) or $params.name, not {text}",
+                    where,
+                )
+            else:
+                window = self.duration(text, where)
         return CPenalty(
             party=self.operand(spec.party, (*path, "party"), scope),
             steps=steps,
-            ladder=spec.ladder is not None,
-            ladder_key=spec.ladder_key,
+            ladder=ladder is not None,
+            ladder_key=spec.ladder_name,
             per_unit=opt(spec.per_unit, "per_unit"),
             units=opt(spec.units, "units"),
+            window=window,
+            per=spec.ladder_per,
         )
 
     def expect(self, ex: m.Expect, path: Path_, scope: Scope) -> CExpect:
@@ -245,27 +274,10 @@ class _Compiler(ExpressionCompiler):
                 "a repeating duty's `within`",
                 (*path, "within"),
             )
-        cancel_types: tuple[str, ...] = ()
-        cancel_match: tuple[tuple[str, Getter], ...] = ()
-        cancel_where: Pred | None = None
-        if ex.cancel_on is not None:
-            cancel_types = (
-                (ex.cancel_on.event,)
-                if isinstance(ex.cancel_on.event, str)
-                else tuple(ex.cancel_on.event)
-            )
-            self.check_types(cancel_types, (*path, "cancel_on", "event"))
-            cmatch, csubj = self.match_fields(
-                ex.cancel_on.match, cancel_types, (*path, "cancel_on", "match"), create_scope
-            )
-            cancel_match = cmatch if csubj is None else ((self.subject_field, csubj), *cmatch)
-            if ex.cancel_on.where is not None:
-                cancel_where = self.condition(
-                    ex.cancel_on.where,
-                    (*path, "cancel_on", "where"),
-                    Scope(cancel_types, creator, party=True),
-                )
+        cancels = self.cancels(ex.cancel_on, (*path, "cancel_on"), create_scope, creator)
         steps: tuple[CStepSpec, ...] | None = None
+        # `$event` in out_of_order is the event that came early: any step's (issue 16)
+        early: tuple[str, ...] = () if ex.steps else types
         if ex.steps is not None:
             compiled_steps = []
             for i, st in enumerate(ex.steps):
@@ -274,6 +286,7 @@ class _Compiler(ExpressionCompiler):
                 if st.event is not None:
                     stypes = (st.event,) if isinstance(st.event, str) else tuple(st.event)
                     self.check_types(stypes, (*spath, "event"))
+                early = (*early, *(t for t in stypes if t not in early))
                 swhere = where
                 if st.where is not None:
                     own = self.condition(
@@ -304,14 +317,12 @@ class _Compiler(ExpressionCompiler):
             where=where,
             within=within,
             after=after,
-            cancel_types=cancel_types,
-            cancel_match=cancel_match,
             obligation=ex.obligation,
             party=party,
             met=self.actions(ex.met, (*path, "met"), candidate),
             late=self.actions(ex.late, (*path, "late"), candidate),
             missed=self.actions(ex.missed, (*path, "missed"), Scope(None, creator, party=True)),
-            cancel_where=cancel_where,
+            cancels=cancels,
             steps=steps,
             every=ex.every,
             repeat=ex.repeat,
@@ -320,9 +331,77 @@ class _Compiler(ExpressionCompiler):
             key=key,
             key_scope=ex.key_scope,
             about=about,
-            out_of_order=self.actions(ex.out_of_order, (*path, "out_of_order"), candidate),
+            out_of_order=self.actions(
+                ex.out_of_order, (*path, "out_of_order"), Scope(early, creator, party=True)
+            ),
             roll=ex.roll is not None,
         )
+
+    def cancels(
+        self,
+        value: m.CancelOn | list[m.CancelOn] | None,
+        path: Path_,
+        create_scope: Scope,
+        creator: tuple[str, ...] | None,
+        party: bool = True,
+    ) -> tuple[CCancel, ...]:
+        """``cancel_on:``, one mapping or a list: each entry with its own match and where
+        (``$event`` the cancelling event, ``$trigger`` the creator)."""
+        out = []
+        for i, entry in enumerate(m.cancel_entries(value)):
+            epath = path if isinstance(value, m.CancelOn) else (*path, i)
+            types = (entry.event,) if isinstance(entry.event, str) else tuple(entry.event)
+            self.check_types(types, (*epath, "event"))
+            cmatch, csubj = self.match_fields(entry.match, types, (*epath, "match"), create_scope)
+            match = cmatch if csubj is None else ((self.subject_field, csubj), *cmatch)
+            where = None
+            if entry.where is not None:
+                where = self.condition(
+                    entry.where, (*epath, "where"), Scope(types, creator, party=party)
+                )
+            out.append(CCancel(types, match, where))
+        return tuple(out)
+
+    def visit_TimerAction(
+        self, act: m.TimerAction, path: Path_, scope: Scope, base: _Base
+    ) -> CAction:
+        spec, tpath = act.timer, (*path, "timer")
+        creator = scope.event if scope.event is not None else scope.trigger
+        create_scope = Scope(scope.event, scope.trigger, scope.item)
+        if spec.after is not None:
+            when = self.window(spec.after, (*tpath, "after"), create_scope)
+            if when is not None and when.duration is None:
+                self.expect_kind(
+                    spec.after, create_scope, {"duration"}, "a timer's `after`", (*tpath, "after")
+                )
+        elif isinstance(spec.at, str) and (
+            not m.is_reference(spec.at) or spec.at.startswith("$params.")
+        ):
+            when = None
+            self.error(
+                Code.BAD_VALUE,
+                f"a timer's `at` is an instant computed from the event, not {spec.at!r}; "
+                "for a duration, use `after`",
+                (*tpath, "at"),
+            )
+        elif self.expect_kind(
+            spec.at, create_scope, {"instant", "date"}, "a timer's `at`", (*tpath, "at")
+        ):
+            getter = self.operand(spec.at, (*tpath, "at"), create_scope)
+            when = Window(None, getter, _window_text(spec.at), self.loc((*tpath, "at")))
+        else:
+            when = None
+        key = None
+        if spec.key is not None:
+            key = self.operand(spec.key, (*tpath, "key"), create_scope)
+        timer = CTimer(
+            when if when is not None else Window(None),
+            self.actions(spec.then, (*tpath, "then"), Scope(None, creator)),
+            ".".join(str(x) for x in tpath),
+            key,
+            self.cancels(spec.cancel_on, (*tpath, "cancel_on"), create_scope, creator, False),
+        )
+        return CAction("timer", timer=timer, **base)
 
     def window(self, value: Any, path: Path_, scope: Scope) -> Window | None:
         """``within:``/``after:``: a duration as text or a parameter, compiled once; anything
@@ -521,6 +600,9 @@ def compile_policy(
                 awaited.update(a.expect.all_types)
                 awaited.update(a.expect.cancel_types)
                 collect(a.expect.met + a.expect.late + a.expect.missed + a.expect.out_of_order)
+            if a.timer is not None:
+                awaited.update(a.timer.cancel_types)
+                collect(a.timer.then)
 
     for r in rules:
         collect(r.actions)

@@ -161,8 +161,16 @@ def parse_money(value: Any) -> Money:
 PARAM_KINDS: Final = ("duration", "money", "count", "number", "salary_days", "text", "table")
 
 
-def _table_entry(value: str | int | float) -> Decimal | Money | str:
-    """Numbers are exact decimals, ``'50-200'`` a money range, anything else text."""
+Scalar = str | int | float | bool | None
+# a row of a table of rows (rule templates, ``each:``): column -> a scalar or a list of them
+Row = dict[str, Scalar | list[Scalar]]
+
+
+def _table_entry(value: Any) -> Any:
+    """Numbers are exact decimals, ``'50-200'`` a money range, anything else text; a row is
+    kept as written (its cells are what ``$row.column`` stands for in a rule template)."""
+    if isinstance(value, dict):
+        return dict(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
@@ -190,11 +198,12 @@ class Param(_Strict):
         default=None, description="days of salary / 日工资天数"
     )
     text: str | None = Field(default=None, description="a piece of text / 文本")
-    table: dict[str, str | int | float] | None = Field(
+    table: dict[str, str | int | float | Row] | None = Field(
         default=None,
         description="a lookup table (fine by severity, weight by source): key -> number, "
-        "money range or text; read with {get: [$params.NAME, key]}"
-        " / 参数表:键 -> 数值、金额区间或文本",
+        "money range or text; read with {get: [$params.NAME, key]}; or key -> a row "
+        "(column -> value), the rows a rule template (`each:`) expands over"
+        " / 参数表:键 -> 数值、金额区间或文本;或键 -> 一行(列 -> 值),供规则模板展开",
     )
     doc: str | None = Field(default=None, description="what the parameter is for / 参数说明")
 
@@ -219,7 +228,12 @@ class Param(_Strict):
         if self.salary_days is not None:
             finite_decimal(self.salary_days, "a number of salary days")
         for key, cell in (self.table or {}).items():
-            if isinstance(cell, int | float) and not isinstance(cell, bool):
+            if isinstance(cell, dict):
+                for column, v in cell.items():
+                    for x in v if isinstance(v, list) else [v]:
+                        if isinstance(x, float):
+                            finite_decimal(x, f"table cell {key}.{column}")
+            elif isinstance(cell, int | float) and not isinstance(cell, bool):
                 finite_decimal(cell, f"table cell {key!r}")
             elif isinstance(cell, str) and _looks_non_finite(cell):
                 raise ValueError(f"table cell {key!r} must be a finite number, not {cell[:40]!r}")
@@ -369,6 +383,12 @@ class Rule(_Strict):
     then: list[Action] = Field(default_factory=list, description="actions to run / 执行的动作")
     expect: Expect | None = Field(
         default=None, description="a duty the event creates, with a deadline / 事件产生的有时限义务"
+    )
+    each: str | None = Field(
+        default=None,
+        description="a rule template: one rule per row of this table parameter ($params.NAME);"
+        " `{row}` in the id and `$row` / `$row.column` in the rule stand for the row"
+        " / 规则模板:参数表的每一行展开为一条规则",
     )
 
     @property
@@ -545,6 +565,15 @@ class Award(_Strict):
         return [self.clause] if isinstance(self.clause, str) else list(self.clause)
 
 
+class NamedCondition(_Strict):
+    """A condition with a name (``conditions: {NAME: {when: ...}}``), written once and used in
+    any condition position as ``{condition: NAME}``; it is checked and compiled at each use,
+    in that place's scope. / 具名条件:声明一次,在任何条件位置以 ``{condition: 名称}`` 引用。"""
+
+    doc: str | None = Field(default=None, description="what the condition means / 条件说明")
+    when: Condition = Field(description="the condition / 条件")
+
+
 class PolicyInvariant(_Strict):
     """Something that must hold for every subject at every ``as_of`` (``$subject`` bound), e.g.
     "no customer carries more than three open claims"; checked by ``policyengine.testing``.
@@ -651,6 +680,11 @@ class PolicyFile(_Strict):
         default_factory=dict, description="event types and their fields / 事件类型及其字段"
     )
     rules: list[Rule] = Field(default_factory=list, description="rules / 规则")
+    conditions: dict[str, NamedCondition] = Field(
+        default_factory=dict,
+        description="named conditions, used as {condition: NAME}"
+        " / 具名条件,以 {condition: 名称} 引用",
+    )
     labels: dict[str, Label] = Field(
         default_factory=dict, description="labels (classifications) / 标签(分类)"
     )
@@ -665,5 +699,68 @@ class PolicyFile(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-for _m in (Target, Metric, Grade, Label, LabelCase, PolicyInvariant, PolicyFile, CalendarFile):
+class OverlayMeta(_Strict):
+    """A company overlay's identity, and the pack it adapts. It inherits the base's timezone,
+    currency and subject. / 公司补充规定的标识及其所依据的策略包。"""
+
+    id: str = Field(min_length=1, description="the overlay id / 补充规定标识")
+    title: str = Field(description="the overlay's title / 补充规定标题")
+    version: str = Field(description="the overlay's version / 补充规定版本")
+    base: str | None = Field(
+        default=None,
+        description="the policy file or folder it adapts, relative to this file"
+        " / 所依据的策略文件或文件夹(相对本文件)",
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+
+class DisableSpec(_Strict):
+    """A base rule the company does not apply, and why. / 停用的基础规则及其理由。"""
+
+    rule: str = Field(min_length=1, description="the id of the base rule / 基础规则编号")
+    reason: str = Field(min_length=1, description="why it is disabled / 停用理由")
+
+
+class OverlayFile(_Strict):
+    """A company overlay: layered on a base pack without editing it (``overlay:`` instead of
+    ``policy:``). 公司补充规定:在不修改策略包的前提下增加、替换或停用规则。"""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    overlay: OverlayMeta = Field(description="the overlay's identity / 补充规定标识")
+    clauses: list[Clause] = Field(default_factory=list, description="new clauses / 新条款")
+    params: dict[str, Param] = Field(
+        default_factory=dict,
+        description="new parameters, or the company's declaration of a base parameter"
+        " / 新参数,或公司对基础参数的取值",
+    )
+    events: dict[str, EventType] = Field(default_factory=dict, description="new event types")
+    rules: list[Rule] = Field(default_factory=list, description="new rules / 新规则")
+    replace: list[Rule] = Field(
+        default_factory=list,
+        description="base rules replaced in place, by id / 按编号原位替换的基础规则",
+    )
+    disable: list[DisableSpec] = Field(
+        default_factory=list, description="base rules not applied / 停用的基础规则"
+    )
+    calendar: CalendarSpec | None = Field(
+        default=None, description="the company's days off and hours / 公司日历"
+    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+for _m in (
+    Target,
+    Metric,
+    Grade,
+    Label,
+    LabelCase,
+    PolicyInvariant,
+    PolicyFile,
+    CalendarFile,
+    OverlayFile,
+):
     _m.model_rebuild()

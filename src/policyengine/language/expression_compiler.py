@@ -9,9 +9,11 @@ never interprets YAML and never calls ``eval``. ``ExpressionCompiler`` is a ``Vi
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal, getcontext, localcontext
 from typing import Any, Final
 
@@ -47,7 +49,7 @@ from policyengine.language.operators import (
 )
 from policyengine.language.validate import PolicySet, RuleSite
 from policyengine.language.visitor import Visitor
-from policyengine.times import Duration, parse_duration, to_local
+from policyengine.times import Duration, instant_us, parse_duration, to_local
 
 
 @dataclass
@@ -72,6 +74,7 @@ class ExpressionCompiler(Visitor[Any]):
         self.site: RuleSite | None = None
         self.site_root: Path_ = ()
         self.subject_field = pset.meta.subject
+        self.expanding: tuple[str, ...] = ()  # the named conditions being compiled, outermost first
 
     # -- helpers
     def loc(self, path: Path_, key: bool = False) -> Location:
@@ -156,6 +159,12 @@ class ExpressionCompiler(Visitor[Any]):
             if isinstance(op, m.Coalesce):
                 kinds = {self.kind_of(x, scope) for x in op.coalesce} - {"null"}
                 return kinds.pop() if len(kinds) == 1 else "any"
+            if isinstance(op, m.Plus):  # a date plus days is a date (issue 16)
+                return "date" if self.kind_of(op.plus[0], scope) == "date" else "instant"
+            if isinstance(op, m.First) and isinstance(op.first, m.Values):  # a field's kind
+                q = op.first.values
+                types = (q.type,) if isinstance(q.type, str) else tuple(q.type)
+                return self._reference_kind(f"$event.{q.field}", Scope(types, None))
             return _MODEL_KINDS.get(type(op), "any")
         if isinstance(op, bool):
             return "bool"
@@ -400,17 +409,31 @@ class ExpressionCompiler(Visitor[Any]):
         return lambda c: dur.back(c.now, c.world.tz, c.world.cal, c.world.calendar_guesses)
 
     def visit_Plus(self, op: m.Plus, path: Path_, scope: Scope) -> Getter:
-        self.expect_kind(op.plus[0], scope, {"instant"}, "plus", (*path, "plus", 0))
+        self.expect_kind(op.plus[0], scope, {"instant", "date"}, "plus", (*path, "plus", 0))
         base = self.operand(op.plus[0], (*path, "plus", 0), scope)
         span = self.duration(op.plus[1], (*path, "plus", 1))
         if span is None:
             return lambda c: None
+        if self.kind_of(op.plus[0], scope) == "date" and not span.on_dates:
+            self.error(
+                Code.WRONG_KIND,
+                f"plus on a date takes days, weeks, months, years or working days, "
+                f"not {span.text!r}",
+                (*path, "plus", 1),
+                "a time of day needs an instant: add hours to $event.at, not to a date",
+            )
+            return lambda c: None
 
         def plus(c: Ctx) -> Any:
             start = base(c)
+            w = c.world
+            if isinstance(start, str):  # a calendar date: calendar arithmetic (issue 16)
+                day = _calendar_date(start)
+                if day is None or not span.on_dates:
+                    return None
+                return span.after_date(day, w.cal, w.calendar_guesses).isoformat()
             if not isinstance(start, int) or isinstance(start, bool):
                 return None
-            w = c.world
             return span.due(start, w.tz, w.cal, w.calendar_guesses)[0]
 
         return plus
@@ -513,6 +536,21 @@ class ExpressionCompiler(Visitor[Any]):
 
     def visit_Div(self, op: m.Div, path: Path_, scope: Scope) -> Getter:
         return self._arithmetic("div", op.div, path, scope)
+
+    def visit_Round(self, op: m.Round, path: Path_, scope: Scope) -> Getter:
+        value = self.operand(op.round[0], (*path, "round", 0), scope)
+        exponent = Decimal(1).scaleb(-int(op.round[1]))
+        mode = _ROUNDING[str(op.round[2]) if len(op.round) == 3 else "half_up"]
+
+        def rounded(c: Ctx) -> Decimal | None:
+            n = as_number(value(c))
+            if n is None or not n.is_finite():
+                return None
+            with localcontext() as dc:  # enough digits for any finite amount
+                dc.prec = max(dc.prec, n.adjusted() - exponent.adjusted() + 2)
+                return n.quantize(exponent, rounding=mode)
+
+        return rounded
 
     def visit_Get(self, op: m.Get, path: Path_, scope: Scope) -> Getter:
         table = self.operand(op.get[0], (*path, "get", 0), scope)
@@ -684,6 +722,32 @@ class ExpressionCompiler(Visitor[Any]):
         inner = self.condition(cond.not_, (*path, "not"), scope)
         return lambda c: not inner(c)
 
+    def visit_ConditionRef(self, cond: m.ConditionRef, path: Path_, scope: Scope) -> Pred:
+        """A named condition, compiled here in this place's scope; a problem inside points at
+        the declaration and names the place of this use."""
+        name = cond.condition
+        entry = self.pset.conditions.get(name)
+        if entry is None or name in self.expanding:  # a cycle is reported by validate
+            if entry is None and name not in self.pset.broken and not self.expanding:
+                self.error(
+                    Code.UNKNOWN_CONDITION,
+                    f"unknown named condition {name!r}",
+                    (*path, "condition"),
+                    did_you_mean(name, self.pset.conditions) or "declare it under `conditions:`",
+                )
+            return lambda c: False
+        named, source = entry
+        saved = (self.site, self.site_root, self.sink, self.expanding)
+        assert self.site is not None
+        self.sink = _UsedAt(self.sink, name, self.loc((*path, "condition")))
+        self.site = RuleSite(self.site.rule, source, -1)
+        self.site_root = ("conditions", name, "when")
+        self.expanding = (*self.expanding, name)
+        try:
+            return self.condition(named.when, (), scope)
+        finally:
+            self.site, self.site_root, self.sink, self.expanding = saved
+
     def visit_Exists(self, cond: m.Exists, path: Path_, scope: Scope) -> Pred:
         g = self.operand(cond.exists, (*path, "exists"), scope)
         return lambda c: g(c) is not None
@@ -708,6 +772,8 @@ class ExpressionCompiler(Visitor[Any]):
 
     def _compare(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> Pred:
         pair = self._clock_literals(op, pair, path, scope)
+        pair = self._date_literals(op, pair, path, scope)
+        pair = self._instant_literals(op, pair, path, scope)
         a = self.operand(pair[0], (*path, op, 0), scope)
         b = self.operand(pair[1], (*path, op, 1), scope)
         if op in ("eq", "ne"):
@@ -743,6 +809,61 @@ class ExpressionCompiler(Visitor[Any]):
                 )
         return out
 
+    def _date_literals(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> list[Any]:
+        """A date compares with a date, or a literal ``"YYYY-MM-DD"`` (read as one); with an
+        instant, a number, a time of day... it is PE118, never a silent false (issue 16)."""
+        kinds = [self.kind_of(x, scope) for x in pair]
+        if "date" not in kinds or "time_of_day" in kinds:  # a time of day: reported above
+            return pair
+        out = list(pair)
+        for i, x in enumerate(pair):
+            literal = isinstance(x, str) and not m.is_reference(x) and not x.startswith("$$")
+            if kinds[i] in ("text", "duration") and literal:
+                day = _calendar_date(x.strip())
+                if day is None:
+                    self.error(
+                        Code.WRONG_KIND,
+                        f"{x!r} is compared with a date but is not one",
+                        (*path, op, i),
+                        'write it as YYYY-MM-DD, e.g. "2026-03-01"',
+                    )
+                    continue
+                out[i] = day.isoformat()
+            elif kinds[i] not in ("date", "text", "any", "null"):
+                hint: str | None = None
+                if kinds[i] == "instant":
+                    hint = "{date: $event.at} gives an instant's local date, to compare with a date"
+                self.error(
+                    Code.WRONG_KIND,
+                    f"a date is compared with {_article(kinds[i])}",
+                    (*path, op, i),
+                    hint,
+                )
+        return out
+
+    def _instant_literals(self, op: str, pair: list[Any], path: Path_, scope: Scope) -> list[Any]:
+        """A text compared with an instant is read as one when it carries its UTC offset
+        (``"2026-03-01T00:00:00+08:00"``); any other text there is PE118, never a silent false."""
+        kinds = [self.kind_of(x, scope) for x in pair]
+        if "instant" not in kinds or {"date", "time_of_day"} & set(kinds):  # reported above
+            return pair
+        out = list(pair)
+        for i, x in enumerate(pair):
+            literal = isinstance(x, str) and not m.is_reference(x) and not x.startswith("$$")
+            if kinds[i] in ("text", "duration") and literal:
+                us = instant_us(x)
+                if us is None:
+                    self.error(
+                        Code.WRONG_KIND,
+                        f"{x!r} is compared with an instant but is not one",
+                        (*path, op, i),
+                        'write it with its offset, e.g. "2026-03-01T00:00:00+08:00", or '
+                        "compare {date: ...} with a date",
+                    )
+                    continue
+                out[i] = us
+        return out
+
     def visit_Eq(self, cond: m.Eq, path: Path_, scope: Scope) -> Pred:
         return self._compare("eq", cond.eq, path, scope)
 
@@ -763,8 +884,16 @@ class ExpressionCompiler(Visitor[Any]):
 
 
 # the kind of each operand model's value (``ExpressionCompiler.kind_of``); "any" if absent
+# ``{round: [x, digits, mode]}``: the language's modes, as the decimal module names them
+_ROUNDING: Final[dict[str, str]] = {
+    "half_up": decimal.ROUND_HALF_UP,
+    "half_even": decimal.ROUND_HALF_EVEN,
+    "down": decimal.ROUND_DOWN,
+    "up": decimal.ROUND_UP,
+    "floor": decimal.ROUND_FLOOR,
+    "ceiling": decimal.ROUND_CEILING,
+}
 _MODEL_KINDS: Final[dict[type[BaseModel], str]] = {
-    m.Plus: "instant",
     m.Ago: "instant",
     m.Date: "date",
     m.TimeOfDay: "time_of_day",
@@ -779,6 +908,7 @@ _MODEL_KINDS: Final[dict[type[BaseModel], str]] = {
     m.Sub: "number",
     m.Mul: "number",
     m.Div: "number",
+    m.Round: "number",
     m.Added: "number",
     m.CounterValue: "number",
     m.MetricOf: "number",
@@ -803,6 +933,16 @@ _WORKING_HOUR_US: Final[dict[str, int]] = {
     "working_hour": 3_600_000_000,
     "working_minute": 60_000_000,
 }
+
+
+def _calendar_date(text: str) -> date | None:
+    """``YYYY-MM-DD`` as a date (a `date` field's value, what `{date: ...}` gives), else None."""
+    if len(text) != 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _article(kind: str) -> str:
@@ -838,6 +978,25 @@ def _show(op: Any) -> str:
     if isinstance(op, BaseModel):
         return "{" + next(iter(op.model_dump(by_alias=True, exclude_none=True)), "?") + ": ...}"
     return repr(op) if not isinstance(op, str) else op
+
+
+class _UsedAt(ProblemSink):
+    """The sink of a named condition's compilation at one use: each problem, reported at the
+    declaration, says which condition and where it was used."""
+
+    def __init__(self, outer: ProblemSink, name: str, use: Location) -> None:
+        super().__init__(outer.problems)
+        self.outer = outer  # a use inside another named condition: that one's sink
+        self.what = f" (in named condition {name!r}, used at {use})"
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        location: Location | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.outer.add(code, message + self.what, location, hint)
 
 
 class _AnyField(frozenset[str]):

@@ -9,7 +9,7 @@ position instead of a wall of union errors. ``_Strict`` is the base of every mod
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -248,6 +248,29 @@ class Div(_Strict):
         return _two_operands("div", v)
 
 
+ROUNDING: Final = ("half_up", "half_even", "down", "up", "floor", "ceiling")
+
+
+class Round(_Strict):
+    """``{round: [x, 2]}``: a number rounded to 2 decimal places, half up (0.125 -> 0.13,
+    -0.125 -> -0.13); a third item names another mode (half_even, down, up, floor, ceiling).
+    Null when x is null or not a number. / 四舍五入到指定小数位(可选舍入方式);空值得空"""
+
+    round: list[Operand]
+
+    @field_validator("round")
+    @classmethod
+    def _shape(cls, v: list[Any]) -> list[Any]:
+        if len(v) not in (2, 3):
+            raise ValueError("round takes [value, digits] or [value, digits, mode]")
+        digits = v[1]
+        if type(digits) is not int or not 0 <= digits <= 10:
+            raise ValueError(f"round's digits are a whole number from 0 to 10, not {digits!r}")
+        if len(v) == 3 and v[2] not in ROUNDING:
+            raise ValueError(f"round's mode is one of {', '.join(ROUNDING)}, not {v[2]!r}")
+        return v
+
+
 class Get(_Strict):
     """One entry of a mapping: ``{get: [$params.fine_by_severity, $event.severity]}`` (null if
     the key is absent), for parameter tables and mapping values. / 取映射(如参数表)中的一项。"""
@@ -299,6 +322,7 @@ OPERAND_KEYS = (
     "div",
     "get",
     "metric",
+    "round",
 )
 
 
@@ -348,7 +372,8 @@ else:
             | Annotated[Mul, Tag("mul")]
             | Annotated[Div, Tag("div")]
             | Annotated[Get, Tag("get")]
-            | Annotated[MetricOf, Tag("metric")],
+            | Annotated[MetricOf, Tag("metric")]
+            | Annotated[Round, Tag("round")],
             Discriminator(
                 _operand_tag,
                 custom_error_type="unknown_operand",
@@ -484,6 +509,14 @@ class History(_Strict):
     history: HistoryQuery
 
 
+class ConditionRef(_Strict):
+    """``{condition: NAME}``: the named condition declared under ``conditions:``, checked and
+    compiled where it is used (``$event`` is the event of the rule that uses it).
+    引用 ``conditions:`` 中声明的具名条件,在使用处检查并编译。"""
+
+    condition: str = Field(min_length=1)
+
+
 CONDITION_KEYS = (
     "all",
     "any",
@@ -497,6 +530,7 @@ CONDITION_KEYS = (
     "in",
     "exists",
     "history",
+    "condition",
 )
 
 
@@ -506,7 +540,7 @@ def _condition_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         return next(iter(value)) if len(value) == 1 else "?"
     if isinstance(value, BaseModel):
-        return {All: "all", AnyOf: "any", Not: "not", In: "in"}.get(
+        return {All: "all", AnyOf: "any", Not: "not", In: "in", ConditionRef: "condition"}.get(
             type(value), type(value).__name__.lower()
         )
     return None
@@ -525,7 +559,8 @@ Condition = Annotated[
     | Annotated[Ge, Tag("ge")]
     | Annotated[In, Tag("in")]
     | Annotated[Exists, Tag("exists")]
-    | Annotated[History, Tag("history")],
+    | Annotated[History, Tag("history")]
+    | Annotated[ConditionRef, Tag("condition")],
     Discriminator(
         _condition_tag,
         custom_error_type="unknown_condition",
@@ -554,6 +589,7 @@ for _m in (
     Sub,
     Mul,
     Div,
+    Round,
     Get,
     Subjects,
     Coalesce,

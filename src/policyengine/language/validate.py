@@ -25,6 +25,7 @@ class RuleSite:
     rule: m.Rule
     source: Source
     index: int  # position in its file's `rules` list
+    row: str | None = None  # made from a rule template (`each:`): the row's key
 
     def locate(self, *path: str | int, key: bool = False) -> Location:
         return self.source.locate(("rules", self.index, *path), key=key)
@@ -43,12 +44,16 @@ class PolicySet:
     events: dict[str, m.EventType] = field(default_factory=dict)
     rules: list[RuleSite] = field(default_factory=list)
     labels: dict[str, tuple[m.Label, Source]] = field(default_factory=dict)
+    # named conditions (`conditions:`), with the file that declares each
+    conditions: dict[str, tuple[m.NamedCondition, Source]] = field(default_factory=dict)
     metrics: list[tuple[m.Metric, Source, int]] = field(default_factory=list)
     awards: list[tuple[m.Award, Source, int]] = field(default_factory=list)
     invariants: list[tuple[m.PolicyInvariant, Source, int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names whose declaration had errors
     calendar: Calendar = STATUTORY  # every file's `calendar:` and the calendar file, merged
+    # company overlays layered on the files above, in order (``apply_overlays``)
+    overlays: list[OverlayRecord] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -141,7 +146,17 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
 # bounded time (each report looks for a close spelling), not listed in full
 MAX_FILE_PROBLEMS: Final = 100
 
-_SECTIONS = ("rules", "params", "events", "clauses", "labels", "metrics", "awards", "invariants")
+_SECTIONS = (
+    "rules",
+    "params",
+    "events",
+    "clauses",
+    "labels",
+    "metrics",
+    "awards",
+    "invariants",
+    "conditions",
+)
 _LISTS = ("rules", "clauses", "metrics", "awards", "invariants")
 Kept = dict[str, list[int]]  # list section -> original index of each entry kept
 
@@ -170,7 +185,7 @@ def _salvage(
         del out["calendar"]
         broken.add("calendar")
     kept: Kept = {}
-    for section in ("params", "events", "labels"):
+    for section in ("params", "events", "labels", "conditions"):
         if isinstance(data.get(section), dict):
             broken.update(str(k) for k in bad[section])
             out[section] = {k: v for k, v in data[section].items() if k not in bad[section]}
@@ -433,6 +448,8 @@ def _merge(
             rule_sites[rule.id] = site
             pset.rules.append(site)
             for j, cid in enumerate(rule.clauses):
+                if rule.each is not None and "$row" in cid:
+                    continue  # a template's clause per row: checked once it is expanded
                 if cid not in local_clauses and cid not in broken:
                     path: tuple[str | int, ...] = (
                         ("clause",) if isinstance(rule.clause, str) else ("clause", j)
@@ -444,8 +461,82 @@ def _merge(
                         did_you_mean(cid, local_clauses)
                         or "add the clause (id, text, reading) under `clauses:`",
                     )
-    _check_precedence(pset, rule_sites, sink)
+        for name, named in pf.conditions.items():
+            declared_at = source.locate(("conditions", name), key=True)
+            if name in pset.conditions and pset.conditions[name][0] != named:
+                first_at = pset.conditions[name][1].locate(("conditions", name), key=True)
+                sink.add(
+                    Code.CONFLICTING_DECLARATIONS,
+                    f"named condition {name!r} is declared differently in two files",
+                    declared_at,
+                    f"first at {first_at}; declare it the same way or once",
+                )
+            pset.conditions.setdefault(name, (named, source))
+    _check_conditions(pset, sink)
+    if not any(site.rule.each is not None for site in pset.rules):
+        _check_precedence(pset, rule_sites, sink)  # else once the templates are expanded
     return pset
+
+
+def condition_refs(node: Any, path: Path_ = ()) -> list[tuple[str, Path_]]:
+    """Every ``{condition: NAME}`` inside ``node`` (a model, list or mapping), with its path
+    (the YAML keys, so ``Source.locate`` finds it)."""
+    found: list[tuple[str, Path_]] = []
+    stack: list[tuple[Any, Path_]] = [(node, path)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, m.ConditionRef):
+            found.append((value.condition, (*at, "condition")))
+        elif isinstance(value, BaseModel):
+            for name, info in type(value).model_fields.items():
+                stack.append((getattr(value, name), (*at, info.alias or name)))
+        elif isinstance(value, list | tuple):
+            stack.extend((x, (*at, i)) for i, x in enumerate(value))
+        elif isinstance(value, dict):
+            stack.extend((x, (*at, k)) for k, x in value.items())
+    return sorted(found, key=lambda f: str(f[1]))
+
+
+def _check_conditions(pset: PolicySet, sink: ProblemSink) -> None:
+    """Named conditions: each name they use is declared, and none uses itself (through
+    others). Unknown names at use sites elsewhere are reported where they are compiled."""
+    graph: dict[str, list[str]] = {}
+    for name, (named, source) in pset.conditions.items():
+        graph[name] = []
+        for ref, at in condition_refs(named.when, ("conditions", name, "when")):
+            if ref in pset.conditions:
+                graph[name].append(ref)
+            elif ref not in pset.broken:
+                sink.add(
+                    Code.UNKNOWN_CONDITION,
+                    f"named condition {name!r} uses unknown condition {ref!r}",
+                    source.locate(at),
+                    did_you_mean(ref, pset.conditions) or "declare it under `conditions:`",
+                )
+    done: set[str] = set()
+    for root in graph:  # depth-first with an explicit stack, as for overrides
+        if root in done:
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [list(graph[root])]
+        while todo:
+            if not todo[-1]:
+                done.add(path.pop())
+                todo.pop()
+                continue
+            nxt = todo[-1].pop(0)
+            if nxt in path:
+                cycle = [*path[path.index(nxt) :], nxt]
+                named, source = pset.conditions[path[-1]]
+                sink.add(
+                    Code.CONDITION_CYCLE,
+                    "named condition cycle: " + " -> ".join(cycle),
+                    source.locate(("conditions", path[-1]), key=True),
+                    "a named condition may use others, but never itself through them",
+                )
+            elif nxt not in done:
+                path.append(nxt)
+                todo.append(list(graph[nxt]))
 
 
 def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: ProblemSink) -> None:
@@ -496,3 +587,35 @@ def _check_precedence(pset: PolicySet, sites: dict[str, RuleSite], sink: Problem
                 state[nxt] = 1
                 stack.append(nxt)
                 todo.append(list(graph.get(nxt, [])))
+
+
+# ---------------------------------------------------------------- company overlays
+
+
+@dataclass
+class OverlayRecord:
+    """What one overlay changed in its base: for the test report and for ``explain``."""
+
+    id: str
+    title: str
+    version: str
+    file: str
+    base: str | None  # its `base:`, resolved against the overlay's folder (None: not given)
+    added: list[str] = field(default_factory=list)  # rule ids, in file order
+    replaced: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)  # rule id -> reason
+    clauses: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)  # new parameters
+    changed_params: list[str] = field(default_factory=list)  # base parameters redeclared
+    calendar: bool = False
+
+    def origin(self, rule_id: str) -> str | None:
+        """``added``, ``replaced`` or ``disabled`` when this overlay did that to the rule."""
+        if rule_id in self.added:
+            return "added"
+        if rule_id in self.replaced:
+            return "replaced"
+        if rule_id in self.disabled:
+            return "disabled"
+        return None

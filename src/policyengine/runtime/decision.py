@@ -20,6 +20,7 @@ from policyengine.errors import Code, Problem, SnapshotError
 from policyengine.runtime.records import (
     AwardRow,
     ClassificationRow,
+    CreditRow,
     MetricRow,
     ObligationRow,
     PenaltyRow,
@@ -29,7 +30,7 @@ from policyengine.runtime.records import (
     TraceRow,
     ViolationRow,
 )
-from policyengine.times import parse_instant, to_pendulum
+from policyengine.times import Instant, parse_instant, to_pendulum
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Resumable(Protocol):
 RESUMABLE: Final = "_resumable"
 
 
-ObligationStatus = Literal["met", "late", "open", "overdue"]
+ObligationStatus = Literal["met", "late", "open", "overdue", "cancelled"]
 Sanction = Literal["fine", "salary_deduction", "warning", "transfer", "dismissal", "confiscation"]
 ClauseRef = str | list[str]
 
@@ -92,6 +93,22 @@ class Penalty(_Frozen):
     offence: int = Field(default=1, description="which offence of this party under this ladder")
     subject: str | None = None
     at: datetime
+    rule: str
+    clause: ClauseRef
+    clauses: list[str]
+    events: list[str]
+
+
+class Credit(_Frozen):
+    """A positive amount owed to a party (``credit:``): a commission, a bonus, a reward."""
+
+    party: str
+    kind: str = Field(description="what the credit is for: commission, bonus, reward...")
+    amount: Decimal = Field(description="zero or more, exact")
+    currency: str
+    subject: str | None = None
+    at: datetime
+    event: str | None = Field(default=None, description="the event the credit was decided on")
     rule: str
     clause: ClauseRef
     clauses: list[str]
@@ -214,12 +231,14 @@ class TraceEntry(_Frozen):
         "owner",
         "claim",
         "penalty",
+        "credit",
         "obligation",
         "flag",
         "counter",
         "reject",
         "expectation",
         "violation",
+        "timer",
     ]
     subject: str | None = None
     party: str | None = None
@@ -267,10 +286,19 @@ class RawDecision:
     classifications: list[ClassificationRow] = field(default_factory=list)
     awards: list[AwardRow] = field(default_factory=list)
     award_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    credits: list[CreditRow] = field(default_factory=list)
 
 
 def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
     return clauses[0] if len(clauses) == 1 else list(clauses)
+
+
+def shown_flags(flags: dict[str, Any], tz: str) -> dict[str, Any]:
+    """A subject's flags as the decision shows them: an instant (``times.Instant``) as a
+    local time in the policy's timezone, so that JSON gives ISO 8601 text with its offset."""
+    if not any(type(v) is Instant for v in flags.values()):
+        return dict(flags)
+    return {k: to_pendulum(v, tz) if type(v) is Instant else v for k, v in flags.items()}
 
 
 def _rule(ref: RuleRef) -> dict[str, Any]:
@@ -371,6 +399,30 @@ class Decision(_Frozen):
                 events=list(p.events),
             )
             for p in self.raw.penalties
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def credits(self) -> list[Credit]:
+        """Positive amounts owed to parties (``credit:``), in the order they were decided."""
+        if self.raw is None:
+            return []
+        return [
+            _trusted(
+                Credit,
+                party=c.party,
+                kind=c.kind,
+                amount=c.amount,
+                currency=c.currency,
+                subject=c.subject,
+                at=self._at(c.at),
+                event=c.event,
+                rule=c.rule[0],
+                clause=_clause_ref(c.rule[1]),
+                clauses=list(c.rule[1]),
+                events=list(c.events),
+            )
+            for c in self.raw.credits
         ]
 
     @computed_field  # type: ignore[prop-decorator]
@@ -508,7 +560,13 @@ class Decision(_Frozen):
                 clauses=list(t.rule[1]),
                 events=list(t.events),
                 detail={
-                    k: (self._t(v) if k == "due" else list(v) if k == "awaits" else v)
+                    k: (
+                        self._t(v)
+                        if k == "due" or type(v) is Instant
+                        else list(v)
+                        if k == "awaits"
+                        else v
+                    )
                     for k, v in t.detail.items()
                 },
             )
@@ -534,6 +592,9 @@ class Decision(_Frozen):
 
     def penalties_of(self, party: str) -> list[Penalty]:
         return [p for p in self.penalties if p.party == party]
+
+    def credits_of(self, party: str) -> list[Credit]:
+        return [c for c in self.credits if c.party == party]
 
     def obligations_of(self, subject: str) -> list[Obligation]:
         return [o for o in self.obligations if o.subject == subject]

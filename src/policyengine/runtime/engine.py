@@ -1,8 +1,8 @@
 """Stage 4, evaluate: replay a history on a virtual clock.
 
-One pass over the events in timestamp order. Before each event, every deadline that has
-passed fires (an inclusive deadline at D fires after the events at D, an exclusive one
-before them). For each event:
+One pass over the events in timestamp order. Before each event, every deadline (and
+``timer:``) that has passed fires (an inclusive deadline at D fires after the events at D, an
+exclusive one before them). For each event:
 
 1. the rules it triggers are *matched* against the state before the event (snapshot
    semantics: rules of one event do not see each other's effects, so file order cannot
@@ -28,15 +28,16 @@ from policyengine.language.compiler import (
     OWNER_CHANGED,
     CAction,
     CAward,
+    CCancel,
     CExpect,
     CompiledPolicy,
     CompiledRule,
-    CPenalty,
+    CTimer,
     Ctx,
 )
-from policyengine.language.model import Money
 from policyengine.runtime.events import Event
-from policyengine.runtime.queries import Queries
+from policyengine.runtime.ledger import Ledger, decimal_of, text_of
+from policyengine.runtime.queries import counted_keys
 from policyengine.runtime.records import (
     CANCELLED,
     LATE,
@@ -47,24 +48,20 @@ from policyengine.runtime.records import (
     Causes,
     ClassificationRow,
     Comparison,
-    ConflictRow,
     MetricRow,
     ObligationRecord,
-    PenaltyRow,
     RejectionRow,
-    SpanRecord,
-    TraceRow,
     ViolationRow,
 )
 from policyengine.runtime.state import (
     MAX_SPAN_YEARS,
     STATE,
+    Alarm,
     Chain,
     Close,
     Hooks,
     Pending,
     Renew,
-    Subject,
     Tick,
     check_span,
     period_of,
@@ -73,7 +70,7 @@ from policyengine.runtime.state import (
 _new_row = tuple.__new__
 
 
-class World(Queries):
+class World(Ledger):
     """All state of one evaluation; discarded afterwards (no global state). Its attributes are
     declared once, with their roles, by ``EngineState``."""
 
@@ -102,6 +99,7 @@ class World(Queries):
             for rs in group.values()
             if not any(r.overrides or r.rejects for r in rs)
         )
+        self.offence_keys = counted_keys(policy)
         self.horizon = None
         self.derived = []
         self.labels = {}
@@ -114,68 +112,6 @@ class World(Queries):
             hooks.bind(self)
 
     # ------------------------------------------------------------ state
-    def subject(self, sid: str) -> Subject:
-        s = self.subjects.get(sid)
-        if s is None:
-            s = self.subjects[sid] = Subject(sid)
-        return s
-
-    def _trace(
-        self,
-        kind: str,
-        rule: CompiledRule,
-        causes: Causes,
-        subject: str | None = None,
-        party: str | None = None,
-        **detail: Any,
-    ) -> None:
-        # the tuple constructor directly: a NamedTuple's own __new__ is one more Python call
-        # per trace entry, on the engine's hottest path
-        self.trace.append(
-            _new_row(TraceRow, (self.now, kind, subject, party, rule.ref, causes, detail))
-        )
-
-    def set_owner(self, sid: str, owner: str | None, rule: CompiledRule, causes: Causes) -> None:
-        s = self.subject(sid)
-        earlier = self.step_owner.get(sid)
-        if earlier is not None and earlier[1] != rule.id and earlier[0] != owner:
-            self.conflicts.append(
-                ConflictRow(
-                    causes[-1] if causes else "?",
-                    f"rules {earlier[1]!r} and {rule.id!r} both decided the owner "
-                    f"of {sid!r} ({earlier[0]!r} vs {owner!r}); the later rule "
-                    "in the file won: declare `overrides:` between them",
-                )
-            )
-        self.step_owner[sid] = (owner, rule.id)
-        if s.owner == owner:
-            return
-        if s.spans and s.spans[-1].end is None:
-            if s.spans[-1].start == self.now:
-                s.spans.pop()  # owned for no time at all: keep it in the trace only
-            else:
-                s.spans[-1].end = self.now
-        if s.owner is not None:
-            self.owned_by[s.owner].discard(sid)
-        previous = s.owner
-        s.owner = owner
-        s.owner_since = self.now if owner is not None else None
-        if owner is not None:
-            s.spans.append(SpanRecord(owner, self.now, None, rule.ref, causes))
-            self.owned_by.setdefault(owner, set()).add(sid)
-        self._trace("owner", rule, causes, subject=sid, owner=owner, previous=previous)
-        if self.emits_owner:
-            self.derived.append(
-                {
-                    "id": causes[-1] if causes else "?",
-                    "type": OWNER_CHANGED,
-                    "at": self.now,
-                    self.sf: sid,
-                    "owner": owner,
-                    "previous": previous,
-                }
-            )
-
     # ------------------------------------------------------------ actions
     def run(
         self, actions: tuple[CAction, ...], ctx: Ctx, rule: CompiledRule, causes: Causes
@@ -259,9 +195,14 @@ class World(Queries):
                 self.set_owner(sid, to, rule, causes)
         elif kind == "penalty":
             self.penalize(a, ctx, rule, causes)
+        elif kind == "credit":
+            self.credit(a, ctx, rule, causes)
         elif kind == "expect":
             assert a.expect is not None
             self.expect(a.expect, ctx, rule)
+        elif kind == "timer":
+            assert a.timer is not None
+            self.set_timer(a.timer, ctx, rule)
         elif kind == "set" or kind == "clear":
             sid = (
                 a.subject(ctx)
@@ -319,7 +260,7 @@ class World(Queries):
                 )
             )
             self._trace(
-                "violation", rule, causes, subject=ctx.subject_id, party=_s(party), what=a.text
+                "violation", rule, causes, subject=ctx.subject_id, party=text_of(party), what=a.text
             )
         elif kind == "reject":
             self.rejected = True
@@ -327,77 +268,6 @@ class World(Queries):
             eid = ev["id"] if ev is not None else "?"
             self.rejections.append(RejectionRow(eid, self.now, rule.ref, a.text or "rejected"))
             self._trace("reject", rule, causes, subject=ctx.subject_id, reason=a.text)
-
-    def penalize(self, a: CAction, ctx: Ctx, rule: CompiledRule, causes: Causes) -> None:
-        p = a.penalty
-        assert p is not None
-        party = p.party(ctx)
-        if party is None:
-            return
-        key = (p.ladder_key or rule.id, str(party))
-        count = self.ladders.get(key, 0)
-        hooks = self.hooks
-        if hooks is None:
-            row, detail = self.sentence(
-                p, min(count, len(p.steps) - 1), count + 1, str(party), ctx, rule, causes
-            )
-        else:
-            row, detail = hooks.sentence(self, p, str(party), count, ctx, rule, causes)
-        self.ladders[key] = count + 1
-        self.penalties.append(row)
-        self._trace("penalty", rule, causes, subject=ctx.subject_id, party=str(party), **detail)
-        if hooks is not None:
-            hooks.penalized(a, ctx, key, len(self.penalties) - 1, len(self.trace) - 1)
-
-    def sentence(
-        self,
-        p: CPenalty,
-        index: int,
-        offence: int,
-        party: str,
-        ctx: Ctx,
-        rule: CompiledRule,
-        causes: Causes,
-    ) -> tuple[PenaltyRow, dict[str, Any]]:
-        """The penalty row and its trace detail for step ``index`` of ``p`` (step 0 unless a
-        ladder): the distributed runner evaluates every step where the context exists and
-        numbers the offences afterwards."""
-        step = p.steps[index] if p.ladder else p.steps[0]
-        low = high = None
-        if step.amount is not None:
-            low, high = _money(step.amount(ctx), rule, "amount")
-        units = None
-        if p.per_unit is not None and p.units is not None:
-            ulow, uhigh = _money(p.per_unit(ctx), rule, "per_unit")
-            units = int(p.units(ctx) or 0)
-            low, high = ulow * units, uhigh * units
-        days = None
-        if step.salary_days is not None:
-            days = _money(step.salary_days(ctx), rule, "salary_days")[0]
-        currency = self.policy.currency if low is not None else None
-        row = PenaltyRow(
-            party,
-            step.sanction,
-            low,
-            high,
-            currency,
-            units,
-            days,
-            offence,
-            ctx.subject_id,
-            self.now,
-            rule.ref,
-            causes,
-        )
-        detail = {
-            "sanction": step.sanction,
-            "amount_min": _s(low),
-            "amount_max": _s(high),
-            "units": units,
-            "salary_days": _s(days),
-            "offence": offence,
-        }
-        return row, detail
 
     def expect(self, e: CExpect, ctx: Ctx, rule: CompiledRule) -> None:
         key = None
@@ -491,9 +361,8 @@ class World(Queries):
         p.match = tuple((f, g(ctx)) for f, g in e.match)
         p.party = e.party(ctx) if e.party is not None else None
         p.sv = e.subject(ctx) if e.subject is not None else None
-        if e.cancel_types:
-            vals = [(f, g(ctx)) for f, g in e.cancel_match]
-            p.cancel = tuple(vals)
+        if e.cancels:
+            p.cancel = _cancel_values(e.cancels, ctx)
         what = what if what is not None else e.obligation
         if what is not None:
             about = e.about(ctx) if e.about is not None else ctx.subject_id
@@ -524,11 +393,9 @@ class World(Queries):
         for t in p.types:
             self.waiting.setdefault((t, p.sv), []).append(p)
         e = p.spec
-        if e.cancel_types:
-            csv = next((v for f, v in p.cancel if f == self.sf), None)
-            p.cancel = tuple((f, v) for f, v in p.cancel if f != self.sf)
-            for t in e.cancel_types:
-                self.cancels.setdefault((t, csv), []).append(p)
+        if e.cancels:
+            for k in self._cancel_keys(e.cancels, p.cancel):
+                self.cancels.setdefault(k, []).append(p)
         if p.due is not None:
             self.seq += 1
             heapq.heappush(self.timers, (2 * p.due + (1 if p.inclusive else 0), self.seq, p))
@@ -537,7 +404,7 @@ class World(Queries):
             p.rule,
             (p.trigger["id"],),
             subject=p.subject_id,
-            party=_s(p.party),
+            party=text_of(p.party),
             awaits=p.types,  # a tuple: the entry stays out of the cyclic GC's sight
             due=p.due,
         )
@@ -585,15 +452,21 @@ class World(Queries):
             if isinstance(p, Close):
                 self.close(p.tick, p.tick.end, complete=True)
                 continue
+            if isinstance(p, Alarm):
+                if self.alarms.get(p.seq) is p:  # not cancelled, nor replaced
+                    self.ring(p)
+                continue
             if p.state != OPEN or p.due is None:
                 continue
             p.state = MISSED
             self.now = p.due
             if p.obligation is not None:
                 p.obligation.status = MISSED
-            recurring = p.spec.every is not None or p.spec.repeat
-            if (p.obligation is not None or p.spec.late) and not recurring:
-                # a recurring duty's later events belong to its later instances, never "late"
+            if p.spec.repeat or (
+                (p.obligation is not None or p.spec.late) and p.spec.every is None
+            ):
+                # a calendar period's later events belong to its later periods, never "late";
+                # an overdue cadence waits for the event that meets it late and restarts it
                 for t in p.types:
                     self.overdue.setdefault((t, p.sv), []).append(p)
             if p.spec.missed:
@@ -602,8 +475,6 @@ class World(Queries):
                 ctx.party = p.party
                 self.step_owner = {}
                 self.run(p.spec.missed, ctx, p.rule, (p.trigger["id"],))
-            if p.spec.repeat and p.chain is not None:
-                self.renew(p.chain, p.due)
             self.drain()
 
     def _matches(self, p: Pending, ev: Event) -> bool:
@@ -659,7 +530,8 @@ class World(Queries):
             if not lst:
                 continue
             for p in list(lst):
-                if p.state != MISSED:
+                if p.state != MISSED or (p.spec.repeat and p.chain is not None and p.chain.stopped):
+                    # a cancelled cadence's overdue duty stays overdue: nothing meets it late
                     lst.remove(p)
                     continue
                 if p.spec.consume and id(p.spec) in used:
@@ -688,19 +560,136 @@ class World(Queries):
                     lst.remove(p)
                     if p.chain is not None:
                         p.chain.stopped = True
-                    if p.obligation is not None:
-                        p.obligation.status = CANCELLED
+                    o = p.obligation
+                    if o is not None:  # reported as cancelled, with the event that did it
+                        o.status, o.met_by, o.met_at = CANCELLED, ev["id"], ev["at"]
+                    self._trace(
+                        "obligation",
+                        p.rule,
+                        (p.trigger["id"], ev["id"]),
+                        subject=p.subject_id,
+                        party=text_of(p.party),
+                        status="cancelled",
+                        what=o.what if o is not None else None,
+                        by=ev["id"],
+                    )
+        if self.alarm_cancels:
+            for key in keys:
+                for seq in list(self.alarm_cancels.get(key, ())):
+                    alarm = self.alarms.get(seq)
+                    if alarm is not None and self._cancelled_by(
+                        alarm.spec.cancels, alarm.cancel, alarm.trigger, alarm.subject_id, ev
+                    ):
+                        self._drop_alarm(alarm)
+                        self._trace(
+                            "timer",
+                            alarm.rule,
+                            (alarm.trigger["id"], ev["id"]),
+                            subject=alarm.subject_id,
+                            status="cancelled",
+                            at=alarm.at,
+                            by=ev["id"],
+                        )
 
     def _cancels(self, p: Pending, ev: Event) -> bool:
-        if not all(ev.get(f) == v for f, v in p.cancel):
-            return False
-        cw = p.spec.cancel_where
-        if cw is None:
-            return True
-        subj = self.subjects.get(p.subject_id) if p.subject_id is not None else None
-        ctx = Ctx(self, ev["at"], ev, p.trigger, p.subject_id, subj)
-        ctx.party = p.party
-        return cw(ctx)
+        return self._cancelled_by(p.spec.cancels, p.cancel, p.trigger, p.subject_id, ev, p.party)
+
+    def _cancelled_by(
+        self,
+        cancels: tuple[CCancel, ...],
+        values: tuple[tuple[tuple[str, Any], ...], ...],
+        trigger: Any,
+        subject_id: str | None,
+        ev: Event,
+        party: Any = None,
+    ) -> bool:
+        """Whether one of the ``cancel_on`` entries takes ``ev``: its type, its fields (a
+        subject value matched on none, null, takes any subject), its ``where``."""
+        sf, et = self.sf, ev["type"]
+        for c, vals in zip(cancels, values, strict=True):
+            if et not in c.types:
+                continue
+            if not all(
+                (v is None or ev.get(f) == v) if f == sf else ev.get(f) == v for f, v in vals
+            ):
+                continue
+            if c.where is None:
+                return True
+            subj = self.subjects.get(subject_id) if subject_id is not None else None
+            ctx = Ctx(self, ev["at"], ev, trigger, subject_id, subj)
+            ctx.party = party
+            if c.where(ctx):
+                return True
+        return False
+
+    def _cancel_keys(
+        self, cancels: tuple[CCancel, ...], values: tuple[tuple[tuple[str, Any], ...], ...]
+    ) -> list[tuple[str, Any]]:
+        """The (event type, subject value) index keys of the ``cancel_on`` entries."""
+        sf = self.sf
+        keys = (
+            (t, next((v for f, v in vals if f == sf), None))
+            for c, vals in zip(cancels, values, strict=True)
+            for t in c.types
+        )
+        return list(dict.fromkeys(keys))
+
+    # ------------------------------------------------------------ timers
+    def set_timer(self, t: CTimer, ctx: Ctx, rule: CompiledRule) -> None:
+        """Set a ``timer:``: its actions run at its instant unless cancelled or replaced."""
+        trig = ctx.event if ctx.event is not None else ctx.trigger
+        assert trig is not None
+        at, inclusive = t.when.due(ctx, self.now)
+        self.seq += 1
+        alarm = Alarm(t, rule, trig, ctx.subject_id, at, inclusive, self.seq)
+        if t.cancels:
+            alarm.cancel = _cancel_values(t.cancels, ctx)
+            for k in self._cancel_keys(t.cancels, alarm.cancel):
+                self.alarm_cancels.setdefault(k, []).append(alarm.seq)
+        replaced = None
+        if t.key is not None:
+            alarm.key = (t.scope, _hashable(t.key(ctx)))
+            old = self.alarms.get(self.alarm_keys.get(alarm.key, -1))
+            if old is not None:
+                replaced = old.at
+                self._drop_alarm(old)
+            self.alarm_keys[alarm.key] = alarm.seq
+        self.alarms[alarm.seq] = alarm
+        # keyed as a deadline: an inclusive instant after the events at it, else before them
+        heapq.heappush(self.timers, (2 * at + (1 if inclusive else 0), alarm.seq, alarm))
+        self._trace(
+            "timer",
+            rule,
+            (trig["id"],),
+            subject=ctx.subject_id,
+            status="set",
+            at=at,
+            replaced=replaced,
+        )
+
+    def _drop_alarm(self, alarm: Alarm) -> None:
+        """A timer is no longer pending (fired, cancelled or replaced): out of the indexes."""
+        del self.alarms[alarm.seq]
+        if alarm.key is not None and self.alarm_keys.get(alarm.key) == alarm.seq:
+            del self.alarm_keys[alarm.key]
+        for k in self._cancel_keys(alarm.spec.cancels, alarm.cancel):
+            seqs = self.alarm_cancels.get(k)
+            if seqs is not None and alarm.seq in seqs:
+                seqs.remove(alarm.seq)
+                if not seqs:
+                    del self.alarm_cancels[k]
+
+    def ring(self, alarm: Alarm) -> None:
+        """A timer's instant came: its actions run, ``$trigger`` the event that set it."""
+        self._drop_alarm(alarm)
+        self.now = alarm.at
+        self.step_owner = {}
+        sid = alarm.subject_id
+        ctx = Ctx(self, alarm.at, None, alarm.trigger, sid, self.subject(sid) if sid else None)
+        causes = (alarm.trigger["id"],)
+        self._trace("timer", alarm.rule, causes, subject=sid, status="fired", at=alarm.at)
+        self.run(alarm.spec.then, ctx, alarm.rule, causes)
+        self.drain()
 
     def _met(self, p: Pending, ev: Event, branch: tuple[CAction, ...], status: int) -> None:
         if p.obligation is not None:
@@ -716,8 +705,8 @@ class World(Queries):
             self._branch(p, ev, p.spec.out_of_order)
         if branch:
             self._branch(p, ev, branch)
-        if chain is not None and p.spec.repeat and status == MET:
-            self.renew(chain, ev["at"])
+        if chain is not None and p.spec.repeat:  # met in time or late
+            self.renew(chain, ev["at"])  # the cadence restarts at the meeting event
 
     def _branch(self, p: Pending, ev: Event, branch: tuple[CAction, ...]) -> None:
         subj = self.subject(p.subject_id) if p.subject_id is not None else None
@@ -758,12 +747,12 @@ class World(Queries):
             if mt.every != tick.unit:
                 continue
             ctx = Ctx(self, at, ev, None, None, None)
-            target = _decimal(mt.target(ctx)) if mt.target is not None else None
-            bands = [(g, _decimal(low(ctx)) if low is not None else None) for g, low in mt.grades]
+            target = decimal_of(mt.target(ctx)) if mt.target is not None else None
+            bands = [(g, decimal_of(low(ctx)) if low is not None else None) for g, low in mt.grades]
             for party in dict.fromkeys(p for p in mt.parties(ctx) or [] if p is not None):
                 ctx.party = party
-                num = _decimal(mt.numerator(ctx))
-                den = _decimal(mt.denominator(ctx)) if mt.denominator is not None else None
+                num = decimal_of(mt.numerator(ctx))
+                den = decimal_of(mt.denominator(ctx)) if mt.denominator is not None else None
                 if num is None or (den is not None and den == 0):
                     continue
                 value = num / den if den is not None else num
@@ -989,42 +978,15 @@ class World(Queries):
             self.fire_until(2 * horizon + 1)
 
 
-def _money(value: Any, rule: CompiledRule, what: str) -> tuple[Decimal, Decimal]:
-    """An amount the rule computed; a missing or non-numeric one is never read as 0."""
-    if isinstance(value, Money):
-        return value.low, value.high
-    amount = _decimal(value)
-    if amount is None or not amount.is_finite():
-        raise EvaluationError(
-            [
-                Problem(
-                    Code.NOT_AN_AMOUNT,
-                    f"rule {rule.id!r}: the penalty's {what} came out as {value!r}, not an amount",
-                    hint="give every key the rule looks up a row in its table, or a default "
-                    "with {coalesce: [...]}",
-                )
-            ]
-        )
-    return amount, amount
-
-
-def _s(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return None
-
-
 def _compare(op: str, a: Decimal, b: Decimal) -> bool:
     return {"ge": a >= b, "gt": a > b, "le": a <= b, "lt": a < b}[op]
+
+
+def _cancel_values(
+    cancels: tuple[CCancel, ...], ctx: Ctx
+) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """Per ``cancel_on`` entry, its fields' values, fixed when the duty or timer is set."""
+    return tuple(tuple((f, g(ctx)) for f, g in c.match) for c in cancels)
 
 
 def _hashable(value: Any) -> Any:

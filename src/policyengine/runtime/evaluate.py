@@ -96,6 +96,7 @@ def decision_of(
         classifications=w.classifications,
         awards=w.award_rows,
         award_keys={aw.id: tuple(mid for mid, _ in aw.keys) for aw in policy.awards},
+        credits=w.credits,
     )
     notices = [d.Notice(event=e, kind="duplicate", detail=x) for e, x in history.duplicates]
     notices += [d.Notice(event=e, kind="ignored", detail=x) for e, x in history.ignored]
@@ -115,7 +116,9 @@ def decision_of(
         timezone=policy.timezone,
         as_of=to_pendulum(as_of, policy.timezone) if as_of is not None else None,
         notices=notices,
-        flags={sid: dict(s.flags) for sid, s in w.subjects.items() if s.flags},
+        flags={
+            sid: d.shown_flags(s.flags, policy.timezone) for sid, s in w.subjects.items() if s.flags
+        },
         counters=counters,
         clauses={cid: c.reading for cid, c in policy.clauses.items()},
         subject_labels=w.labels,

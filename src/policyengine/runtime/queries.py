@@ -13,14 +13,22 @@ differently in a dict than with ``==`` (unhashable, NaN, other types) the old pa
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from decimal import Decimal, Inexact, localcontext
 from typing import Any, Final
 
-from policyengine.language.compiler import Ctx, HistoryPlan, SubjectView
+from policyengine.language.compiler import (
+    CAction,
+    CompiledPolicy,
+    CPenalty,
+    Ctx,
+    HistoryPlan,
+    SubjectView,
+)
 from policyengine.language.operators import as_number
 from policyengine.runtime.events import Event
-from policyengine.runtime.state import EngineState
+from policyengine.runtime.state import EngineState, period_of
 
 # test seam: False answers every query by the scanning path (tests/test_linear_queries.py)
 MEMOISE = True
@@ -77,6 +85,32 @@ class Queries(EngineState):
     def owner_of(self, subject: Any) -> str | None:
         s = self.subjects.get(subject) if isinstance(subject, str) else None
         return s.owner if s is not None else None
+
+    # -- a ladder's earlier offences (``World.penalize``; the shards' ``penalized``)
+    def ladder_bounds(self, p: CPenalty) -> tuple[int, int] | None:
+        """``(lower, exact_from)`` of the earlier offences that count now: none before
+        ``lower``, every one from ``exact_from`` on, and one between when the window
+        ``covers`` it (month ends); None: the whole history counts."""
+        if p.window is not None:
+            return p.window.look_back(self.now, self.tz, self.cal, self.calendar_guesses)
+        if p.per is not None:
+            start = period_of(p.per, self.now, self.tz).start
+            return start, start
+        return None
+
+    def offences_in(self, p: CPenalty, log: list[int]) -> int:
+        """The earlier offences (instants ``log``, in order) that count for this one."""
+        bounds = self.ladder_bounds(p)
+        if bounds is None:
+            return len(log)
+        lower, exact = bounds
+        low, ex = bisect.bisect_left(log, lower), bisect.bisect_left(log, exact)
+        n = len(log) - ex
+        w = p.window
+        if w is not None:
+            now, tz, cal, seen = self.now, self.tz, self.cal, self.calendar_guesses
+            n += sum(1 for at in log[low:ex] if w.covers(at, now, tz, cal, seen))
+        return n
 
     def history(self, plan: HistoryPlan, ctx: Ctx) -> Iterator[Event]:
         within = plan.within
@@ -278,3 +312,23 @@ class Queries(EngineState):
 
 def _count(table: dict[tuple[Any, ...], Any], key: tuple[Any, ...], ev: Event) -> None:
     table[key] = table.get(key, 0) + 1
+
+
+def counted_keys(policy: CompiledPolicy) -> frozenset[str]:
+    """The ladder keys (``ladder_key``, else the rule's id) of the penalties that count their
+    offences in a window or per period: the engine logs every offence under those keys."""
+    out: set[str] = set()
+
+    def walk(actions: tuple[CAction, ...], rule: str) -> None:
+        for a in actions:
+            p = a.penalty
+            if p is not None and (p.window is not None or p.per is not None):
+                out.add(p.ladder_key or rule)
+            e = a.expect
+            if e is not None:  # its branches run under the creating rule
+                for branch in (e.met, e.late, e.missed, e.out_of_order):
+                    walk(branch, rule)
+
+    for r in policy.rules:
+        walk(r.actions, r.id)
+    return frozenset(out)

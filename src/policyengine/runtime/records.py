@@ -22,7 +22,13 @@ Comparison = Literal["ge", "gt", "le", "lt"]
 
 # a duty's state (``Pending.state``) and its obligation's status: plain ints, as JSON keeps them
 OPEN, MET, MISSED, LATE, CANCELLED = range(5)
-STATUS: Final[dict[int, str]] = {OPEN: "open", MET: "met", MISSED: "overdue", LATE: "late"}
+STATUS: Final[dict[int, str]] = {
+    OPEN: "open",
+    MET: "met",
+    MISSED: "overdue",
+    LATE: "late",
+    CANCELLED: "cancelled",
+}
 
 
 class TraceRow(NamedTuple):
@@ -47,6 +53,20 @@ class PenaltyRow(NamedTuple):
     salary_days: Decimal | None
     offence: int
     subject: str | None
+    at: int
+    rule: RuleRef
+    events: Causes
+
+
+class CreditRow(NamedTuple):
+    """A positive amount owed to a party (``credit:``): a commission, a bonus, a reward."""
+
+    party: str
+    kind: str
+    amount: Decimal
+    currency: str
+    subject: str | None
+    event: str | None
     at: int
     rule: RuleRef
     events: Causes
@@ -160,7 +180,8 @@ class ObligationRow(NamedTuple):
 
 
 def reported(obligations: list[ObligationRecord]) -> list[ObligationRow]:
-    """Obligation records as decisions show them (a cancelled duty is not shown)."""
+    """Obligation records as decisions show them (a cancelled duty too: ``met_by`` names the
+    cancelling event)."""
     return [
         ObligationRow(
             o.rule,
@@ -178,5 +199,4 @@ def reported(obligations: list[ObligationRecord]) -> list[ObligationRow]:
             o.window_start_inclusive,
         )
         for o in obligations
-        if o.status != CANCELLED
     ]

@@ -19,13 +19,14 @@ from typing import Annotated, Any, ClassVar, Final, Literal, get_type_hints
 
 from policyengine.calendars import Calendar
 from policyengine.errors import Code, EvaluationError, Problem
-from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, Ctx
+from policyengine.language.compiler import CExpect, CompiledPolicy, CompiledRule, CTimer, Ctx
 from policyengine.runtime.events import Event
 from policyengine.runtime.records import (
     OPEN,
     AwardRow,
     ClassificationRow,
     ConflictRow,
+    CreditRow,
     MetricRow,
     ObligationRecord,
     PenaltyRow,
@@ -95,6 +96,7 @@ FieldKind = Literal[
     "obligation",  # an ObligationRecord (or None): stored by its place in the records
     "key",  # a live-key of ``expect(key=...)``
     "object",  # an object of a class with FIELDS, stored inline (a Close's Tick)
+    "timer",  # a compiled timer (``timer:``): stored by its place in the policy
     "derived",  # recomputed from the other fields when read back
 ]
 
@@ -179,7 +181,7 @@ class Pending:
         "subject_id": "value",
         "state": "value",
         "match": "matches",
-        "cancel": "matches",
+        "cancel": "value",  # per ``cancel_on`` entry, its (field, value) pairs
         "due": "value",
         "inclusive": "value",
         "start": "value",
@@ -203,7 +205,7 @@ class Pending:
         self.subject_id = subject_id
         self.state = OPEN
         self.match: tuple[tuple[str, Any], ...] = ()
-        self.cancel: tuple[tuple[str, Any], ...] = ()
+        self.cancel: tuple[tuple[tuple[str, Any], ...], ...] = ()
         self.due: int | None = 0
         self.inclusive = True
         self.start: int | None = None
@@ -264,13 +266,53 @@ class Close:
         self.tick = tick
 
 
-Timer = Pending | Tick | Renew | Close
+class Alarm:
+    """A timer (``timer:``) set by an event: its ``then`` actions run ``at`` that instant
+    unless cancelled or replaced first. Pending ones are kept in ``EngineState.alarms`` under
+    ``seq`` (also their tie-break in the heap), so a cancelling event or a timer with the same
+    key finds them; the heap entry of one that is no longer there is skipped."""
+
+    FIELDS: ClassVar[Mapping[str, FieldKind]] = {
+        "spec": "timer",
+        "rule": "rule",
+        "trigger": "event",
+        "subject_id": "value",
+        "at": "value",
+        "inclusive": "value",
+        "seq": "value",
+        "cancel": "value",  # per ``cancel_on`` entry, its (field, value) pairs
+        "key": "value",  # (scope, key value), or None
+    }
+    __slots__ = tuple(FIELDS)
+
+    def __init__(
+        self,
+        spec: CTimer,
+        rule: CompiledRule,
+        trigger: Mapping[str, Any],
+        subject_id: str | None,
+        at: int,
+        inclusive: bool,
+        seq: int,
+    ) -> None:
+        self.spec = spec
+        self.rule = rule
+        self.trigger = trigger
+        self.subject_id = subject_id
+        self.at = at
+        self.inclusive = inclusive
+        self.seq = seq
+        self.cancel: tuple[tuple[tuple[str, Any], ...], ...] = ()
+        self.key: tuple[str, Any] | None = None
+
+
+Timer = Pending | Tick | Renew | Close | Alarm
 # the timer heap's entries: (key, tie-break, entry); key 2*due (+1 inclusive): see fire_until
 TimerEntry = tuple[int, int, Timer]
 
 
 def period_of(unit: str, us: int, tz: str) -> Tick:
-    """The local calendar period (day, ISO week from Monday, month) that contains ``us``.
+    """The local calendar period (day, ISO week from Monday, month, year) that contains ``us``.
     Raises EvaluationError (PE307) when the period ends past the supported range."""
     try:
         tick = _period_of(unit, us, tz)
@@ -297,6 +339,9 @@ def _period_of(unit: str, us: int, tz: str) -> Tick:
         return Tick(
             unit, from_dt(start), from_dt(start + timedelta(weeks=1)), f"{year}-W{week:02d}"
         )
+    if unit == "year":  # a ladder's ``per: year``
+        first = midnight.replace(month=1, day=1)
+        return Tick(unit, from_dt(first), from_dt(add_months(first, 12)), f"{first:%Y}")
     start = midnight.replace(day=1)
     return Tick(unit, from_dt(start), from_dt(add_months(start, 1)), f"{start:%Y-%m}")
 
@@ -416,6 +461,8 @@ class EngineState:
     classifying: Annotated[Mapping[str, Any], POLICY]
     emits_owner: Annotated[bool, POLICY]
     plain: Annotated[frozenset[int], POLICY]
+    # ladder keys some penalty counts in a window or per period: their offences are logged
+    offence_keys: Annotated[frozenset[str], POLICY]
 
     # what later events can read or change
     subjects: Annotated[dict[str, Subject], keep("subjects", dict, stepped=True)]
@@ -423,12 +470,19 @@ class EngineState:
     claims_by: Annotated[dict[str, set[str]], keep("sets", dict)]
     party_counters: Annotated[dict[str, dict[str, Decimal]], keep("maps", dict)]
     ladders: Annotated[dict[tuple[str, str], int], keep("map", dict)]
+    # (ladder key, party) -> the instants of its offences, for the keys in ``offence_keys``
+    offence_log: Annotated[dict[tuple[str, str], list[int]], keep("map", dict)]
     hist_subj: Annotated[dict[tuple[Any, str], list[Event]], keep("event_lists", dict)]
     hist_type: Annotated[dict[str, list[Event]], keep("event_lists", dict)]
     waiting: Annotated[dict[tuple[str, Any], list[Pending]], keep("duties:open", dict)]
     overdue: Annotated[dict[tuple[str, Any], list[Pending]], keep("duties:missed", dict)]
     cancels: Annotated[dict[tuple[str, Any], list[Pending]], keep("duties:cancelling", dict)]
     timers: Annotated[list[TimerEntry], keep("timers", list)]
+    # pending timers (``timer:``) by their seq; the seqs under each cancelling (type, subject
+    # value) and each live (scope, key)
+    alarms: Annotated[dict[int, Alarm], keep("alarms", dict)]
+    alarm_cancels: Annotated[dict[tuple[str, Any], list[int]], keep("map", dict)]
+    alarm_keys: Annotated[dict[tuple[str, Any], int], keep("map", dict)]
     live_keys: Annotated[dict[tuple[int | str, Any], Chain], keep("live_keys", dict)]
     counter_log: Annotated[dict[tuple[str, str], list[tuple[int, Decimal]]], keep("map", dict)]
     event_labels: Annotated[dict[str, dict[str, Any]], keep("maps", dict)]
@@ -450,6 +504,7 @@ class EngineState:
         list[ObligationRecord], record(ObligationRecord, lazy=True, stepped=True)
     ]
     penalties: Annotated[list[PenaltyRow], record(PenaltyRow, lazy=True, stepped=True)]
+    credits: Annotated[list[CreditRow], record(CreditRow, lazy=True, stepped=True)]
     violations: Annotated[list[ViolationRow], record(ViolationRow, lazy=True, stepped=True)]
     rejections: Annotated[list[RejectionRow], record(RejectionRow, lazy=True, stepped=True)]
     classifications: Annotated[list[ClassificationRow], record(ClassificationRow, stepped=True)]

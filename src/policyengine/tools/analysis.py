@@ -165,7 +165,7 @@ def _atom(cond: Any) -> Fact | None:
 class _Atom(Visitor[Fact | None]):
     """``not``, ``exists``, ``eq``, ``ne`` and ``in`` of a reference and literals."""
 
-    ignores = node_types(m.All, m.AnyOf, m.History, m.Lt, m.Le, m.Gt, m.Ge)
+    ignores = node_types(m.All, m.AnyOf, m.History, m.Lt, m.Le, m.Gt, m.Ge, m.ConditionRef)
 
     def ignore(self, cond: BaseModel) -> None:
         return None
@@ -552,7 +552,8 @@ class _Analysis:
             uses.events.update(_names(t.on))
         for c in citing:
             cited.update(c.clauses)
-        for declaration in (*rules, *labels, *metrics, *awards, *invariants):
+        named = [nc for nc, _ in pset.conditions.values()]
+        for declaration in (*rules, *labels, *metrics, *awards, *invariants, *named):
             uses.visit(declaration)
         params, events = uses.params, uses.events
         for name in pset.params:

@@ -59,6 +59,10 @@ def explain_subject(
             units = f" ({p.units} units)" if p.units else ""
             lines.append(f"  penalty: {p.party} {p.sanction}{amount}{units}, offence #{p.offence}")
             lines.extend(_why(decision, p.rule, p.clauses, p.events))
+    for cr in decision.credits:
+        if cr.subject == subject:
+            lines.append(f"  credit: {cr.party} {cr.kind} {cr.amount} {cr.currency}")
+            lines.extend(_why(decision, cr.rule, cr.clauses, cr.events))
     for o in decision.obligations:
         if o.subject == subject:
             met = f" by {o.met_by}" if o.met_by else ""
@@ -79,6 +83,8 @@ def explain_subject(
             value = c.value if c.value is not None else "none"
             lines.append(f"  {c.label}{about}: {value} ({c.reason or 'no case applied'})")
             lines.extend(_why(decision, c.label, c.clauses, [c.event]))
+    for name, value in decision.flags.get(subject, {}).items():
+        lines.append(f"  flag {name}: {_fmt(value)}")  # an instant as local time (issue 16)
     return "\n".join(lines)
 
 
@@ -134,6 +140,10 @@ def _because(
     causes: list[str],
 ) -> list[str]:
     out = [f"    because rule {rule} ({', '.join(clauses)}) on {', '.join(causes) or 'no event'}"]
+    for record in policy.overlays if policy is not None else ():
+        how = record.origin(rule)
+        if how is not None:  # a company overlay's rule, not the pack's
+            out[0] += f" [{how} by overlay {record.id}]"
     out.extend(_event_line(eid, events) for eid in causes)
     out.extend(_clause_lines(policy, decision, clauses))
     return out
@@ -147,8 +157,10 @@ def _consequence(t: TraceEntry) -> str:
         return f"the owner became {d.get('owner') or 'nobody'}"
     if t.kind == "penalty":
         return f"{t.party} got a {d.get('sanction', 'penalty')}"
+    if t.kind == "credit":
+        return f"{t.party} was credited {d.get('amount')} {d.get('currency')} ({d.get('credit')})"
     if t.kind == "flag":
-        return f"flag {d.get('flag')} set to {d.get('value')}"
+        return f"flag {d.get('flag')} set to {_when(d.get('value'))}"  # an instant: local
     if t.kind == "counter":
         return f"counter {d.get('counter')} of {t.party} became {d.get('value')}"
     if t.kind == "violation":
@@ -270,6 +282,10 @@ def explain_full(
                 amount += f" {p.currency or ''}".rstrip()
             lines.append(f"  penalty: {p.party} {p.sanction}{amount}, offence #{p.offence}")
             lines.extend(_because(decision, policy, events, p.rule, p.clauses, p.events))
+    for cr in decision.credits:
+        if cr.subject == subject and (limit is None or cr.at <= limit):
+            lines.append(f"  credit: {cr.party} {cr.kind} {cr.amount} {cr.currency}")
+            lines.extend(_because(decision, policy, events, cr.rule, cr.clauses, cr.events))
     for o in decision.obligations:
         if o.subject == subject and (limit is None or o.opened <= limit):
             met = f" by {o.met_by} at {_when(o.met_at)}" if o.met_by else ""
@@ -280,6 +296,15 @@ def explain_full(
         if v.subject == subject and (limit is None or v.at <= limit):
             lines.append(f"  violation by {v.party}: {v.what} (event {v.event})")
             lines.extend(_because(decision, policy, events, v.rule, v.clauses, v.events))
+    for name, value in decision.flags.get(subject, {}).items():
+        lines.append(f"  flag {name}: {_when(value)}")
+    for record in policy.overlays if policy is not None else ():
+        off = "".join(f"; disabled {rid} ({why})" for rid, why in record.disabled.items())
+        lines.append(
+            f"  overlay {record.id} {record.version} ({record.file}): added "
+            f"{', '.join(record.added) or 'no rule'}; replaced "
+            f"{', '.join(record.replaced) or 'no rule'}{off}"
+        )
     what_if = counterfactuals(decision, subject, policy)
     if what_if:
         lines.append("  what would have changed it:")

@@ -27,6 +27,7 @@ from policyengine.times import instant_us, parse_duration
 
 SECTIONS = (
     "penalties",
+    "credits",
     "obligations",
     "violations",
     "metrics",
@@ -59,6 +60,7 @@ class Expect(_Strict):
     )
     owners_at: list[OwnerAt] | None = None
     penalties: list[dict[str, Any]] | Includes | None = None
+    credits: list[dict[str, Any]] | Includes | None = None
     obligations: list[dict[str, Any]] | Includes | None = None
     violations: list[dict[str, Any]] | Includes | None = None
     metrics: list[dict[str, Any]] | Includes | None = None
@@ -354,7 +356,7 @@ def _matching(items: Sequence[dict[str, Any]], actual: Sequence[dict[str, Any]])
 
 def _fits(item: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
     for name, value in item.items():
-        if name == "amount":
+        if name == "amount" and "amount" not in actual:  # a penalty's amount: a range
             low, high = _amount(value)
             if not (
                 _same(actual.get("amount_min"), low, name)
@@ -391,8 +393,8 @@ def _same(got: Any, want: Any, name: str) -> bool:
         return got is None and want is None
     if isinstance(want, bool) or isinstance(got, bool):
         return got is want
-    if name in _INSTANT_FIELDS or isinstance(want, datetime):
-        a, b = instant_us(got), instant_us(want)
+    if name in _INSTANT_FIELDS or isinstance(want, datetime) or isinstance(got, datetime):
+        a, b = instant_us(got), instant_us(want)  # a flag holding an instant too (issue 16)
         if a is not None and b is not None:
             return a == b
     da, db = _number(got), _number(want)
@@ -441,7 +443,7 @@ _SUMMARY = (
 def _show(item: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
     """An item as a reader compares it: the fields asked about, with rule and clause."""
     names = list(dict.fromkeys(keys)) if keys is not None else list(item)
-    if "amount" in names:
+    if "amount" in names and "amount" not in item:  # a penalty's: its range
         at = names.index("amount")
         names[at : at + 1] = ["amount_min", "amount_max"]
     shown = {k: item[k] for k in names if k in item and item[k] is not None and k != "clauses"}
@@ -544,6 +546,8 @@ def mutations(policy: Policy) -> Iterator[Mutation]:
                     yield Mutation(name, str(raw), text, f"{name}: {raw} -> {text}")
         elif kind == "table":
             for row, value in sorted(raw.items()):
+                if isinstance(value, dict):
+                    continue  # a template's row (`each:`), not a number to nudge
                 num = _number(value)
                 if num is None and isinstance(value, str) and "-" in value:
                     lo, hi = _amount(value)

@@ -113,6 +113,14 @@ def render(decision: Decision, title: str | None = None) -> str:
         ],
     )
     section(
+        "credits",
+        ("party", "kind", "amount", "clause", "rule", "events"),
+        [
+            [c.party, c.kind, f"{cell(c.amount)} {c.currency}", c.clause, c.rule, c.events]
+            for c in decision.credits
+        ],
+    )
+    section(
         "obligations",
         ("status", "party", "subject", "what", "due", "clause"),
         [[o.status, o.party, o.subject, o.what, o.due, o.clause] for o in decision.obligations],

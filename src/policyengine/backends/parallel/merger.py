@@ -122,6 +122,7 @@ _HOW = {
     "trace": (_no_subject, lambda row: row.subject),
     "obligations": (_obligation_check, lambda row: row.subject),
     "penalties": (_no_subject, lambda row: row.subject),
+    "credits": (_no_subject, lambda row: row.subject),
     "violations": (_no_subject, lambda row: row.subject),
     "rejections": (_rejection_check, lambda row: row.event),
     "classifications": (lambda r: lambda i, row: row.customer is None, lambda row: row.customer),
@@ -185,7 +186,16 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
             )
     for offences in groups.values():
         offences.sort(key=lambda x: x[0])
-        for n, (_, k, rec) in enumerate(offences, start=1):
+        ats = [results[k].records["penalties"][rec.row].at for _, k, rec in offences]
+        for i, (_, k, rec) in enumerate(offences):
+            n = i + 1
+            if rec.bounds is not None:  # counted in a window or per period: from its start
+                lower, exact = rec.bounds
+                low = bisect.bisect_left(ats, lower, 0, i)
+                ex = bisect.bisect_left(ats, exact, 0, i)
+                if low < ex:  # near a month end: only the window's own `covers` can tell
+                    raise _Fallback(f"offence {n} of {rec.key} is near its window's edge")
+                n = i - ex + 1
             outcome = rec.outcomes[min(n - 1, len(rec.outcomes) - 1)]
             if outcome is None:
                 raise _Fallback(f"offence {n} of {rec.key} takes a step that cannot be evaluated")

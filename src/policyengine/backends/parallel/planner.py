@@ -240,6 +240,7 @@ class _Analyzer(Visitor[None]):
     visit_Date = visit_TimeOfDay = visit_Len = visit_First = _reads_its_field
     visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
     visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
+    visit_Round = _reads_its_field
 
     def metric_value(self, op: Any, cx: _Cx) -> None:
         """Phase 2 measures metrics from the merged counters: nothing else is there."""
@@ -314,6 +315,12 @@ class _Analyzer(Visitor[None]):
 
     def visit_Not(self, cond: m.Not, cx: _Cx) -> None:
         self.condition(cond.not_, cx)
+
+    def visit_ConditionRef(self, cond: m.ConditionRef, cx: _Cx) -> None:
+        """What the named condition reads, where it is used (a cycle is refused at load)."""
+        entry = self.pset.conditions.get(cond.condition)
+        if entry is not None:
+            self.condition(entry[0].when, cx)
 
     def visit_History(self, cond: m.History, cx: _Cx) -> None:
         self.history(cond.history, cx)
@@ -469,11 +476,18 @@ class _Analyzer(Visitor[None]):
         self.penalties = True
         p = a.penalty
         self.value([p.party, p.amount, p.per_unit, p.units, p.salary_days], cx)
-        for step in p.ladder or ():
+        for step in p.ladder_steps or ():
             self.value([step.amount, step.salary_days], cx)
+
+    def visit_CreditAction(self, a: m.CreditAction, cx: _Cx) -> None:
+        self.value([a.credit.party, a.credit.amount], cx)
 
     def visit_ExpectAction(self, a: m.ExpectAction, cx: _Cx) -> None:
         self.expect(a.expect, cx)
+
+    def visit_TimerAction(self, a: m.TimerAction, cx: _Cx) -> None:
+        # a timer is a step of the clock of its own, which the shards do not place yet
+        self.fail(cx, "a timer (`timer:`) is not evaluated in shards")
 
     def visit_SetAction(self, a: m.SetAction, cx: _Cx) -> None:
         self.value(a.set.value, cx)
@@ -494,10 +508,11 @@ class _Analyzer(Visitor[None]):
         for st in e.steps or ():
             if st.event is not None:
                 types += (st.event,) if isinstance(st.event, str) else tuple(st.event)
+        entries = m.cancel_entries(e.cancel_on)
         cancel: tuple[str, ...] = ()
-        if e.cancel_on is not None:
-            ce = e.cancel_on.event
-            cancel = (ce,) if isinstance(ce, str) else tuple(ce)
+        for entry in entries:
+            ce = entry.event
+            cancel += (ce,) if isinstance(ce, str) else tuple(ce)
         for fname, v in e.match.items():
             if fname == self.sf:
                 self.subject(v, cx, "a duty's subject")
@@ -515,13 +530,14 @@ class _Analyzer(Visitor[None]):
                 else ((st.event,) if isinstance(st.event, str) else tuple(st.event))
             )
             self.condition(st.where, candidate.but(event=stypes))
-        if e.cancel_on is not None:
-            for fname, v in e.cancel_on.match.items():
+        for entry in entries:
+            etypes = (entry.event,) if isinstance(entry.event, str) else tuple(entry.event)
+            for fname, v in entry.match.items():
                 if fname == self.sf:
                     self.subject(v, cx, "a duty's cancel event")
                 else:
                     self.value(v, cx)
-            self.condition(e.cancel_on.where, candidate.but(event=cancel))
+            self.condition(entry.where, candidate.but(event=etypes))
         self.actions(e.met, candidate.but(where=cx.where + ".met"))
         self.actions(e.late, candidate.but(where=cx.where + ".late"))
         self.actions(e.out_of_order, candidate.but(where=cx.where + ".out_of_order"))
@@ -537,7 +553,10 @@ class _Analyzer(Visitor[None]):
         if cx.bound != "no":
             for kinds, match in (
                 (types, e.match),
-                (cancel, e.cancel_on.match if e.cancel_on else {}),
+                *(
+                    ((x.event,) if isinstance(x.event, str) else tuple(x.event), x.match)
+                    for x in entries
+                ),
             ):
                 targets = tuple(t for t in kinds if self.carries(t))
                 if targets and not self.own(match.get(self.sf), cx):
@@ -718,6 +737,7 @@ class _MetricReads(Visitor[None]):
     visit_Date = visit_TimeOfDay = visit_Len = visit_First = _reads_its_field
     visit_Sum = visit_MinOf = visit_MaxOf = visit_Avg = _reads_its_field
     visit_Add = visit_Sub = visit_Mul = visit_Div = visit_Get = _reads_its_field
+    visit_Round = _reads_its_field
 
 
 Guard = tuple[str, str, Any]

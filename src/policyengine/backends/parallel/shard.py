@@ -28,6 +28,7 @@ from policyengine.runtime.state import (
     MAX_SPAN_YEARS,
     RECORDS,
     STEPPED,
+    Alarm,
     Chain,
     Close,
     Hooks,
@@ -69,6 +70,8 @@ class LadderRecord:
     key: tuple[str, str]  # (ladder key or rule id, party)
     outcomes: list[tuple[PenaltyRow, dict[str, Any]] | None]  # per step; None: error
     replicated: bool
+    # a ladder counted in a window or per period: ``World.ladder_bounds`` at the offence
+    bounds: tuple[int, int] | None = None
 
 
 @dataclass
@@ -168,6 +171,8 @@ class ShardHooks(Hooks):
             # pushed right after the chain's latest duty, in the same step
             j = (*j[:-1], 1) if isinstance(j, tuple) else j + 1
             replicated = entry.chain.subject_id is None
+        elif isinstance(entry, Alarm):
+            raise AssertionError("a timer in a shard: the plan refuses policies with timers")
         else:
             kind = ("tick", entry.unit) if isinstance(entry, Tick) else ("close", entry.tick.unit)
             pusher, j = self._tick_from[kind]
@@ -261,6 +266,7 @@ class ShardHooks(Hooks):
         return shown
 
     def penalized(self, a: Any, ctx: Ctx, key: tuple[str, str], row: int, trace: int) -> None:
+        assert self.world is not None
         self.ladder.append(
             LadderRecord(
                 self._cur,
@@ -270,6 +276,7 @@ class ShardHooks(Hooks):
                 key,
                 self._outcomes,
                 ctx.subject_id is None,
+                self.world.ladder_bounds(a.penalty),
             )
         )
 
