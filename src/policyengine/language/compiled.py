@@ -229,7 +229,15 @@ class CExpect:
 
     def deadline(self, window: Window | None, ctx: Ctx, start: int) -> tuple[int, bool] | None:
         """A duty's deadline from ``start``: its window, rolled off days off (``roll``)."""
-        return self.rolled(ctx, window.due(ctx, start)) if window is not None else None
+        if window is None:
+            return None
+        duration = window.duration
+        if duration is not None:  # the common case, once per duty: no call to Window.due
+            w = ctx.world
+            due = duration.due(start, w.tz, w.cal, w.calendar_guesses)
+        else:
+            due = window.due(ctx, start)
+        return self.rolled(ctx, due) if self.roll else due
 
     def rolled(self, ctx: Ctx, due: tuple[int, bool]) -> tuple[int, bool]:
         if not self.roll:

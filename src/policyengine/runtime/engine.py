@@ -627,6 +627,13 @@ class World(Ledger):
     ) -> list[tuple[str, Any]]:
         """The (event type, subject value) index keys of the ``cancel_on`` entries."""
         sf = self.sf
+        if len(cancels) == 1 and len(cancels[0].types) == 1:  # the common case, per duty
+            sv = None
+            for f, v in values[0]:
+                if f == sf:
+                    sv = v
+                    break
+            return [(cancels[0].types[0], sv)]
         keys = (
             (t, next((v for f, v in vals if f == sf), None))
             for c, vals in zip(cancels, values, strict=True)
