@@ -253,6 +253,21 @@ def test_eval_table_aligns_chinese(
     assert "overdue" in rows[1]
 
 
+def test_eval_table_in_chinese(
+    tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17: `--lang zh` gives the headings, columns and statuses in Chinese; the pack's
+    own text (the duty) as written; times in the policy's timezone."""
+    history = _write_json(tmp_path, EVENTS)
+    assert main(["eval", policy, history, "--as-of", AS_OF, "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "demo-cli 1.0.0（截至 2026-03-02 12:00，Asia/Shanghai）"
+    assert "义务 (2)" in out and "状态" in out and "期限" in out
+    rows = [line for line in out.splitlines() if "当天回访顾客" in line]
+    assert rows[0].split()[:3] == ["已按时履行", "li", "张三"]
+    assert rows[1].split()[0] == "逾期未履行"
+
+
 def test_eval_json_drops_the_trace(
     tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -337,7 +352,7 @@ def test_a_folder_of_histories(
     assert [Path(x["history"]).name for x in out] == ["h0.json", "h1.json", "h2.json"]
     assert [len(x["decision"]["obligations"]) for x in out] == [1, 2, 2]
     assert main(["eval", policy, str(folder / "*.json"), "--as-of", AS_OF]) == 0
-    assert capsys.readouterr().out.count("obligations (") == 3
+    assert capsys.readouterr().out.count("duties (") == 3
 
 
 # ------------------------------------------------------------------ explain
@@ -356,6 +371,19 @@ def test_explain_a_lapsed_claim_with_counterfactual(capsys: pytest.CaptureFixtur
     assert "'pre-heat the registered customer' (rule feedback-preheat-window, HX-RS-2)" in what_if
     assert "the claim of li lapsed" in what_if and "then sun took the customer" in what_if
     assert what_if.endswith("li would have kept the claim")
+
+
+def test_explain_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", HUIXIAO, MARCH, "--subject", "C-liu", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("C-liu（截至 2026-03-20 17:00）")
+    assert "归属人 sun，自 2026-03-08 09:00（当前）" in out
+    assert "HX-RS-2 原文: 专卖店内或电话回馈顾客3天以内员工没有预热" in out  # as written
+    assert "事件 e08：registered，2026-03-08 09:00" in out
+    assert "怎样会改变结果：" in out
+    what_if = next(x for x in out.splitlines() if "若 li 在 2026-03-07 10:00" in x)
+    assert "即可履行“pre-heat the registered customer”" in what_if
+    assert what_if.endswith("li 本可保留认领")
 
 
 def test_explain_at_an_instant(capsys: pytest.CaptureFixture[str]) -> None:

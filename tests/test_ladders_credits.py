@@ -237,7 +237,8 @@ def test_credits_are_decision_entries() -> None:
     from policyengine.tools.tables import render
 
     assert "credits (2)" in render(d)
-    assert "credit: li commission 0.13 CNY" in d.explain("C1")
+    assert "credit: li commission ¥0.13" in d.explain("C1")
+    assert "credit: li reward $10" in d.explain("C1")
 
 
 def test_a_negative_computed_credit_stops_the_evaluation() -> None:

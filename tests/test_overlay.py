@@ -408,6 +408,9 @@ def test_cli_eval_explain_and_check_take_overlays(
     assert body["policy"].endswith("+acme-pool")
     assert main(["eval", str(EXAMPLE), str(history), *as_of]) == 0
     assert json.loads(capsys.readouterr().out)["policy"] == body["policy"]
+    # several paths: the policy, then overlay files, then the histories
+    assert main(["eval", str(BASE), str(OVERLAY), str(history), *as_of]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == body["policy"]
     assert main(["eval", str(BASE), str(history), *as_of]) == 0
     assert json.loads(capsys.readouterr().out)["policy"] != body["policy"]
     args = ["explain", str(BASE), str(history), "--subject", "C1", "--overlay", str(OVERLAY)]

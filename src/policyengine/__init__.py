@@ -35,6 +35,7 @@ from policyengine.runtime.decision import (
     Violation,
 )
 from policyengine.tools.explain import explain
+from policyengine.tools.report import render_html
 from policyengine.version import __version__
 
 __all__ = [
@@ -65,4 +66,5 @@ __all__ = [
     "load_params_file",
     "load_policy",
     "load_policy_text",
+    "render_html",
 ]

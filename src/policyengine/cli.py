@@ -2,7 +2,8 @@
 
 ``check`` (every problem of every file, ``file:line:col: CODE message (hint)``), ``eval``
 (histories in JSON, JSON Lines, YAML or CSV -> tables or JSON), ``explain`` (one subject, with
-the clauses' original text and what would have changed the outcome), ``schema`` and ``test``.
+the clauses' original text and what would have changed the outcome), ``report`` (one HTML
+page for managers, or ``.xlsx`` statements), ``schema`` and ``test``.
 Exit codes follow OPA's: 0 clean, 1 a policy or input error, 2 test failures; 3 is an internal
 error (a bug of policyengine).
 
@@ -33,6 +34,7 @@ from policyengine.tools.analysis import analyze
 from policyengine.tools.explain import explain_full
 from policyengine.tools.history_io import expand, read_located
 from policyengine.tools.overlays import is_overlay_path, run_overlay
+from policyengine.tools.present import LANGS
 from policyengine.tools.scenarios import (
     MutationOutcome,
     PolicyCache,
@@ -101,6 +103,9 @@ def _main(argv: list[str] | None) -> int:
     ev.add_argument("--as-of", default=None)
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--params-file", default=None, help="YAML parameter overrides")
+    ev.add_argument(
+        "--lang", choices=LANGS, default="en", help="headings and statuses of the tables"
+    )
     _time_options(ev)
     ex = sub.add_parser(
         "explain", help="why a subject has its owner, penalties and duties, with clause texts"
@@ -112,7 +117,21 @@ def _main(argv: list[str] | None) -> int:
     ex.add_argument("--at", default=None, help="explain the owner at this instant")
     ex.add_argument("--as-of", default=None)
     ex.add_argument("--params-file", default=None)
+    ex.add_argument("--lang", choices=LANGS, default="en", help="the words of the account")
     _time_options(ex)
+    rp = sub.add_parser(
+        "report", help="a report for managers: HTML (timelines, statements) or .xlsx statements"
+    )
+    rp.add_argument("policy")
+    _overlay_option(rp)
+    rp.add_argument("history")
+    rp.add_argument(
+        "--out", required=True, metavar="FILE", help="report.html, or statement.xlsx for Excel"
+    )
+    rp.add_argument("--as-of", default=None)
+    rp.add_argument("--params-file", default=None)
+    rp.add_argument("--lang", choices=LANGS, default="en", help="the words of the report")
+    _time_options(rp)
     sc = sub.add_parser("schema", help="the JSON Schema of the policy language")
     sc.add_argument("--output", default=None, help="write it to FILE instead of stdout")
     test = sub.add_parser(
@@ -151,6 +170,8 @@ def _main(argv: list[str] | None) -> int:
             return _schema(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "report":
+            return _report(args)
         return _eval(args)
     except PolicyEngineError as exc:
         print(exc, file=sys.stderr)
@@ -184,6 +205,12 @@ def _time_options(cmd: argparse.ArgumentParser) -> None:
         default="error",
         help="timestamps without a UTC offset: refuse them (error, the default, PE204) or read "
         "them as local time in the policy's timezone (policy)",
+    )
+    cmd.add_argument(
+        "--sheet",
+        default=None,
+        metavar="NAME",
+        help="the sheet of an .xlsx history (default: the first; also FILE.xlsx#NAME)",
     )
 
 
@@ -262,12 +289,19 @@ def _progress(done: int, total: int) -> None:
 
 
 def _decide(
-    policy: Policy, path: Path, as_of: str | None, naive_times: NaiveTimes = "error"
+    policy: Policy,
+    path: Path,
+    as_of: str | None,
+    naive_times: NaiveTimes = "error",
+    sheet: str | None = None,
 ) -> tuple[Decision, list[Any]]:
     """The decision of one history file, and its events as evaluated: with ``naive_times``
     ``"policy"`` local times are given their offsets first, so that ``explain`` shows the
-    instants that were decided on. An event error is reported at its line in the file."""
-    history = read_located(path, policy)
+    instants that were decided on. An event error is reported at its line (or cell) in the
+    file; a file read in another encoding than UTF-8 is said so on stderr."""
+    history = read_located(path, policy, sheet=sheet)
+    for notice in history.notices:
+        print(notice, file=sys.stderr)
     events = history.events
     if naive_times == "policy":
         events = localise(policy.compiled, events)
@@ -286,6 +320,9 @@ def _load(args: argparse.Namespace) -> Policy:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    # `eval POLICY OVERLAY.yaml ... HISTORY...`: overlay files given as paths layer in order
+    while args.history and is_overlay_path(args.history[0]):
+        args.overlay.append(args.history.pop(0))
     policy = _load(args)
     files = expand(args.history)
     if not files:
@@ -296,7 +333,7 @@ def _eval(args: argparse.Namespace) -> int:
     out: list[dict[str, Any]] = []
     for n, path in enumerate(files, start=1):
         try:
-            decision, _ = _decide(policy, path, args.as_of, args.naive_times)
+            decision, _ = _decide(policy, path, args.as_of, args.naive_times, args.sheet)
         except PolicyEngineError as exc:
             if bar:
                 sys.stderr.write("\n")
@@ -308,7 +345,7 @@ def _eval(args: argparse.Namespace) -> int:
                 out.append({"history": str(path), "decision": body})
             else:
                 title = f"{path}: {decision.policy} {decision.version}" if len(files) > 1 else None
-                print(render(decision, title))
+                print(render(decision, title, args.lang))
                 if len(files) > 1:
                     print()
         if bar:
@@ -321,7 +358,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     policy = _load(args)
-    decision, events = _decide(policy, Path(args.history), args.as_of, args.naive_times)
+    decision, events = _decide(
+        policy, Path(args.history), args.as_of, args.naive_times, args.sheet
+    )
     known = set(decision.ownerships) | {o.subject for o in decision.obligations if o.subject}
     known |= {p.subject for p in decision.penalties if p.subject}
     known |= {t.subject for t in decision.trace if t.subject}
@@ -335,7 +374,31 @@ def _explain(args: argparse.Namespace) -> int:
     at = args.at
     if args.naive_times == "policy":
         at = localise_instant(at, policy.compiled.timezone)
-    print(explain_full(decision, args.subject, policy, at=at, history=events))
+    print(explain_full(decision, args.subject, policy, at=at, history=events, lang=args.lang))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``report POLICY HISTORY --out FILE``: Excel statements for ``.xlsx``, else one HTML page."""
+    policy = _load(args)
+    decision, events = _decide(
+        policy, Path(args.history), args.as_of, args.naive_times, args.sheet
+    )
+    out = Path(args.out)
+    if out.suffix.lower() == ".xlsx":
+        from policyengine.tools.statements import write_workbook
+
+        write_workbook(decision, out, lang=args.lang, policy=policy)
+    else:
+        from policyengine.tools.report import render_html
+
+        text = render_html(policy, decision, lang=args.lang, events=events)
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

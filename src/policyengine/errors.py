@@ -196,7 +196,7 @@ class Code(StrEnum):
     UNKNOWN_HISTORY_FORMAT = (
         "PE209",
         "unknown history file format",
-        "name the file .json, .jsonl, .ndjson, .yaml, .yml or .csv after its format",
+        "name the file .json, .jsonl, .ndjson, .yaml, .yml, .csv or .xlsx after its format",
     )
     HISTORY_DUPLICATE_KEY = (
         "PE210",

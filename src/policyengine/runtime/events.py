@@ -384,17 +384,54 @@ def naive_times_mode(naive_times: Any) -> NaiveTimes:
     )
 
 
+# Excel's usual renderings of a date and time: year first, then month and day of one or two
+# digits, with "-" or "/" (the same one twice), then an hour of one or two digits, minutes and
+# optionally seconds and a fraction. Year first only: "3/2/2026" (day or month first?) is not
+# read, never guessed at.
+_SPREADSHEET_TIME: Final = re.compile(
+    r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})[ T]([0-9]{1,2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?",
+    re.ASCII,
+)
+
+
+def _spreadsheet_time(text: str) -> datetime | None:
+    """``2026/3/2 09:00``, ``2026/03/02 09:00:00``, ``2026-3-2 9:00`` as a naive datetime."""
+    m = _SPREADSHEET_TIME.fullmatch(text)
+    if m is None:
+        return None
+    year, _, month, day, hour, minute, second, fraction = m.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError:  # 2026/2/30, 25:00
+        return None
+
+
 def naive_wall_time(value: Any) -> datetime | None:
     """The wall-clock time of ``value`` if it is a time without an offset: ISO 8601 text with
-    a time of day and no offset (``2026-03-01T10:00:00``, ``2026-03-01 10:00``) or a naive
-    ``datetime``. None for anything else: an instant with an offset, a calendar date alone
-    (a day is not a time of day), text that is not ISO 8601, or another type. Never fails."""
+    a time of day and no offset (``2026-03-01T10:00:00``, ``2026-03-01 10:00``), a
+    spreadsheet's rendering of one, year first (``2026/3/2 09:00``, ``2026/03/02 09:00:00``,
+    ``2026-3-2 9:00``), or a naive ``datetime``. None for anything else: an instant with an
+    offset, a calendar date alone (a day is not a time of day), a date not written year first
+    (``3/2/2026``: day and month are never guessed), other text, or another type. Never
+    fails."""
     if isinstance(value, str):
         text = value.strip()
         try:
             found = datetime.fromisoformat(text)
         except ValueError:
-            return None
+            spreadsheet = _spreadsheet_time(text)
+            if spreadsheet is None:
+                return None
+            found = spreadsheet
         try:
             date.fromisoformat(text)
         except ValueError:

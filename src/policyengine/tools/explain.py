@@ -1,7 +1,9 @@
 """Stage 6, explain: a decision told as a manager would want to read it.
 
 Every line names the rule, the clause (with the clause's reading) and the events, so that
-an argument about a customer can be settled by pointing at the manual and the CRM.
+an argument about a customer can be settled by pointing at the manual and the CRM. The words
+and formats come from ``tools/present.py``: times in the policy's timezone, money as ``¥200`` or
+``¥20–100``, in English or Chinese (``lang``); the packs' own text is shown as written.
 """
 
 from __future__ import annotations
@@ -11,15 +13,88 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from policyengine.runtime.decision import Decision, TraceEntry
+from policyengine.runtime.decision import (
+    Credit,
+    Decision,
+    Obligation,
+    Penalty,
+    TraceEntry,
+    Violation,
+)
 from policyengine.times import parse_instant
+from policyengine.tools.present import NOTHING, Lang, money, number, plain, when, word
 
 if TYPE_CHECKING:
     from policyengine.policy import Policy
 
 
-def _fmt(value: object) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+class _Say:
+    """The words of one account: ``present.word`` in ``lang``, values as ``present`` shows
+    them (instants in the decision's timezone, money with its currency)."""
+
+    def __init__(self, decision: Decision, lang: Lang) -> None:
+        self.tz = decision.timezone
+        self.lang: Lang = lang
+
+    def __call__(self, key: str, **fields: Any) -> str:
+        shown = {k: NOTHING if x is None else x for k, x in fields.items()}
+        return word(key, self.lang).format(**shown)
+
+    def v(self, value: Any) -> str:
+        """Any value: an instant as local time, a list joined, yes/no in ``lang``."""
+        if isinstance(value, bool):
+            return word("yes" if value else "no", self.lang)
+        if isinstance(value, datetime):
+            return when(value, self.tz)
+        if isinstance(value, str):
+            try:  # an instant a history or a flag holds as text
+                if len(value) >= 16 and value[4] == "-" and value[10] in "T ":
+                    return when(parse_instant(value, "at"), self.tz)
+            except Exception:
+                pass
+            return value
+        return plain(value)
+
+    def ids(self, items: Iterable[str]) -> str:
+        return ", ".join(items)
+
+    def amount(self, p: Penalty) -> str:
+        text = ""
+        if p.amount_min is not None:
+            text = " " + money(p.amount_min, p.amount_max, p.currency)
+        if p.salary_days is not None:
+            text += " " + self("salary_of_days", days=number(p.salary_days))
+        return text
+
+    def penalty(self, p: Penalty) -> str:
+        units = self("x_units", units=p.units) if p.units else ""
+        return self(
+            "x_penalty",
+            party=p.party,
+            sanction=word(p.sanction, self.lang),
+            amount=self.amount(p),
+            units=units,
+            offence=p.offence,
+        )
+
+    def credit(self, cr: Credit) -> str:
+        amount = money(cr.amount, currency=cr.currency)
+        return self("x_credit", party=cr.party, kind=cr.kind, amount=amount)
+
+    def duty(self, o: Obligation, with_time: bool) -> str:
+        met = ""
+        if o.met_by:
+            met = (
+                self("x_met_by_at", event=o.met_by, at=self.v(o.met_at))
+                if with_time
+                else self("x_met_by", event=o.met_by)
+            )
+        due = self("x_due", due=self.v(o.due)) if o.due is not None else self("x_no_deadline")
+        status = word(o.status, self.lang)
+        return self("x_duty", party=o.party, what=o.what, due=due, status=status, met=met)
+
+    def violation(self, v: Violation) -> str:
+        return self("x_violation", party=v.party, what=v.what, event=v.event)
 
 
 def explain_subject(
@@ -28,6 +103,7 @@ def explain_subject(
     policy: Policy | None = None,
     at: str | datetime | None = None,
     history: Iterable[Mapping[str, Any]] = (),
+    lang: Lang = "en",
 ) -> str:
     """How the subject's owner, penalties and duties came about.
 
@@ -35,61 +111,57 @@ def explain_subject(
     ``explain_full``: clause texts, the events, and what would have changed the outcome.
     """
     if policy is not None or at is not None or history:
-        return explain_full(decision, subject, policy, at, history)
-    lines = [f"{subject} (as of {_fmt(decision.as_of)})"]
+        return explain_full(decision, subject, policy, at, history, lang)
+    say = _Say(decision, lang)
+    lines = [say("x_as_of", subject=subject, as_of=say.v(decision.as_of))]
     spans = decision.ownership(subject)
     if not spans:
-        lines.append("  no owner: nothing made anyone the owner")
+        lines.append("  " + say("x_no_owner"))
     for span in spans:
-        until = f" until {_fmt(span.end)}" if span.end is not None else " (current)"
-        lines.append(f"  owner {span.owner} from {_fmt(span.start)}{until}")
-        lines.extend(_why(decision, span.rule, span.clauses, span.events))
+        until = say("x_until", end=say.v(span.end)) if span.end is not None else say("x_current")
+        start = say.v(span.start)
+        lines.append("  " + say("x_owner_from", owner=span.owner, start=start, until=until))
+        lines.extend(_why(decision, say, span.rule, span.clauses, span.events))
     for p in decision.penalties:
         if p.subject == subject:
-            amount = ""
-            if p.amount_min is not None:
-                amount = (
-                    f" {p.amount_min}"
-                    if p.amount_min == p.amount_max
-                    else f" {p.amount_min}-{p.amount_max}"
-                )
-                amount += f" {p.currency}"
-            if p.salary_days is not None:
-                amount += f" {p.salary_days} days of salary"
-            units = f" ({p.units} units)" if p.units else ""
-            lines.append(f"  penalty: {p.party} {p.sanction}{amount}{units}, offence #{p.offence}")
-            lines.extend(_why(decision, p.rule, p.clauses, p.events))
+            lines.append("  " + say.penalty(p))
+            lines.extend(_why(decision, say, p.rule, p.clauses, p.events))
     for cr in decision.credits:
         if cr.subject == subject:
-            lines.append(f"  credit: {cr.party} {cr.kind} {cr.amount} {cr.currency}")
-            lines.extend(_why(decision, cr.rule, cr.clauses, cr.events))
+            lines.append("  " + say.credit(cr))
+            lines.extend(_why(decision, say, cr.rule, cr.clauses, cr.events))
     for o in decision.obligations:
         if o.subject == subject:
-            met = f" by {o.met_by}" if o.met_by else ""
-            due = f"due {_fmt(o.due)}" if o.due is not None else "no deadline"
-            lines.append(f"  duty of {o.party}: {o.what}, {due}: {o.status}{met}")
-            lines.extend(_why(decision, o.rule, o.clauses, o.events))
+            lines.append("  " + say.duty(o, with_time=False))
+            lines.extend(_why(decision, say, o.rule, o.clauses, o.events))
     for v in decision.violations:
         if v.subject == subject:
-            lines.append(f"  violation by {v.party}: {v.what} (event {v.event})")
-            lines.extend(_why(decision, v.rule, v.clauses, v.events))
+            lines.append("  " + say.violation(v))
+            lines.extend(_why(decision, say, v.rule, v.clauses, v.events))
     classified = {c.label for c in decision.classifications if c.subject == subject}
     for name, value in decision.labels(subject).items():
         if name not in classified:
-            lines.append(f"  label {name}: {value if value is not None else 'none'}")
+            lines.append("  " + say("x_label", name=name, value=say.v(value)))
     for c in decision.classifications:
         if c.subject == subject or (c.customer == subject and c.subject != subject):
             about = "" if c.subject == subject else f" ({c.subject})"
-            value = c.value if c.value is not None else "none"
-            lines.append(f"  {c.label}{about}: {value} ({c.reason or 'no case applied'})")
-            lines.extend(_why(decision, c.label, c.clauses, [c.event]))
+            reason = c.reason or say("x_no_case")
+            lines.append(
+                "  "
+                + say(
+                    "x_classified", label=c.label, about=about, value=say.v(c.value), reason=reason
+                )
+            )
+            lines.extend(_why(decision, say, c.label, c.clauses, [c.event]))
     for name, value in decision.flags.get(subject, {}).items():
-        lines.append(f"  flag {name}: {_fmt(value)}")  # an instant as local time (issue 16)
+        lines.append("  " + say("x_flag", name=name, value=say.v(value)))  # local time (16)
     return "\n".join(lines)
 
 
-def _why(decision: Decision, rule: str, clauses: list[str], events: list[str]) -> list[str]:
-    out = [f"    because rule {rule} on events {', '.join(events)}"]
+def _why(
+    decision: Decision, say: _Say, rule: str, clauses: list[str], events: list[str]
+) -> list[str]:
+    out = ["    " + say("x_because_events", rule=rule, events=say.ids(events))]
     for cid in clauses:
         out.append(f"    {cid}: {decision.clauses.get(cid, '')}")
     return out
@@ -98,17 +170,13 @@ def _why(decision: Decision, rule: str, clauses: list[str], events: list[str]) -
 # ------------------------------------------------------------------ with the policy's text
 
 
-def _when(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
 def _article(word: str) -> str:
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
-def _clause_lines(policy: Policy | None, decision: Decision, clauses: list[str]) -> list[str]:
+def _clause_lines(
+    policy: Policy | None, decision: Decision, say: _Say, clauses: list[str]
+) -> list[str]:
     out: list[str] = []
     for cid in clauses:
         clause = policy.compiled.clauses.get(cid) if policy is not None else None
@@ -117,61 +185,74 @@ def _clause_lines(policy: Policy | None, decision: Decision, clauses: list[str])
             continue
         out.append(f"      {cid} 原文: {clause.text}")
         if clause.reading:
-            out.append(f"      {cid} reading: {clause.reading}")
+            out.append(f"      {cid} {say('reading')}: {clause.reading}")
     return out
 
 
-def _event_line(eid: str, events: Mapping[str, Mapping[str, Any]]) -> str:
+def _event_line(say: _Say, eid: str, events: Mapping[str, Mapping[str, Any]]) -> str:
     ev = events.get(eid)
     if ev is None:
-        return f"      event {eid}"
-    fields = ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("id", "type", "at"))
-    return f"      event {eid}: {ev.get('type')} at {ev.get('at')}" + (
-        f" ({fields})" if fields else ""
-    )
+        return "      " + say("x_event_alone", id=eid)
+    fields = ", ".join(f"{k} {say.v(v)}" for k, v in ev.items() if k not in ("id", "type", "at"))
+    head = say("x_event", id=eid, type=ev.get("type"), at=say.v(ev.get("at")))
+    return "      " + head + (f" ({fields})" if fields else "")
 
 
 def _because(
     decision: Decision,
+    say: _Say,
     policy: Policy | None,
     events: Mapping[str, Mapping[str, Any]],
     rule: str,
     clauses: list[str],
     causes: list[str],
 ) -> list[str]:
-    out = [f"    because rule {rule} ({', '.join(clauses)}) on {', '.join(causes) or 'no event'}"]
+    on = say.ids(causes) or say("x_no_event")
+    out = ["    " + say("x_because", rule=rule, clauses=say.ids(clauses), events=on)]
     for record in policy.overlays if policy is not None else ():
         how = record.origin(rule)
         if how is not None:  # a company overlay's rule, not the pack's
-            out[0] += f" [{how} by overlay {record.id}]"
-    out.extend(_event_line(eid, events) for eid in causes)
-    out.extend(_clause_lines(policy, decision, clauses))
+            out[0] += say("x_by_overlay", how=word(how, say.lang), overlay=record.id)
+    out.extend(_event_line(say, eid, events) for eid in causes)
+    out.extend(_clause_lines(policy, decision, say, clauses))
     return out
 
 
-def _consequence(t: TraceEntry) -> str:
+def _consequence(say: _Say, t: TraceEntry) -> str:
     d = t.detail
     if t.kind == "claim":
-        return f"the claim of {t.party} {d.get('status')}"
+        status = word(f"claim_{d.get('status')}", say.lang)
+        if status.startswith("claim_"):
+            status = str(d.get("status"))
+        return say("x_cost_claim", party=t.party, status=status)
     if t.kind == "owner":
-        return f"the owner became {d.get('owner') or 'nobody'}"
+        return say("x_cost_owner", owner=d.get("owner") or say("x_nobody"))
     if t.kind == "penalty":
-        return f"{t.party} got a {d.get('sanction', 'penalty')}"
+        sanction = word(str(d.get("sanction", "penalty")), say.lang)
+        return say(
+            "x_cost_penalty", party=t.party, sanction=sanction, a_sanction=_article(sanction)
+        )
     if t.kind == "credit":
-        return f"{t.party} was credited {d.get('amount')} {d.get('currency')} ({d.get('credit')})"
-    if t.kind == "flag":
-        return f"flag {d.get('flag')} set to {_when(d.get('value'))}"  # an instant: local
+        amount = money(d.get("amount"), currency=d.get("currency"))
+        return say("x_cost_credit", party=t.party, amount=amount, kind=d.get("credit"))
+    if t.kind == "flag":  # an instant: local
+        return say("x_cost_flag", flag=d.get("flag"), value=say.v(d.get("value")))
     if t.kind == "counter":
-        return f"counter {d.get('counter')} of {t.party} became {d.get('value')}"
+        value = say.v(d.get("value"))
+        return say("x_cost_counter", counter=d.get("counter"), party=t.party, value=value)
     if t.kind == "violation":
-        return f"a violation by {t.party}: {d.get('what')}"
+        return say("x_cost_violation", party=t.party, what=d.get("what"))
     return t.kind
 
 
-def counterfactuals(decision: Decision, subject: str, policy: Policy | None = None) -> list[str]:
+def counterfactuals(
+    decision: Decision, subject: str, policy: Policy | None = None, lang: Lang = "en"
+) -> list[str]:
     """For each overdue or late duty of ``subject``: what had to happen, by when, and what the
     miss cost (as the trace records it: a lapsed claim, a penalty, a new owner)."""
+    say = _Say(decision, lang)
     sf = policy.compiled.subject_field if policy is not None else "subject"
+    sf_word = word("subject", lang) if sf in ("subject", "customer") else sf
     out: list[str] = []
     trace = decision.trace
     for o in decision.obligations:
@@ -190,16 +271,24 @@ def counterfactuals(decision: Decision, subject: str, policy: Policy | None = No
             None,
         )
         awaits = list(exp.detail.get("awaits", [])) if exp is not None else []
-        what = " or ".join(awaits) if awaits else "the awaited event"
-        by = f" by {o.party}" if o.party else ""
-        when = "by" if o.due_inclusive else "before"
-        clause = ", ".join(o.clauses)
-        head = (
-            f"    {_article(what)}{by} ({sf} {subject}) {when} {_when(o.due)} would have met "
-            f"'{o.what}' (rule {o.rule}, {clause})"
+        what = say("x_or").join(awaits) if awaits else say("x_awaited")
+        head = say(
+            "x_if",
+            a_event=_article(what),
+            event=what,
+            by=f" by {o.party}" if o.party else "",
+            who=f" {o.party} " if o.party else "",
+            sf=sf_word,
+            subject=subject,
+            when=say("x_if_by") if o.due_inclusive else say("x_if_before"),
+            due=say.v(o.due),
+            what=o.what,
+            rule=o.rule,
+            clauses=say.ids(o.clauses),
         )
+        head = "    " + head
         if o.status == "late":
-            out.append(f"{head}; it came late, {_when(o.met_at)} ({o.met_by})")
+            out.append(say("x_if_late", head=head, at=say.v(o.met_at), event=o.met_by))
             continue
         missed = [
             t
@@ -211,10 +300,10 @@ def counterfactuals(decision: Decision, subject: str, policy: Policy | None = No
             and t.at == o.due
         ]
         if not missed:
-            out.append(f"{head}; it is overdue")
+            out.append(say("x_if_overdue", head=head))
             continue
-        costs = "; ".join(_consequence(t) for t in missed)
-        line = f"{head}; missing it: {costs}"
+        costs = say("x_sep").join(_consequence(say, t) for t in missed)
+        line = say("x_if_missed", head=head, costs=costs)
         lapsed = [t for t in missed if t.kind == "claim" and t.detail.get("status") == "lapsed"]
         if lapsed:
             taker = next(
@@ -226,11 +315,15 @@ def counterfactuals(decision: Decision, subject: str, policy: Policy | None = No
                 None,
             )
             if taker is not None:
-                line += (
-                    f"; then {taker.owner} took the {sf} at {_when(taker.start)} "
-                    f"(rule {taker.rule}, {', '.join(taker.clauses)})"
+                line += say(
+                    "x_if_taker",
+                    owner=taker.owner,
+                    sf=sf_word,
+                    at=say.v(taker.start),
+                    rule=taker.rule,
+                    clauses=say.ids(taker.clauses),
                 )
-            line += f". In time, {lapsed[0].party} would have kept the claim"
+            line += say("x_if_kept", party=lapsed[0].party)
         out.append(line)
     return out
 
@@ -241,73 +334,89 @@ def explain_full(
     policy: Policy | None = None,
     at: str | datetime | None = None,
     history: Iterable[Mapping[str, Any]] = (),
+    lang: Lang = "en",
 ) -> str:
     """The chain of events and rules behind the subject's owner, claims, penalties and duties,
     each with its clause's original text (from ``policy``), then the counterfactuals.
 
     ``at``: explain the owner at that instant instead of every ownership span.
     ``history``: the evaluated events, to show each cause's type, time and fields.
+    ``lang``: the words around the pack's own text (``en`` or ``zh``).
     """
+    say = _Say(decision, lang)
     events = {str(e.get("id")): e for e in history if isinstance(e, Mapping)}
-    lines = [f"{subject} (as of {_when(decision.as_of)})"]
+    lines = [say("x_as_of", subject=subject, as_of=say.v(decision.as_of))]
     spans = decision.ownership(subject)
     limit = None
+
+    def because(rule: str, clauses: list[str], causes: list[str]) -> list[str]:
+        return _because(decision, say, policy, events, rule, clauses, causes)
+
     if at is not None:
-        when = parse_instant(at, "at").astimezone(ZoneInfo(decision.timezone))
-        limit = when
+        moment = parse_instant(at, "at").astimezone(ZoneInfo(decision.timezone))
+        limit = moment
         owner = decision.owner(subject, at=at)
-        lines.append(f"  owner at {_when(when)}: {owner or 'nobody'}")
-        span = next((s for s in spans if s.start <= when and (s.end is None or when < s.end)), None)
+        lines.append("  " + say("x_owner_at", at=say.v(moment), owner=owner or say("x_nobody")))
+        span = next(
+            (s for s in spans if s.start <= moment and (s.end is None or moment < s.end)), None
+        )
         if span is not None:
-            until = f" until {_when(span.end)}" if span.end is not None else ""
-            lines.append(f"  ({span.owner} since {_when(span.start)}{until})")
-            lines.extend(_because(decision, policy, events, span.rule, span.clauses, span.events))
+            until = say("x_until", end=say.v(span.end)) if span.end is not None else ""
+            start = say.v(span.start)
+            lines.append("  " + say("x_since", owner=span.owner, start=start, until=until))
+            lines.extend(because(span.rule, span.clauses, span.events))
         spans = []
     elif not spans:
-        lines.append("  no owner: nothing made anyone the owner")
+        lines.append("  " + say("x_no_owner"))
     for span in spans:
-        until = f" until {_when(span.end)}" if span.end is not None else " (current)"
-        lines.append(f"  owner {span.owner} from {_when(span.start)}{until}")
-        lines.extend(_because(decision, policy, events, span.rule, span.clauses, span.events))
+        until = say("x_until", end=say.v(span.end)) if span.end is not None else say("x_current")
+        start = say.v(span.start)
+        lines.append("  " + say("x_owner_from", owner=span.owner, start=start, until=until))
+        lines.extend(because(span.rule, span.clauses, span.events))
     for t in decision.trace:
         if t.kind == "claim" and t.subject == subject and (limit is None or t.at <= limit):
-            lines.append(f"  {_when(t.at)} claim of {t.party}: {t.detail.get('status')}")
-            lines.extend(_because(decision, policy, events, t.rule, t.clauses, t.events))
+            status = str(t.detail.get("status"))
+            shown = word(f"claim_{status}", lang)
+            shown = status if shown.startswith("claim_") else shown
+            lines.append("  " + say("x_claim", at=say.v(t.at), party=t.party, status=shown))
+            lines.extend(because(t.rule, t.clauses, t.events))
     for p in decision.penalties:
         if p.subject == subject and (limit is None or p.at <= limit):
-            amount = ""
-            if p.amount_min is not None:
-                low, high = p.amount_min, p.amount_max
-                amount = f" {low}" if low == high else f" {low}-{high}"
-                amount += f" {p.currency or ''}".rstrip()
-            lines.append(f"  penalty: {p.party} {p.sanction}{amount}, offence #{p.offence}")
-            lines.extend(_because(decision, policy, events, p.rule, p.clauses, p.events))
+            lines.append("  " + say.penalty(p))
+            lines.extend(because(p.rule, p.clauses, p.events))
     for cr in decision.credits:
         if cr.subject == subject and (limit is None or cr.at <= limit):
-            lines.append(f"  credit: {cr.party} {cr.kind} {cr.amount} {cr.currency}")
-            lines.extend(_because(decision, policy, events, cr.rule, cr.clauses, cr.events))
+            lines.append("  " + say.credit(cr))
+            lines.extend(because(cr.rule, cr.clauses, cr.events))
     for o in decision.obligations:
         if o.subject == subject and (limit is None or o.opened <= limit):
-            met = f" by {o.met_by} at {_when(o.met_at)}" if o.met_by else ""
-            due = f"due {_when(o.due)}" if o.due is not None else "no deadline"
-            lines.append(f"  duty of {o.party}: {o.what}, {due}: {o.status}{met}")
-            lines.extend(_because(decision, policy, events, o.rule, o.clauses, o.events))
+            lines.append("  " + say.duty(o, with_time=True))
+            lines.extend(because(o.rule, o.clauses, o.events))
     for v in decision.violations:
         if v.subject == subject and (limit is None or v.at <= limit):
-            lines.append(f"  violation by {v.party}: {v.what} (event {v.event})")
-            lines.extend(_because(decision, policy, events, v.rule, v.clauses, v.events))
+            lines.append("  " + say.violation(v))
+            lines.extend(because(v.rule, v.clauses, v.events))
     for name, value in decision.flags.get(subject, {}).items():
-        lines.append(f"  flag {name}: {_when(value)}")
+        lines.append("  " + say("x_flag", name=name, value=say.v(value)))
     for record in policy.overlays if policy is not None else ():
-        off = "".join(f"; disabled {rid} ({why})" for rid, why in record.disabled.items())
-        lines.append(
-            f"  overlay {record.id} {record.version} ({record.file}): added "
-            f"{', '.join(record.added) or 'no rule'}; replaced "
-            f"{', '.join(record.replaced) or 'no rule'}{off}"
+        off = "".join(
+            say("x_overlay_off", rule=rid, why=why) for rid, why in record.disabled.items()
         )
-    what_if = counterfactuals(decision, subject, policy)
+        lines.append(
+            "  "
+            + say(
+                "x_overlay",
+                id=record.id,
+                version=record.version,
+                file=record.file,
+                added=say.ids(record.added) or say("x_no_rule"),
+                replaced=say.ids(record.replaced) or say("x_no_rule"),
+                off=off,
+            )
+        )
+    what_if = counterfactuals(decision, subject, policy, lang)
     if what_if:
-        lines.append("  what would have changed it:")
+        lines.append("  " + say("x_what_if"))
         lines.extend(what_if)
     return "\n".join(lines)
 

@@ -1,5 +1,7 @@
 """A decision as plain-text tables for a terminal, with Chinese text aligned.
 
+Every value is shown through ``tools/present.py`` (times in the policy's timezone, money as
+``¥200`` or ``¥20–100``, lists joined), every heading and status in ``--lang en|zh``.
 Columns are measured in terminal cells: wide and full-width characters (East Asian width
 ``W``/``F``, e.g. 汉字 and full-width punctuation) take two, combining marks none.
 """
@@ -9,10 +11,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from policyengine.runtime.decision import Decision
+from policyengine.runtime.decision import Decision, Metric, Penalty
+from policyengine.tools.present import NOTHING, Lang, money, number, plain, when, word
 
 MAX_CELL = 60
 
@@ -45,20 +47,23 @@ def pad(text: str, cells: int) -> str:
     return text + " " * max(0, cells - width(text))
 
 
-def cell(value: Any) -> str:
-    if value is None:
-        return "-"
+def cell(value: Any, tz: str | None = None, lang: Lang = "en") -> str:
+    """One value as the manager reads it (``present``): never a Python repr."""
+    if isinstance(value, bool):
+        return word("yes" if value else "no", lang)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
-    if isinstance(value, list | tuple):
-        return ", ".join(cell(v) for v in value)
-    return str(value)
+        return when(value, tz)
+    return plain(value)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    texts = [[clip(cell(v)) for v in row] for row in rows]
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    tz: str | None = None,
+    lang: Lang = "en",
+) -> str:
+    """Aligned columns; each value shown by ``cell`` (instants local to ``tz``)."""
+    texts = [[clip(cell(v, tz, lang)) for v in row] for row in rows]
     widths = [width(h) for h in headers]
     for row in texts:
         for i, t in enumerate(row):
@@ -70,45 +75,49 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _amount(p: Any) -> str:
+def amount(p: Penalty, lang: Lang = "en") -> str:
+    """A penalty's amount: ``¥200``, the manual's range ``¥20–100``, days of salary, or ``—``."""
     if p.amount_min is None:
-        return f"{cell(p.salary_days)} days" if p.salary_days is not None else "-"
-    low, high = cell(p.amount_min), cell(p.amount_max)
-    text = low if low == high else f"{low}-{high}"
-    return f"{text} {p.currency or ''}".strip()
+        if p.salary_days is not None:
+            return word("salary_of_days", lang).format(days=number(p.salary_days))
+        return NOTHING
+    return money(p.amount_min, p.amount_max, p.currency)
 
 
-def _sanction(p: Any) -> str:
-    return str(p.sanction) + (f" #{p.offence}" if p.offence > 1 else "")
+def period(m: Metric, lang: Lang = "en") -> str:
+    """A metric's period, marked while it has not ended."""
+    return m.period if m.complete else word("so_far", lang).format(period=m.period)
 
 
-def _period(m: Any) -> str:
-    return str(m.period) + ("" if m.complete else " (so far)")
+def render(decision: Decision, title: str | None = None, lang: Lang = "en") -> str:
+    """Every section of the decision that has entries, as aligned tables, in ``lang``."""
+    tz = decision.timezone
 
+    def w(key: str) -> str:
+        return word(key, lang)
 
-def render(decision: Decision, title: str | None = None) -> str:
-    """Every section of the decision that has entries, as aligned tables."""
     head = title or f"{decision.policy} {decision.version}"
-    parts = [f"{head} (as of {cell(decision.as_of)}, {decision.timezone})"]
+    parts = [w("title").format(head=head, as_of=when(decision.as_of, tz), tz=tz)]
 
     def section(name: str, headers: Sequence[str], rows: list[list[Any]]) -> None:
         if rows:
-            parts.append(f"\n{name} ({len(rows)})\n{table(headers, rows)}")
+            heads = [w(h) for h in headers]
+            parts.append(f"\n{w(name)} ({len(rows)})\n{table(heads, rows, tz, lang)}")
 
     owners: list[list[Any]] = []
     for sid in sorted(decision.ownerships):
         spans = decision.ownerships[sid]
         if spans and spans[-1].end is None:
             s = spans[-1]
-            owners.append([sid, s.owner, s.start, s.rule, s.clause])
+            owners.append([sid, s.owner, s.start, s.rule, s.clauses])
         else:
             owners.append([sid, None, None, spans[-1].rule if spans else None, None])
     section("owners", ("subject", "owner", "since", "rule", "clause"), owners)
     section(
         "penalties",
-        ("party", "sanction", "amount", "clause", "rule", "events"),
+        ("party", "sanction", "offence", "amount", "clause", "rule", "events"),
         [
-            [p.party, _sanction(p), _amount(p), p.clause, p.rule, p.events]
+            [p.party, w(p.sanction), p.offence, amount(p, lang), p.clauses, p.rule, p.events]
             for p in decision.penalties
         ],
     )
@@ -116,51 +125,51 @@ def render(decision: Decision, title: str | None = None) -> str:
         "credits",
         ("party", "kind", "amount", "clause", "rule", "events"),
         [
-            [c.party, c.kind, f"{cell(c.amount)} {c.currency}", c.clause, c.rule, c.events]
+            [c.party, c.kind, money(c.amount, currency=c.currency), c.clauses, c.rule, c.events]
             for c in decision.credits
         ],
     )
     section(
         "obligations",
-        ("status", "party", "subject", "what", "due", "clause"),
-        [[o.status, o.party, o.subject, o.what, o.due, o.clause] for o in decision.obligations],
+        ("status", "party", "subject", "duty", "due", "clause"),
+        [[w(o.status), o.party, o.subject, o.what, o.due, o.clauses] for o in decision.obligations],
     )
     section(
         "violations",
         ("party", "subject", "what", "event", "at", "clause"),
-        [[v.party, v.subject, v.what, v.event, v.at, v.clause] for v in decision.violations],
+        [[v.party, v.subject, v.what, v.event, v.at, v.clauses] for v in decision.violations],
     )
     section(
-        "rejected events",
+        "rejected",
         ("event", "at", "reason", "rule", "clause"),
-        [[r.event, r.at, r.reason, r.rule, r.clause] for r in decision.rejected],
+        [[r.event, r.at, r.reason, r.rule, r.clauses] for r in decision.rejected],
     )
     section(
         "classifications",
         ("subject", "label", "value", "reason", "event", "clause"),
         [
-            [c.subject, c.label, c.value, c.reason, c.event, c.clause]
+            [c.subject, c.label, c.value, c.reason, c.event, c.clauses]
             for c in decision.classifications
         ],
     )
     section(
         "metrics",
-        ("party", "metric", "period", "value", "target", "met", "grade", "clause"),
+        ("party", "metric", "period", "value", "target", "target_met", "grade", "clause"),
         [
-            [m.party, m.rule, _period(m), m.value, m.target, m.met, m.grade, m.clause]
+            [m.party, m.rule, period(m, lang), m.value, m.target, m.met, m.grade, m.clauses]
             for m in decision.metrics
         ],
     )
     section(
         "awards",
-        ("period", "award", "place", "party", "clause"),
-        [[a.period, a.title or a.rule, a.place, a.party, a.clause] for a in decision.awards],
+        ("period", "award", "place", "winner", "clause"),
+        [[a.period, a.title or a.rule, a.place, a.party, a.clauses] for a in decision.awards],
     )
     section(
         "notices",
         ("event", "kind", "detail"),
-        [[n.event, n.kind, n.detail] for n in decision.notices],
+        [[n.event, w(n.kind), n.detail] for n in decision.notices],
     )
     if len(parts) == 1:
-        parts.append("\nnothing decided")
+        parts.append("\n" + w("nothing_decided"))
     return "\n".join(parts)
