@@ -421,3 +421,14 @@ def test_the_templated_pack_decides_as_before_on_generated_histories(
     assert new.evaluate(events, as_of=as_of).model_dump(mode="json") == old.evaluate(
         events, as_of=as_of
     ).model_dump(mode="json")
+
+
+def test_a_malformed_clause_id_beside_a_template_is_a_located_error_not_a_crash() -> None:
+    """Found by the policy fuzzer: a clause id that is a list made the template expansion
+    raise TypeError (an unhashable id) instead of reporting the bad clause."""
+    text = (Path(__file__).parents[1] / "policies/huixiao/resources.yaml").read_text("utf-8")
+    assert "- id: HX-RM-3\n" in text
+    with pytest.raises(pe.PolicyError) as info:
+        pe.load_policy_text(text.replace("- id: HX-RM-3\n", "- id: []\n"), "resources.yaml")
+    assert all(p.location is not None for p in info.value.problems)
+    assert any(p.location is not None and p.location.line > 0 for p in info.value.problems)

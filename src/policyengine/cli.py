@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -82,7 +83,8 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (every subcommand): ``_main`` runs what it parses."""
     parser = argparse.ArgumentParser(
         prog="policyengine",
         description="Compile YAML policies and evaluate CRM histories against them. "
@@ -160,7 +162,14 @@ def _main(argv: list[str] | None) -> int:
         help="for an overlay: the base pack whose scenarios it is checked against (default: "
         "the overlay's `base:`)",
     )
-    args = parser.parse_args(argv)
+    _serve_parser(sub)
+    return parser
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
     try:
         if args.command == "check":
             return _check(args)
@@ -176,6 +185,105 @@ def _main(argv: list[str] | None) -> int:
     except PolicyEngineError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _size(text: str) -> int:
+    """``5MB``, ``512KB``, ``1GB`` or bytes: a body limit (KB, MB, GB are powers of 1024)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", text.lower())
+    if m is None or float(m[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write 5MB, 512KB or bytes")
+    return int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m[2]])
+
+
+def _serve_parser(sub: Any) -> None:
+    sv = sub.add_parser(
+        "serve",
+        help="serve policies as a JSON API over HTTP (needs the extra: pip install "
+        "'policyengine[server]')",
+    )
+    sv.add_argument(
+        "policies", nargs="+", help="policy files or pack folders; each is served by its stem"
+    )
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8181)
+    sv.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    sv.add_argument("--log", default=None, metavar="FILE", help="the decision log (JSON lines)")
+    sv.add_argument(
+        "--log-inputs", action="store_true", help="write each request in full to the log"
+    )
+    sv.add_argument(
+        "--watch", action="store_true", help="reload when a policy file changes (1 s polls)"
+    )
+    sv.add_argument(
+        "--max-body", type=_size, default="5MB", help="largest request body (default 5MB)"
+    )
+    sv.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds an evaluation may take (503)"
+    )
+    sv.add_argument(
+        "--snapshot-key-file",
+        default=None,
+        metavar="FILE",
+        help="seal and verify snapshots with this secret (default: $POLICYENGINE_SNAPSHOT_KEY)",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from policyengine.tools import service
+    except ImportError as exc:
+        print(
+            f"policyengine serve needs the server extra ({exc.name} is missing): "
+            "pip install 'policyengine[server]'",
+            file=sys.stderr,
+        )
+        return 1
+    config: dict[str, Any] = {
+        "paths": list(args.policies),
+        "log_path": args.log,
+        "log_inputs": args.log_inputs,
+        "max_body": args.max_body,
+        "timeout": args.timeout,
+        "watch": args.watch,
+        "snapshot_key_file": args.snapshot_key_file,
+    }
+    if args.workers > 1:
+        try:  # refuse a broken policy before forking workers
+            service.Registry(config["paths"])
+        except ValueError as exc:
+            print(f"policyengine serve: {exc}", file=sys.stderr)
+            return 1
+        config["per_worker_log"] = True
+        os.environ[service.ENV_CONFIG] = json.dumps(config)
+        uvicorn.run(
+            "policyengine.tools.service:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+        return 0
+    key = Path(args.snapshot_key_file).read_bytes().strip() if args.snapshot_key_file else None
+    try:
+        app = service.create_app(
+            config["paths"],
+            log_path=args.log,
+            log_inputs=args.log_inputs,
+            max_body=args.max_body,
+            timeout=args.timeout,
+            snapshot_key=key,
+            watch=args.watch,
+        )
+    except ValueError as exc:
+        print(f"policyengine serve: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run(app, host=args.host, port=args.port)
+    return 0
 
 
 def _overlay_option(cmd: argparse.ArgumentParser) -> None:

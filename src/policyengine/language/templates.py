@@ -122,8 +122,11 @@ def _expand(
         )
         return []
     raw = site.source.data["rules"][site.index]
-    local_clauses = {
-        c.get("id") for c in site.source.data.get("clauses") or () if isinstance(c, Mapping)
+    clauses = site.source.data.get("clauses") if isinstance(site.source.data, Mapping) else None
+    local_clauses = {  # ids as written; a malformed one (a list, a number) is reported elsewhere
+        c["id"]
+        for c in (clauses if isinstance(clauses, list) else ())
+        if isinstance(c, Mapping) and isinstance(c.get("id"), str)
     }
     made: list[RuleSite] = []
     for key, row in rows.items():
