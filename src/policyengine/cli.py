@@ -3,7 +3,8 @@
 ``check`` (every problem of every file, ``file:line:col: CODE message (hint)``), ``eval``
 (histories in JSON, JSON Lines, YAML or CSV -> tables or JSON), ``explain`` (one subject, with
 the clauses' original text and what would have changed the outcome), ``report`` (one HTML
-page for managers, or ``.xlsx`` statements), ``schema`` and ``test``.
+page for managers, or ``.xlsx`` statements), ``describe`` (a pack's event types, fields,
+parameters and clauses), ``schema`` and ``test``.
 Exit codes follow OPA's: 0 clean, 1 a policy or input error, 2 test failures; 3 is an internal
 error (a bug of policyengine).
 
@@ -32,7 +33,8 @@ from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
 from policyengine.runtime.events import NAIVE_TIMES, NaiveTimes, localise, localise_instant
 from policyengine.tools.analysis import analyze
-from policyengine.tools.explain import explain_full
+from policyengine.tools.describe import describe, render_text
+from policyengine.tools.explain import explain_full, explain_json
 from policyengine.tools.history_io import expand, read_located
 from policyengine.tools.overlays import is_overlay_path, run_overlay
 from policyengine.tools.present import LANGS
@@ -46,6 +48,7 @@ from policyengine.tools.scenarios import (
     run_suite,
 )
 from policyengine.tools.tables import render
+from policyengine.version import __version__
 
 INTERNAL_ERROR = 3
 REPORT = (
@@ -83,6 +86,11 @@ def _quiet_stdout() -> None:
         pass
 
 
+POLICY_HELP = "a policy file or pack folder (or an overlay with `base:`)"
+AS_OF_HELP = "decide as of this instant (ISO 8601 with an offset; default: the last event)"
+PARAMS_HELP = "a YAML file of parameter overrides"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser (every subcommand): ``_main`` runs what it parses."""
     parser = argparse.ArgumentParser(
@@ -90,21 +98,36 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile YAML policies and evaluate CRM histories against them. "
         "Exit codes: 0 clean, 1 a policy or input error, 2 test failures, 3 an internal error.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"policyengine {__version__}",
+        help="print the version and exit",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, help="the command")
     check = sub.add_parser(
         "check", help="load, validate and analyse policies; every problem at file:line:col"
     )
-    check.add_argument("paths", nargs="+", help="policy files or pack folders")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "paths", nargs="+", help="policy files, pack folders, or a tree of packs (policies/)"
+    )
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines file:line:col and a summary (default), or a JSON list of findings",
+    )
     check.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     _overlay_option(check)
     ev = sub.add_parser("eval", help="evaluate histories (JSON, JSONL, YAML, CSV) against a policy")
-    ev.add_argument("policy", help="a policy file or pack folder (or an overlay with `base:`)")
+    ev.add_argument("policy", help=POLICY_HELP)
     _overlay_option(ev)
     ev.add_argument("history", nargs="+", help="history files, folders of them, or globs")
-    ev.add_argument("--as-of", default=None)
-    ev.add_argument("--format", choices=("table", "json"), default="table")
-    ev.add_argument("--params-file", default=None, help="YAML parameter overrides")
+    ev.add_argument("--as-of", default=None, help=AS_OF_HELP)
+    ev.add_argument(
+        "--format", choices=("table", "json"), default="table", help="tables (default) or JSON"
+    )
+    ev.add_argument("--params-file", default=None, help=PARAMS_HELP)
     ev.add_argument(
         "--lang", choices=LANGS, default="en", help="headings and statuses of the tables"
     )
@@ -112,28 +135,44 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "explain", help="why a subject has its owner, penalties and duties, with clause texts"
     )
-    ex.add_argument("policy")
+    ex.add_argument("policy", help=POLICY_HELP)
     _overlay_option(ex)
-    ex.add_argument("history")
-    ex.add_argument("--subject", required=True)
+    ex.add_argument("history", help="one history file (JSON, JSONL, YAML, CSV or .xlsx)")
+    ex.add_argument("--subject", required=True, help="the customer (or case) to explain")
     ex.add_argument("--at", default=None, help="explain the owner at this instant")
-    ex.add_argument("--as-of", default=None)
-    ex.add_argument("--params-file", default=None)
+    ex.add_argument("--as-of", default=None, help=AS_OF_HELP)
+    ex.add_argument("--params-file", default=None, help=PARAMS_HELP)
     ex.add_argument("--lang", choices=LANGS, default="en", help="the words of the account")
+    ex.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default), or JSON: {subject, text, json: {owner, ownership, penalties, "
+        "obligations, trace, what_if}} as POST /v1/explain returns it",
+    )
     _time_options(ex)
     rp = sub.add_parser(
         "report", help="a report for managers: HTML (timelines, statements) or .xlsx statements"
     )
-    rp.add_argument("policy")
+    rp.add_argument("policy", help=POLICY_HELP)
     _overlay_option(rp)
-    rp.add_argument("history")
+    rp.add_argument("history", help="one history file (JSON, JSONL, YAML, CSV or .xlsx)")
     rp.add_argument(
         "--out", required=True, metavar="FILE", help="report.html, or statement.xlsx for Excel"
     )
-    rp.add_argument("--as-of", default=None)
-    rp.add_argument("--params-file", default=None)
+    rp.add_argument("--as-of", default=None, help=AS_OF_HELP)
+    rp.add_argument("--params-file", default=None, help=PARAMS_HELP)
     rp.add_argument("--lang", choices=LANGS, default="en", help="the words of the report")
     _time_options(rp)
+    ds = sub.add_parser(
+        "describe", help="a pack's event types and fields, parameters and clauses (for integrators)"
+    )
+    ds.add_argument("policy", help="a policy file or pack folder")
+    _overlay_option(ds)
+    ds.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or JSON"
+    )
+    ds.add_argument("--lang", choices=LANGS, default="en", help="the headings of the tables")
     sc = sub.add_parser("schema", help="the JSON Schema of the policy language")
     sc.add_argument("--output", default=None, help="write it to FILE instead of stdout")
     test = sub.add_parser(
@@ -153,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="nudge every duration, amount and count parameter; report mutations no scenario "
         "notices",
     )
-    test.add_argument("--format", choices=("text", "json"), default="text")
+    test.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or JSON"
+    )
     test.add_argument("-v", "--verbose", action="store_true", help="list passing scenarios too")
     test.add_argument(
         "--base",
@@ -177,6 +218,8 @@ def _main(argv: list[str] | None) -> int:
             return _test(args)
         if args.command == "schema":
             return _schema(args)
+        if args.command == "describe":
+            return _describe(args)
         if args.command == "explain":
             return _explain(args)
         if args.command == "report":
@@ -207,8 +250,8 @@ def _serve_parser(sub: Any) -> None:
     sv.add_argument(
         "policies", nargs="+", help="policy files or pack folders; each is served by its stem"
     )
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8181)
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    sv.add_argument("--port", type=int, default=8181, help="the port to listen on (8181)")
     sv.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sv.add_argument("--log", default=None, metavar="FILE", help="the decision log (JSON lines)")
     sv.add_argument(
@@ -341,14 +384,50 @@ def _record(
         "message": message,
         "hint": hint,
         "severity": severity,
+        "pack": path,
     }
 
 
+def _packs(root: Path) -> list[Path]:
+    """What ``check`` checks under ``root``: a file, a pack (a folder with ``.yaml`` policy files
+    directly in it), or every pack of a tree of packs (``tests/`` folders are not packs). A folder
+    with no pack under it is returned as it is, for ``load_policy`` to refuse (PE116)."""
+    if not root.is_dir() or _is_pack(root):
+        return [root]
+    return _packs_under(root) or [root]
+
+
+def _is_pack(folder: Path) -> bool:
+    try:
+        return any(p.suffix in (".yaml", ".yml") and p.is_file() for p in folder.iterdir())
+    except OSError:  # unreadable: checked as it is, for load_policy to report
+        return True
+
+
+def _packs_under(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    try:
+        subs = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    for sub in subs:
+        if sub.name == "tests" or sub.name.startswith((".", "_")):
+            continue
+        found.extend([sub] if _is_pack(sub) else _packs_under(sub))
+    return found
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _check(args: argparse.Namespace) -> int:
-    """Every path is checked, even after a broken one; problems are listed all at once."""
+    """Every pack is checked, even after a broken one; problems are listed all at once, then a
+    summary line (text format). Folders of packs are walked (``_packs``)."""
     found: list[dict[str, Any]] = []
     analyze = _analyzer()
-    for path in args.paths:
+    targets = [str(pack) for arg in args.paths for pack in _packs(Path(arg))]
+    for path in targets:
         try:
             policy = load_policy([path, *args.overlay])
         except PolicyEngineError as exc:
@@ -381,8 +460,15 @@ def _check(args: argparse.Namespace) -> int:
                 f"{hint}{related}",
                 file=sys.stderr,
             )
-    errors = [r for r in found if r["severity"] != "warning" or args.strict]
-    return 1 if errors else 0
+    errors = sum(r["severity"] != "warning" for r in found)
+    warnings = len(found) - errors
+    if args.format != "json":
+        print(
+            f"{_plural(len(targets), 'pack')} checked: {_plural(errors, 'error')}, "
+            f"{_plural(warnings, 'warning')}",
+            file=sys.stderr,
+        )
+    return 1 if errors or (warnings and args.strict) else 0
 
 
 # ---------------------------------------------------------------- eval / explain
@@ -482,6 +568,10 @@ def _explain(args: argparse.Namespace) -> int:
     at = args.at
     if args.naive_times == "policy":
         at = localise_instant(at, policy.compiled.timezone)
+    if args.format == "json":
+        data = explain_json(decision, args.subject, policy, at=at, history=events, lang=args.lang)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
     print(explain_full(decision, args.subject, policy, at=at, history=events, lang=args.lang))
     return 0
 
@@ -507,6 +597,16 @@ def _report(args: argparse.Namespace) -> int:
             print(f"cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    """``describe POLICY``: what an integrator needs to build a history (tools/describe.py)."""
+    desc = describe(load_policy([args.policy, *args.overlay]))
+    if args.format == "json":
+        print(json.dumps(desc, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(desc, args.lang))
     return 0
 
 

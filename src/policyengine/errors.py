@@ -286,7 +286,8 @@ class Code(StrEnum):
     UNUSED_EVENT_TYPE = (
         "PE405",
         "unused event type",
-        "remove the declaration if histories need not carry the type",
+        "remove the declaration if histories need not carry the type, or mark it "
+        "`accept_only: true` if they do",
     )
     UNCITED_CLAUSE = (
         "PE406",

@@ -347,6 +347,12 @@ class EventType(_Strict):
 
     doc: str | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    accept_only: bool = Field(
+        default=False,
+        description="histories may carry it but no rule needs to use it (a vocabulary "
+        "declared in full): `check` does not warn that it is unused (PE405)"
+        " / 仅接受:历史可包含此事件,无需规则使用,check 不报未使用警告",
+    )
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -565,7 +565,7 @@ class _Analysis:
                     hint=f"use it as $params.{name}, or remove it",
                 )
         for name in pset.events:
-            if name not in events and name != OWNER_CHANGED:
+            if name not in events and name != OWNER_CHANGED and not pset.events[name].accept_only:
                 loc = self.declared_at("events", name)
                 assert loc is not None
                 self.add(
@@ -573,7 +573,8 @@ class _Analysis:
                     f"event type {name!r} is declared but nothing triggers on, awaits or "
                     "queries it",
                     loc,
-                    hint="histories may still carry it; remove it if they need not",
+                    hint="histories may still carry it; remove it if they need not, or mark it "
+                    "`accept_only: true` if they do",
                 )
         for cid, clause in pset.clauses.items():
             if cid not in cited and clause.kind != "descriptive":

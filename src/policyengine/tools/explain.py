@@ -421,6 +421,33 @@ def explain_full(
     return "\n".join(lines)
 
 
+def explain_json(
+    decision: Decision,
+    subject: str,
+    policy: Policy | None = None,
+    at: str | datetime | None = None,
+    history: Iterable[Mapping[str, Any]] = (),
+    lang: Lang = "en",
+) -> dict[str, Any]:
+    """The account of ``explain_full`` as data, as ``POST /v1/explain`` and ``explain --format
+    json`` return it: ``{subject, text, json: {owner, ownership, penalties, obligations, trace,
+    what_if}}``, the subject's part of ``decision.model_dump(mode="json")``."""
+    text = explain_full(decision, subject, policy, at=at, history=list(history), lang=lang)
+    dumped = decision.model_dump(mode="json")
+    return {
+        "subject": subject,
+        "text": text,
+        "json": {
+            "owner": decision.owner(subject),
+            "ownership": [s.model_dump(mode="json") for s in decision.ownership(subject)],
+            "penalties": [p for p in dumped["penalties"] if p.get("subject") == subject],
+            "obligations": [o for o in dumped["obligations"] if o.get("subject") == subject],
+            "trace": [t for t in dumped["trace"] if t.get("subject") == subject],
+            "what_if": counterfactuals(decision, subject, policy, lang=lang),
+        },
+    }
+
+
 def explain(decision: Decision, subject: str) -> str:
     """``pe.explain(decision, subject)``: the account ``decision.explain(subject)`` gives."""
     return explain_subject(decision, subject)

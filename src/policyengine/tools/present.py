@@ -277,6 +277,21 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "x_cost_violation": ("a violation by {party}: {what}", "{party} 违规：{what}"),
     "x_why": ("Why does {subject} belong to whom it does?", "{subject} 为什么归属现在的归属人？"),
+    # `policyengine describe` (tools/describe.py): what an integrator needs to build a history
+    "d_head": (
+        "{id} {version} (timezone {tz}, currency {currency}, subject field {subject})",
+        "{id} {version}（时区 {tz}，币种 {currency}，客户字段 {subject}）",
+    ),
+    "d_event_types": ("event types", "事件类型"),
+    "d_field": ("field", "字段"),
+    "d_type": ("type", "类型"),
+    "d_optional": ("optional", "可省略"),
+    "d_enum": ("allowed values", "允许取值"),
+    "d_default": ("default", "缺省值"),
+    "d_doc": ("meaning", "说明"),
+    "d_no_fields": ("no fields", "无字段"),
+    "d_params": ("parameters", "参数"),
+    "d_param": ("parameter", "参数名"),
     # statuses and sanctions
     "met": ("met", "已按时履行"),
     "late": ("late", "逾期履行"),

@@ -47,7 +47,8 @@ from policyengine.backends.snapshot_codec import fingerprint
 from policyengine.errors import Code, EventError, PolicyEngineError, Problem, did_you_mean
 from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
-from policyengine.tools.explain import counterfactuals, explain_full
+from policyengine.tools.describe import clauses, event_types
+from policyengine.tools.explain import explain_json
 from policyengine.tools.present import LANGS
 
 __all__ = [
@@ -379,6 +380,9 @@ def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 # ---------------------------------------------------------------- the application
 
 
+_FIELD_KEYS = ("name", "type", "optional", "enum")
+
+
 def _policy_info(name: str, policy: Policy, fp: str, names: list[str]) -> dict[str, Any]:
     compiled = policy.compiled
     return {
@@ -390,21 +394,10 @@ def _policy_info(name: str, policy: Policy, fp: str, names: list[str]) -> dict[s
         "timezone": compiled.timezone,
         "currency": compiled.currency,
         "subject_field": compiled.subject_field,
-        "clauses": [
-            {"id": c.id, "text": c.text, "reading": c.reading, "kind": c.kind}
-            for c in compiled.clauses.values()
-        ],
-        "events": {
-            etype: [
-                {
-                    "name": f.name,
-                    "type": f.type,
-                    "optional": not f.required,
-                    "enum": None if f.enum is None else sorted(f.enum, key=str),
-                }
-                for f in fields
-            ]
-            for etype, fields in compiled.events.items()
+        "clauses": clauses(policy),
+        "events": {  # the fields as `describe` reads them (tools/describe.py), four keys each
+            etype: [{k: f[k] for k in _FIELD_KEYS} for f in spec["fields"]]
+            for etype, spec in event_types(policy).items()
         },
         "params": policy.params,
         "rules": policy.rule_ids,
@@ -610,20 +603,7 @@ def create_app(
                 f"{subject!r} does not appear in the decision",
                 did_you_mean(subject, sorted(known)),
             )
-        text = explain_full(decision, subject, policy, at=at, history=events, lang=lang)
-        dumped = decision.model_dump(mode="json")
-        data = {
-            "subject": subject,
-            "text": text,
-            "json": {
-                "owner": decision.owner(subject),
-                "ownership": [s.model_dump(mode="json") for s in decision.ownership(subject)],
-                "penalties": [p for p in dumped["penalties"] if p.get("subject") == subject],
-                "obligations": [o for o in dumped["obligations"] if o.get("subject") == subject],
-                "trace": [t for t in dumped["trace"] if t.get("subject") == subject],
-                "what_if": counterfactuals(decision, subject, policy, lang=lang),
-            },
-        }
+        data = explain_json(decision, subject, policy, at=at, history=events, lang=lang)
         return data, decision, len(events)
 
     @app.post("/v1/evaluate", summary="decide a history: decision.model_dump(mode='json')")
