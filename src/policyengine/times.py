@@ -148,7 +148,7 @@ class Duration:
         if fixed is not None:
             return start_us + self.amount * fixed, True
         unit, n = self.unit, self.amount
-        working = _WORKING_US.get(unit)
+        working = WORKING_US.get(unit)
         if working is not None:
             return business_due(start_us, n * working, tz, cal, seen), True
         steady = steady_offset(tz)
@@ -236,7 +236,7 @@ class Duration:
         if fixed is not None:
             bound = now_us - self.amount * fixed
             return bound, bound
-        working = _WORKING_US.get(self.unit)
+        working = WORKING_US.get(self.unit)
         if working is not None:
             return business_back(now_us, self.amount * working, tz, cal, seen)
         local = to_local(now_us, tz)
@@ -510,8 +510,9 @@ def instant_us(value: object) -> int | None:
 
 # ---------------------------------------------------------------- working days and hours
 
-# business microseconds per unit of the working-time units
-_WORKING_US: Final[dict[str, int]] = {"working_hour": 3600 * US, "working_minute": 60 * US}
+# business microseconds per unit of the working-time units (the one home: the compiler bounds
+# working-hour durations with it)
+WORKING_US: Final[dict[str, int]] = {"working_hour": 3600 * US, "working_minute": 60 * US}
 
 
 def nth_working_day_after(start: date, n: int, cal: Calendar, seen: Seen | None = None) -> date:

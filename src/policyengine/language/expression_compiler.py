@@ -49,7 +49,7 @@ from policyengine.language.operators import (
 )
 from policyengine.language.validate import PolicySet, RuleSite
 from policyengine.language.visitor import Visitor
-from policyengine.times import Duration, instant_us, parse_duration, to_local
+from policyengine.times import WORKING_US, Duration, instant_us, parse_duration, to_local
 
 
 @dataclass
@@ -929,10 +929,6 @@ _FIELD_KINDS: Final[dict[str, str]] = {
     "list[str]": "list",
     "list[int]": "list",
 }
-_WORKING_HOUR_US: Final[dict[str, int]] = {
-    "working_hour": 3_600_000_000,
-    "working_minute": 60_000_000,
-}
 
 
 def _calendar_date(text: str) -> date | None:
@@ -954,7 +950,7 @@ def _article(kind: str) -> str:
 def too_long_for_hours(duration: Duration, calendar: Calendar) -> str | None:
     """Working hours, counted in the policy's own business hours, within the longest duration
     a policy may state (a minute of business a day makes an hour a long time); else why not."""
-    per_unit = _WORKING_HOUR_US.get(duration.unit)
+    per_unit = WORKING_US.get(duration.unit)
     if per_unit is None:
         return None
     if duration.amount * per_unit / calendar.hours_per_day * 1.4 <= MAX_DURATION_DAYS:
