@@ -1,29 +1,41 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Everything else is set up by them.
+# Any Python from 3.11 on: `make demo PYTHON=python3.12`; a venv of another Python is rebuilt.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# the demo needs only the core (wheels, no C compiler); the tests add the dev extra (durable_rules
+# builds a C extension there, on the Pythons it supports)
+CORE   := $(VENV)/.core-$(PYVER)
+DEV    := $(VENV)/.dev-$(PYVER)
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
+	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python; try PYTHON=python3.12"; exit 2; }
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+		echo "make: $(VENV) holds another Python; rebuilding it with $(PYTHON) ($(PYVER))"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(CORE)
 
-demo: $(STAMP)
+$(DEV): $(CORE)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+demo: $(CORE)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests examples $(wildcard benchmarks)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/bench.py
 
 clean:

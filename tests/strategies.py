@@ -1,6 +1,6 @@
 """Hypothesis strategies for HX (huixiao) event histories.
 
-``hx_histories()`` draws lists of *valid* event dicts (shared/spec/events.md, first table):
+``hx_histories()`` draws lists of *valid* event dicts (docs/events.md, first table):
 unique ids, 1-4 customers and 1-4 employees that share events, and timestamps on a grid
 built to hit the window edges of the pack:
 

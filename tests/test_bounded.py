@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import policyengine as pe
+from optional import require
 from policyengine.errors import Code, EvaluationError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def test_a_mistyped_year_is_refused_quickly_at_its_event(cm: pe.Policy) -> None:
 @pytest.mark.parametrize("backend", ["native", "durable"])
 def test_every_evaluation_path_refuses_it(cm: pe.Policy, backend: str) -> None:
     if backend == "durable":
-        pytest.importorskip("durable")
+        require("durable")
     with pytest.raises(EvaluationError, match="PE308"):
         cm.evaluate(history(9026), backend=backend, resumable=False)  # type: ignore[arg-type]
 

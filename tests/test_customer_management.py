@@ -1,7 +1,7 @@
 """Scenario tests for policies/customer_management: clauses CM-2, CM-2b, CM-3, CM-4, CM-5, CM-5b.
 
 Every expectation follows the clause readings (the pack's ``clauses:``, its README and
-shared/spec/clauses.yaml) and the time words of shared/spec/semantics.md. Windows are tested on
+docs/clauses.md) and the time words of docs/semantics.md. Windows are tested on
 both edges:
 
 * "within N days" is inclusive at T + N days, same wall-clock time; "1 week" is 7 days; one

@@ -173,12 +173,16 @@ def test_any_order_derived_ids_and_duplicates(huixiao: pe.Policy) -> None:
     for e in events[::9]:
         del e["id"]
     events += [dict(e) for e in events[10:20]]
-    changed = dict(events[3])
-    changed["at"] = t("03-02")
-    events.append(changed)
     single = huixiao.evaluate(events)
     assert single.duplicates
     assert_same(single, huixiao.evaluate_many(events, shards=3))
+    changed = dict(events[3])  # a different event reusing an id: refused on both paths
+    changed["at"] = t("03-02")
+    events.append(changed)
+    for call in (huixiao.evaluate, lambda e: huixiao.evaluate_many(e, shards=3)):
+        with pytest.raises(pe.EventError) as info:
+            call(events)
+        assert [p.code for p in info.value.problems] == ["PE212"]
 
 
 POOLS = Pools(

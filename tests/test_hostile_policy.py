@@ -142,8 +142,8 @@ CASES: list[tuple[str, str, str, int | None, str]] = [
     ("count 1.5", policy("  c: {count: 1.5}\n"), "PE102", 5, "fractional"),
     ("number false", policy("  c: {number: false}\n"), "PE102", 5, "boolean"),
     ("money true", policy("  c: {money: true}\n"), "PE102", 5, "boolean"),
-    ("duration 5", policy("  c: {duration: 5}\n"), "PE102", 5, "string"),
-    ("text 5", policy("  c: {text: 5}\n"), "PE102", 5, "string"),
+    ("duration 5", policy("  c: {duration: 5}\n"), "PE102", 5, "must be text; got the number 5"),
+    ("text 5", policy("  c: {text: 5}\n"), "PE102", 5, "must be text; got the number 5"),
     ("table list", policy("  c: {table: [1, 2]}\n"), "PE102", 5, ""),
     # durations whose calendar arithmetic would overflow
     ("8000 years", policy("  c: {duration: 8000 years}\n"), "PE106", 5, "100 years"),
@@ -175,7 +175,7 @@ CASES: list[tuple[str, str, str, int | None, str]] = [
     ),
     ("null rules", HEADER + "rules: null\n", "PE102", 8, ""),
     ("key is a list", HEADER + "rules: []\n? [a]\n: x\n", "PE102", 9, "plain text"),
-    ("tab indent", HEADER + "rules:\n\t- id: r\n", "PE100", 9, "\\t"),
+    ("tab indent", HEADER + "rules:\n\t- id: r\n", "PE100", 9, "replace the tab"),
     ("two documents", HEADER + "rules: []\n---\na: 1\n", "PE100", 9, ""),
     ("empty", "", "PE114", 1, "empty"),
 ]

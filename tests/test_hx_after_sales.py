@@ -2,8 +2,8 @@
 
 The pack is loaded together with resources.yaml (``pe.load_policy("policies/huixiao")``), so
 owners decided by the resource rules are the owners the after-sales rules read. Every
-expectation follows the clause readings in shared/spec/clauses.yaml and the time words of
-shared/spec/semantics.md; windows are tested on both edges:
+expectation follows the clause readings in docs/clauses.md and the time words of
+docs/semantics.md; windows are tested on both edges:
 
 * "within N days" is inclusive: the due instant itself is in time, one second later is late;
 * "the same day" / "the next day" end at a local (Asia/Shanghai) midnight, which is already
@@ -1057,15 +1057,16 @@ def test_as6_history_is_sorted_by_time(run: Any) -> None:
 
 
 def test_as6_duplicate_visit_id_is_not_applied_twice(run: Any) -> None:
-    """HX-AS-6: a second event with the same id is a duplicate; it meets no second duty."""
-    d = run(
-        buy("b1", at(), "C1"),
-        visit("v1", at(1), "C1"),
-        visit("v1", at(5), "C1"),
-        as_of=at(6),
-    )
+    """HX-AS-6: a repeat of an event (same id, same content) is a duplicate; it meets no
+    second duty. A different visit reusing the id is refused (PE212): which one counts would
+    change which duty is met."""
+    first = visit("v1", at(1), "C1")
+    d = run(buy("b1", at(), "C1"), first, dict(first), as_of=at(6))
     assert d.duplicates == ["v1"]
     assert [o.status for o in spec_duties(d)] == ["met", "open", "open"]
+    with pytest.raises(pe.EventError) as info:
+        run(buy("b1", at(), "C1"), first, visit("v1", at(5), "C1"), as_of=at(6))
+    assert [(p.code, p.event_id, p.field) for p in info.value.problems] == [("PE212", "v1", "id")]
 
 
 def test_as6_any_expert_when_none_named(run: Any) -> None:

@@ -1,7 +1,7 @@
-"""Scenario tests for policies/online_store: clauses OS-1..OS-6 of shared/spec/clauses.yaml.
+"""Scenario tests for policies/online_store: clauses OS-1..OS-6 of docs/clauses.md.
 
 Every expectation follows the clause readings (the pack's ``clauses:`` and its README) and
-shared/spec/semantics.md. Windows are tested on both edges:
+docs/semantics.md. Windows are tested on both edges:
 
 * "within N minutes/hours" is inclusive: an event exactly at the due instant is in time, one
   second later is late (or overdue when nothing came), and before the due instant the duty is

@@ -1,6 +1,6 @@
 """Property tests of the engine over random HX histories (policies/huixiao/resources.yaml).
 
-The properties come from shared/spec/semantics.md and hold for any history:
+The properties come from docs/semantics.md and hold for any history:
 
 * one owner at a time: a customer's ownership spans never overlap, each ends after it starts;
 * determinism: the same history gives the same decision, to the byte;
@@ -27,6 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -271,8 +272,8 @@ def test_everything_names_a_rule_a_clause_and_events(events: list[Event]) -> Non
 def test_duplicate_ids_are_reported_and_change_nothing(
     events: list[Event], data: st.DataObject
 ) -> None:
-    """A second event with an id already seen is ignored, whether it is an exact copy or a
-    different event reusing the id, and reported in ``decision.duplicates``."""
+    """A second event with an id already seen is ignored when it is an exact copy, and
+    reported in ``decision.duplicates``; a different event reusing the id is refused (PE212)."""
     n_dups = data.draw(st.integers(1, 5), label="copies")
     noisy = list(events)
     for _ in range(n_dups):
@@ -286,12 +287,20 @@ def test_duplicate_ids_are_reported_and_change_nothing(
         else:
             body = dict(events[original])
         noisy.insert(where, body)
-    seen: set[str] = set()
+    first: dict[str, Event] = {}
     expected: list[str] = []
+    reused: list[str] = []
     for e in noisy:
-        if e["id"] in seen:
-            expected.append(e["id"])
-        seen.add(e["id"])
+        if e["id"] in first:
+            (expected if e == first[e["id"]] else reused).append(e["id"])
+        first.setdefault(e["id"], e)
+    if reused:
+        with pytest.raises(pe.EventError) as info:
+            hx().evaluate(noisy)
+        assert [(p.code, p.event_id) for p in info.value.problems] == [
+            ("PE212", eid) for eid in reused
+        ]
+        return
 
     clean, dirty = hx().evaluate(events), hx().evaluate(noisy)
     assert dirty.duplicates == expected

@@ -1,6 +1,6 @@
-"""Scenario tests for policies/service_system: clauses SS-1..9 of shared/spec/clauses.yaml.
+"""Scenario tests for policies/service_system: clauses SS-1..9 of docs/clauses.md.
 
-Every expectation follows the clause readings and shared/spec/semantics.md. Windows are tested
+Every expectation follows the clause readings and docs/semantics.md. Windows are tested
 on both edges:
 
 * "within N days/hours" is inclusive: an event exactly at the due instant is in time, one

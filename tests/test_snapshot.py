@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine as pe
+from optional import require
 from policyengine.backends import snapshot as snap
 from policyengine.backends import snapshot_codec as codec
 from policyengine.errors import SnapshotError
@@ -112,7 +113,7 @@ def split_histories(draw: st.DrawFn, policy: pe.Policy, parts: int) -> dict[str,
     if draw(st.booleans()) and split[0]:
         again = dict(draw(st.sampled_from(split[0])))
         if draw(st.booleans()):
-            again["at"] = text(us(again) + second)  # another event under a seen id
+            again["at"] = text(us(again) + second)  # another event under a seen id: PE212
         split[-1].append(again)
     latest = max([*instants, cuts[-1]])
     final: int | None = draw(
@@ -138,9 +139,17 @@ def run_parts(policy: pe.Policy, case: dict[str, Any]) -> None:
         seen = {e.get("id") for e in sent} - {None}
         late = any(us(e) < cuts[i - 1] and e.get("id") not in seen for e in parts[i])
         empty = not any(us(e) <= cuts[i - 1] for e in sent)  # no clock to continue
-        decision = policy.resume(stored, parts[i], as_of=as_of_text)
         sent += parts[i]
-        assert_same(decision, policy.evaluate(sent, as_of=as_of_text))
+        try:
+            whole = policy.evaluate(sent, as_of=as_of_text)
+        except pe.EventError as exc:  # another event under a seen id: PE212 on both paths
+            assert {p.code for p in exc.problems} == {"PE212"}
+            with pytest.raises(pe.EventError) as refused:
+                policy.resume(stored, parts[i], as_of=as_of_text)
+            assert refused.value.problems == exc.problems
+            return
+        decision = policy.resume(stored, parts[i], as_of=as_of_text)
+        assert_same(decision, whole)
         info = decision.resumed
         assert info is not None and info.mode == ("full" if late or empty else "incremental")
 
@@ -359,14 +368,20 @@ def test_repeated_ids_across_snapshot_and_new_events_are_reported_as_evaluate_do
     same = dict(first[0])
     other = {**first[1], "at": text(us(first[1]) + 1_000_000)}
     stored = policy.evaluate(first, as_of=text(mid), resumable=True).snapshot()
-    resumed = policy.resume(stored, [same, *rest, other])
+    resumed = policy.resume(stored, [same, *rest])
     assert resumed.resumed is not None and resumed.resumed.mode == "incremental"
-    full = policy.evaluate([*first, same, *rest, other])
+    full = policy.evaluate([*first, same, *rest])
     assert [(n.event, n.detail) for n in full.notices if n.kind == "duplicate"] == [
         (same["id"], "repeated event ignored"),
-        (other["id"], "a different event reuses this id; the later one was ignored"),
     ]
     assert_same(resumed, full)
+    # a different event reusing a stored id is refused (PE212), as evaluate refuses it
+    with pytest.raises(pe.EventError) as by_resume:
+        policy.resume(stored, [same, *rest, other])
+    with pytest.raises(pe.EventError) as by_evaluate:
+        policy.evaluate([*first, same, *rest, other])
+    assert by_resume.value.problems == by_evaluate.value.problems
+    assert [p.code for p in by_resume.value.problems] == ["PE212"]
 
 
 def test_events_without_ids_get_the_ids_evaluate_derives() -> None:
@@ -532,8 +547,13 @@ def test_a_duty_open_in_the_snapshot_and_met_after_it_stays_met() -> None:
 
 def test_the_repeat_notices_are_those_of_prepare() -> None:
     policy = pe.load_policy_text(MINI)
-    history = prepare(policy.compiled, [BOUGHT, BOUGHT, {**BOUGHT, "amount": "11"}])
-    assert [detail for _, detail in history.duplicates] == [snap._REPEATED, snap._REUSED]
+    history = prepare(policy.compiled, [BOUGHT, BOUGHT])
+    assert [detail for _, detail in history.duplicates] == [snap._REPEATED]
+    with pytest.raises(pe.EventError) as info:
+        prepare(policy.compiled, [BOUGHT, BOUGHT, {**BOUGHT, "amount": "11"}])
+    assert [(p.code, p.event_id, p.field) for p in info.value.problems] == [
+        ("PE212", "b1", "id")
+    ]
 
 
 def test_a_snapshot_of_other_parameters_is_refused() -> None:
@@ -615,6 +635,7 @@ def test_native_decisions_snapshot_unless_evaluated_lean() -> None:
         policy.evaluate([BOUGHT], resumable=False).snapshot()
     assert info.value.codes == ["PE504"]
     assert "resumable=False" in str(info.value)
+    require("durable")
     with pytest.raises(SnapshotError) as info:
         policy.evaluate([BOUGHT], backend="durable").snapshot()
     assert info.value.codes == ["PE504"]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import policyengine as pe
+from optional import available
 from policyengine.errors import Code, PolicyError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -356,17 +357,10 @@ def test_the_walkers_read_through_a_named_condition() -> None:
     as_of = "2026-03-10T12:00:00+08:00"
     decision = policy.evaluate(events, as_of=as_of)
     assert decision.owner("C2") == "company" and decision.owner("C3") is None
-    if _durable():
+    if available("durable"):
         durable = policy.evaluate(events, as_of=as_of, backend="durable")
         assert durable.model_dump(mode="json") == decision.model_dump(mode="json")
 
-
-def _durable() -> bool:
-    try:
-        import durable  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- the huixiao pack

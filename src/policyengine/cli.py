@@ -22,20 +22,26 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policyengine.errors import EventError, Location, PolicyEngineError, did_you_mean
+from policyengine.errors import EventError, Location, PolicyEngineError, Problem, did_you_mean
 from policyengine.language.model import policy_json_schema
 from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
 from policyengine.runtime.events import NAIVE_TIMES, NaiveTimes, localise, localise_instant
+from policyengine.times import parse_instant
 from policyengine.tools.analysis import analyze
+from policyengine.tools.completion import SHELLS, completion_script
 from policyengine.tools.describe import describe, render_text
 from policyengine.tools.explain import explain_full, explain_json
+from policyengine.tools.fmt import add_arguments as fmt_arguments
+from policyengine.tools.fmt import run_args as run_fmt
 from policyengine.tools.history_io import expand, read_located
+from policyengine.tools.junit import JUnitSuite, junit_xml
 from policyengine.tools.overlays import is_overlay_path, run_overlay
 from policyengine.tools.present import LANGS
 from policyengine.tools.scenarios import (
@@ -48,6 +54,7 @@ from policyengine.tools.scenarios import (
     run_suite,
 )
 from policyengine.tools.tables import render
+from policyengine.tools.watch import watch
 from policyengine.version import __version__
 
 INTERNAL_ERROR = 3
@@ -119,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     _overlay_option(check)
+    fmt = sub.add_parser(
+        "fmt",
+        help="lay policy and scenario YAML out canonically (comments kept); --check by default",
+    )
+    fmt_arguments(fmt)
     ev = sub.add_parser("eval", help="evaluate histories (JSON, JSONL, YAML, CSV) against a policy")
     ev.add_argument("policy", help=POLICY_HELP)
     _overlay_option(ev)
@@ -193,7 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
         "notices",
     )
     test.add_argument(
-        "--format", choices=("text", "json"), default="text", help="text (default) or JSON"
+        "--format",
+        choices=("text", "json", "junit"),
+        default="text",
+        help="text (default), JSON, or JUnit XML for CI dashboards (a testsuite per pack)",
+    )
+    test.add_argument(
+        "--watch",
+        action="store_true",
+        help="run again whenever a policy, scenario or history file under PATHS changes",
     )
     test.add_argument("-v", "--verbose", action="store_true", help="list passing scenarios too")
     test.add_argument(
@@ -204,16 +224,35 @@ def build_parser() -> argparse.ArgumentParser:
         "the overlay's `base:`)",
     )
     _serve_parser(sub)
+    sub.add_parser(
+        "lsp",
+        help="a language server for editors, over stdio: check's problems as you type, "
+        "completion, hover, go to definition (needs the extra: pip install 'policyengine[lsp]')",
+    )
+    cp = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    cp.add_argument(
+        "shell",
+        choices=SHELLS,
+        help="the shell; e.g. `source <(policyengine completion bash)` in ~/.bashrc",
+    )
     return parser
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return 0
+    if args.command == "lsp":
+        return _lsp()
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "fmt":
+            return run_fmt(args)
         if args.command == "test":
             return _test(args)
         if args.command == "schema":
@@ -272,6 +311,20 @@ def _serve_parser(sub: Any) -> None:
         metavar="FILE",
         help="seal and verify snapshots with this secret (default: $POLICYENGINE_SNAPSHOT_KEY)",
     )
+
+
+def _lsp() -> int:
+    """The language server (tools/lsp.py); pygls is imported only here, as an optional extra."""
+    try:
+        from policyengine.tools import lsp
+    except ImportError as exc:
+        print(
+            f"policyengine lsp needs the lsp extra ({exc.name} is missing): "
+            "pip install 'policyengine[lsp]'",
+            file=sys.stderr,
+        )
+        return 2
+    return lsp.serve()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -500,10 +553,34 @@ def _decide(
     if naive_times == "policy":
         events = localise(policy.compiled, events)
         as_of = localise_instant(as_of, policy.compiled.timezone)
+    _check_as_of(as_of)
     try:
         return policy.evaluate(events, as_of=as_of), events
     except EventError as exc:
         raise history.relocate(exc) from None
+
+
+def _check_as_of(as_of: str | None) -> None:
+    """A bad ``--as-of`` is the command line's mistake, not the history file's: reported as
+    the argument, before the history's problems are located in the file."""
+    if as_of is None:
+        return
+    try:
+        parse_instant(as_of, "--as-of")
+    except EventError as exc:
+        raise EventError(
+            [
+                Problem(
+                    p.code,
+                    p.message,
+                    hint="write --as-of as ISO 8601 with a UTC offset, e.g. "
+                    "--as-of 2026-03-05T12:00:00+08:00; a local time without the offset "
+                    "needs --naive-times policy",
+                    field="--as-of",
+                )
+                for p in exc.problems
+            ]
+        ) from None
 
 
 def _load(args: argparse.Namespace) -> Policy:
@@ -620,15 +697,37 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
+    if not args.watch:
+        return _test_once(args)
+
+    def once() -> int:  # a policy broken mid-edit is reported, and the watch goes on
+        try:
+            return _test_once(args)
+        except PolicyEngineError as exc:
+            print(exc, file=sys.stderr, flush=True)
+            return 1
+
+    return watch(args.paths, once)
+
+
+def _test_once(args: argparse.Namespace) -> int:
     """Scenarios, then coverage, then (on request) mutations; 2 if anything falls short."""
     failed = False
     report: list[dict[str, Any]] = []
+    suites: list[JUnitSuite] = []
     for path in args.paths:
+        started = time.perf_counter()
         if is_overlay_path(path):
             found = run_overlay(path, args.base)
             cov = found.coverage()
             below = args.coverage is not None and cov.percent < args.coverage
             failed |= not found.passed or below  # changed base scenarios are not failures
+            if args.format == "junit":
+                js = JUnitSuite(_shown(Path(path)), time.perf_counter() - started)
+                js.add_results(found.own)
+                js.add_check("coverage", _below(cov, args.coverage) if below else None)
+                suites.append(js)
+                continue
             if args.format == "json":
                 report.append({**found.as_json(), "coverage": _coverage_json(cov, below)})
                 continue
@@ -643,13 +742,39 @@ def _test(args: argparse.Namespace) -> int:
             outcomes: list[MutationOutcome] = mutate(suite) if args.mutate else []
             survivors = [o for o in outcomes if o.survived and o.accepted is None]
             failed |= any(not r.passed for r in results) or below or bool(survivors)
+            if args.format == "junit":
+                js = JUnitSuite(_shown(suite.policy_path), time.perf_counter() - started)
+                js.add_results(results)
+                js.add_check("coverage", _below(cov, args.coverage) if below else None)
+                for o in outcomes:
+                    survived = o.survived and o.accepted is None
+                    why = f"no scenario notices {o.mutation.label}" if survived else None
+                    js.add_check(f"mutation {o.mutation.label}", why)
+                suites.append(js)
+                started = time.perf_counter()
+                continue
             if args.format == "json":
                 report.append(_json(suite.policy_path, results, cov, outcomes, below))
                 continue
             _print_text(suite.policy_path, results, cov, outcomes, below, args.verbose)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2))
+    if args.format == "junit":
+        print(junit_xml(suites), flush=True)
     return 2 if failed else 0
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _below(cov: Any, threshold: float) -> str:
+    missed = ", ".join(cov.never_fired) or "none"
+    return f"rule coverage {cov.percent:.1f}% is below {threshold:g}% (never fired: {missed})"
 
 
 def _print_text(

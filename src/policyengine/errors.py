@@ -151,6 +151,11 @@ class Code(StrEnum):
         "named condition cycle",
         "a named condition may use others, but never itself through them",
     )
+    FORMAT_CHANGES_MEANING = (
+        "PE123",
+        "formatting would change the meaning",
+        "the file was left as it is: keep its layout by hand, and report the file",
+    )
     # ---------------------------------------------------------------- PE2xx: event history
     EVENT_UNKNOWN_TYPE = (
         "PE201",
@@ -208,6 +213,12 @@ class Code(StrEnum):
         "history value too large or too deeply nested",
         "events are flat: numbers of at most 4300 digits, nesting of at most 64 levels, "
         "CSV cells of at most 131072 characters",
+    )
+    EVENT_ID_REUSED = (
+        "PE212",
+        "two different events share an id",
+        "give each event its own id, or drop the repeat (an identical repeat is dropped "
+        "with a notice)",
     )
     # ---------------------------------------------------------------- PE3xx: evaluation
     CONFLICTING_DECISIONS = (

@@ -476,17 +476,53 @@ def parse_instant(value: object, what: str) -> pendulum.DateTime:
             ]
         )
     if us is None:
+        impossible = impossible_time(value)
         raise EventError(
             [
                 Problem(
                     Code.BAD_INSTANT,
-                    f"{what}={value!r} is not an instant with a UTC offset",
+                    f"{what}={value!r} is not an instant with a UTC offset"
+                    if impossible is None
+                    else f"{what}={value!r} names no instant: {impossible}",
                     hint="pass e.g. '2026-03-05T12:00:00+08:00' or a timezone-aware datetime",
                     field=what,
                 )
             ]
         )
     return pendulum.instance(EPOCH + timedelta(microseconds=us))
+
+
+# A date (year first, "-" or "/", one or two digits for month and day), maybe a time of day
+# after it: what ``impossible_time`` reads to tell a day that does not exist from a missing
+# offset. ASCII digits only: "２０２６" is another mistake.
+_WRITTEN_TIME: Final = re.compile(
+    r"\s*([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})"
+    r"(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?(?![0-9])",
+    re.ASCII,
+)
+
+
+def impossible_time(value: object) -> str | None:
+    """Why the text ``value`` names no instant when it is written like one but its date or time
+    of day does not exist ("2026-02 has 28 days, so day 30 does not exist", "there is no month
+    13"), else None: for those, "no UTC offset" would send the reader to the wrong fix."""
+    if not isinstance(value, str):
+        return None
+    m = _WRITTEN_TIME.match(value)
+    if m is None:
+        return None
+    year, month, day = int(m.group(1)), int(m.group(3)), int(m.group(4))
+    if not 1 <= month <= 12:
+        return f"there is no month {month}: the month is 1 to 12, written after the year"
+    last = monthrange(year, month)[1] if year else 31
+    if not 1 <= day <= last:
+        return f"{year:04d}-{month:02d} has {last} days, so day {day} does not exist"
+    if m.group(5) is not None:
+        hour, minute, second = int(m.group(5)), int(m.group(6)), int(m.group(7) or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            shown = f"{m.group(5)}:{m.group(6)}" + (f":{m.group(7)}" if m.group(7) else "")
+            return f"{shown} is not a time of day (00:00 to 23:59:59)"
+    return None
 
 
 def instant_us(value: object) -> int | None:

@@ -364,6 +364,8 @@ def _prepare_after(
         if repeats.repeated(eid, raw):
             continue
         keep.append(raw if raw.get("id") is not None else {**raw, "id": eid})
+    if repeats.reused:  # PE212: the whole input is prepared, to name both events
+        return None
     try:
         added = prepare(compiled, keep)
     except EventError:

@@ -384,6 +384,48 @@ def _too_large(name: str, sink: ProblemSink) -> None:
     )
 
 
+# What an author typing with a Chinese input method writes where YAML needs ASCII: a colon
+# after a key, a comma in a flow list, a space of indentation; and a tab in the indentation.
+_FULL_COLON: Final = re.compile(r"^[ \t]*(?:- +)*[^\s#'\"{}\[\],:：]+[^:#{}\[\]\n]*?(：)")
+_FULL_COMMA: Final = re.compile(r"[\[{][^\]}#\n]*?(，)")
+_INDENT: Final = re.compile(r"^[ \t\u3000]*")
+_LOOK_BACK: Final = 3  # lines before the parser's mark (it stops after the culprit's line)
+
+
+def _culprit(text: str, mark_line: int, name: str) -> tuple[str, Location, str] | None:
+    """The likely cause of a YAML syntax error near the parser's mark (0-based line), as
+    (message, where, what to do): a full-width colon, comma or space where YAML needs the
+    ASCII one, or a tab in the indentation. None when no such character is near."""
+    lines = text.split("\n")
+    for n in range(min(mark_line, len(lines) - 1), max(-1, mark_line - _LOOK_BACK - 1), -1):
+        line = lines[n]
+        indent = _INDENT.match(line)
+        lead = indent.group(0) if indent else ""
+        if "\t" in lead:
+            return (
+                "malformed YAML: a tab character in the indentation",
+                Location(name, n + 1, lead.index("\t") + 1),
+                "YAML indents with spaces; replace the tab",
+            )
+        if "\u3000" in lead:
+            return (
+                "malformed YAML: a full-width space (U+3000) in the indentation",
+                Location(name, n + 1, lead.index("\u3000") + 1),
+                "YAML indents with spaces: write ' ' (ASCII) instead of '\u3000'",
+            )
+        for pattern, ascii_, full in ((_FULL_COLON, ":", "："), (_FULL_COMMA, ",", "，")):
+            found = pattern.search(line)
+            if found is not None:
+                return (
+                    "malformed YAML: a full-width "
+                    f"{'colon' if ascii_ == ':' else 'comma'} {full!r} "
+                    f"(U+{ord(full):04X}) where YAML needs {ascii_!r}",
+                    Location(name, n + 1, found.start(1) + 1),
+                    f"write {ascii_!r} (ASCII) instead of {full!r}",
+                )
+    return None
+
+
 def load_source(path: Path, sink: ProblemSink, display: str | None = None) -> Source | None:
     """Read one YAML policy file; problems go to ``sink``; None if nothing usable was read.
 
@@ -464,6 +506,10 @@ def load_text(text: str, name: str, sink: ProblemSink) -> Source | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
+        culprit = _culprit(text, mark.line if mark else 0, name)
+        if culprit is not None:
+            sink.add(Code.MALFORMED_YAML, *culprit)
+            return None
         sink.add(
             Code.MALFORMED_YAML,
             f"malformed YAML: {exc.problem or exc}",

@@ -8,7 +8,7 @@ through the loader's position table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -84,6 +84,156 @@ def _all_keys() -> set[str]:
 _KNOWN_KEYS = _all_keys()
 
 
+def _key_homes() -> dict[str, set[str]]:
+    """Each key of the language -> the keys whose mapping holds it (``missed`` -> ``expect``):
+    a key written at the wrong depth is a valid key of a nearby model, and saying where it
+    belongs helps where "did you mean 'missed'?" does not."""
+    homes: dict[str, set[str]] = {}
+    for cls in m.NODE_MODELS:
+        for name, info in cls.model_fields.items():
+            stack: list[Any] = [info.annotation]
+            seen: set[int] = set()
+            while stack:
+                t = stack.pop()
+                if id(t) in seen:
+                    continue
+                seen.add(id(t))
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    for inner, sub in t.model_fields.items():
+                        homes.setdefault(sub.alias or inner, set()).add(info.alias or name)
+                    continue
+                stack.extend(get_args(getattr(t, "__value__", t)))
+    return homes
+
+
+_HOMES: Final = _key_homes()
+
+
+def _misplaced(key: str, loc: tuple[Any, ...], source: Source) -> str | None:
+    """Where the valid key ``key``, refused at ``loc`` (its own path), belongs when a mapping
+    it is a key of is nearby: a sibling (written one level too shallow) or an enclosing one
+    (too deep); or in general words. None when ``key`` is no key of the language."""
+    homes = _HOMES.get(key)
+    if not homes:
+        return None
+    at = source.doc_path(loc[:-1])
+    for depth in range(len(at), -1, -1):  # the mapping that holds it, then the enclosing ones
+        parent = source.doc_path(at[:depth])
+        node = _node(source.data, parent)
+        if isinstance(node, dict):
+            for home in sorted(homes):
+                if home in node and (*parent, home) != at:
+                    line = source.locate((*parent, home), key=True).line
+                    return f"{key!r} is a key of `{home}:` (line {line}): check its indentation"
+        if depth < len(at) and isinstance(at[depth], str) and at[depth] in homes:
+            line = source.locate(at[: depth + 1], key=True).line
+            return f"{key!r} is a key of `{at[depth]}:` (line {line}): check its indentation"
+    shown = ", ".join(f"`{h}:`" for h in sorted(homes)[:4])
+    return f"{key!r} is a key of {shown}, not of this mapping: check its indentation"
+
+
+def _node(data: Any, path: Path_) -> Any:
+    for seg in path:
+        found = isinstance(data, dict) and seg in data
+        if found or (isinstance(data, list) and isinstance(seg, int) and 0 <= seg < len(data)):
+            data = data[seg]
+        else:
+            return None
+    return data
+
+
+def _unknown_key_hint(key: str, loc: tuple[Any, ...], source: Source, choices: Any) -> str | None:
+    """A misspelt key's closest spelling, or where a valid key belongs; never the key itself."""
+    close = did_you_mean(key, [c for c in choices if c != key])
+    if key in _HOMES:
+        return _misplaced(key, loc, source) or close
+    return close
+
+
+def got(value: Any) -> str:
+    """A policy value in words, for "must be ...; got ...": what the YAML made of it."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (true/false)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        short = value if len(value) <= 40 else value[:40] + "..."
+        return f"the text {short!r}" if value.strip() else "empty text"
+    if isinstance(value, dict):
+        return "a mapping" + (f" (keys {', '.join(map(str, list(value)[:4]))})" if value else "")
+    if isinstance(value, list):
+        return f"a list of {len(value)} item" + ("" if len(value) == 1 else "s")
+    return f"a {type(value).__name__}"
+
+
+def _named(loc: tuple[Any, ...], source: Source) -> str:
+    """The place an error is at, in the author's words: `then`, item 2 of `on`."""
+    at = source.doc_path(loc)
+    names = [s for s in at if isinstance(s, str)]
+    if not at:
+        return "the value"
+    if isinstance(at[-1], int) and names:
+        return f"item {at[-1] + 1} of `{names[-1]}`"
+    return f"`{names[-1]}`" if names else "the value"
+
+
+def error_words(err: Any, source: Source) -> str | None:
+    """pydantic's message for a wrong type or value (``err["type"]``), in the language's words,
+    with what was given named; None for a kind with no words of its own (its message is
+    shown as pydantic writes it)."""
+    kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
+    ctx = err.get("ctx") or {}
+    what, given = _named(loc, source), got(value)
+    if kind in ("model_type", "model_attributes_type", "dict_type", "mapping_type"):
+        if ctx.get("class_name") == "Param":
+            kinds = ", ".join(f"`{k}:`" for k in m.PARAM_KINDS)
+            return (
+                f"a param is a mapping with one kind key ({kinds}), like "
+                f"`{loc[-1]}: {{count: 5}}`; got {given}"
+            )
+        fix = (
+            "; write ':' (ASCII) instead of '：'"
+            if isinstance(value, str) and "：" in value
+            else ""
+        )
+        return f"{what} is a mapping (`key: value` lines, or {{key: value}}); got {given}{fix}"
+    if kind == "string_type":
+        return f"{what} must be text; got {given}" + (
+            ": write one text, or quote the value" if isinstance(value, list | dict) else ""
+        )
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return f"{what} is a list ([a, b], or `- ` lines), even of one item; got {given}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        part = ", which has a fractional part" if kind == "int_from_float" else ""
+        return f"{what} must be a whole number; got {given}{part}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{what} must be true or false; got {given}"
+    if kind in ("float_type", "float_parsing", "decimal_type", "decimal_parsing", "finite_number"):
+        return f"{what} must be a number; got {given}"
+    if kind in ("literal_error", "enum"):
+        return f"{what} must be one of {ctx.get('expected', '?')}; got {given}"
+    if kind in ("string_too_short", "too_short"):
+        return f"{what} must not be empty" + (
+            "" if kind == "string_too_short" else f"; got {given}"
+        )
+    if kind == "too_long":
+        return f"{what} holds at most {ctx.get('max_length', '?')} items; got {given}"
+    bounds = {
+        "greater_than": "more than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"{what} must be {bounds[kind]} {limit}; got {given}"
+    if kind == "none_required":
+        return f"{what} takes no value here; got {given}"
+    return None
+
+
 def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
     loc = tuple(err["loc"])
     kind = err["type"]
@@ -95,7 +245,8 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
             Code.UNKNOWN_FIELD,
             f"unknown field {key!r}",
             source.locate(loc, key=True),
-            did_you_mean(key, _KNOWN_KEYS) or "remove it or check the language reference",
+            _unknown_key_hint(key, loc, source, _KNOWN_KEYS)
+            or "remove it or check the language reference",
         )
     elif kind == "missing":
         sink.add(
@@ -118,7 +269,8 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
                 if k not in choices and k not in ("when", "for_each", "for_each_subject")
             ]
             if unknown:
-                hint = did_you_mean(unknown[0], choices)
+                key = str(unknown[0])
+                hint = _unknown_key_hint(key, (*loc, key), source, choices)
                 msg = f"unknown operator {unknown[0]!r}; " + msg
         sink.add(
             Code.UNKNOWN_FIELD if hint or "unknown operator" in msg else Code.BAD_VALUE,
@@ -127,19 +279,47 @@ def _problem_from_error(err: Any, source: Source, sink: ProblemSink) -> None:
             hint,
         )
     else:
-        text = msg.removeprefix("Value error, ")
+        words = error_words(err, source)
+        text = msg.removeprefix("Value error, ") if words is None else words
         code = (
             Code.BAD_QUANTITY
-            if any(w in text for w in ("duration", "money", "time unit"))
+            if words is None and any(w in text for w in ("duration", "money", "time unit"))
             else Code.BAD_VALUE
         )
         sink.add(
             code,
             f"{text} (got {value!r})"
-            if code == Code.BAD_VALUE and not isinstance(value, dict | list)
+            if words is None and code == Code.BAD_VALUE and not isinstance(value, dict | list)
             else text,
             source.locate(loc),
         )
+
+
+def _branches_kept(errors: list[Any], source: Source) -> list[Any]:
+    """The errors without a union branch's complaint about the whole value when another
+    branch got further inside it: for `on: [registered, 5]`, "item 2 of `on` must be text"
+    is kept and "`on` must be text; got a list" is not. Linear in the errors."""
+    deeper: set[Path_] = set()
+    tagged: list[tuple[Path_, int]] = []  # per error: the prefix before its first tag, depth
+    for err in errors:
+        loc = tuple(err["loc"])
+        doc = source.doc_path(loc)
+        walked: list[Any] = []
+        prefix: Path_ | None = None
+        for i, seg in enumerate(loc):
+            cand = (*walked, seg)
+            if cand in source.values or cand in source.keys:
+                walked.append(seg)
+            elif prefix is None:
+                prefix = loc[:i]
+        tagged.append((prefix or (), len(doc)) if prefix is not None else ((), -1))
+        if prefix is not None and len(doc) > len(source.doc_path(prefix)):
+            deeper.add(prefix)
+    return [
+        err
+        for err, (prefix, depth) in zip(errors, tagged, strict=True)
+        if depth < 0 or prefix not in deeper or depth > len(source.doc_path(prefix))
+    ]
 
 
 # schema problems reported per file: a generated file with 60,000 bad keys is refused in
@@ -221,6 +401,7 @@ def validate_sources(
         except ValidationError as exc:
             errors = exc.errors()
             shown = [e for e in errors if not source.is_spoiled(tuple(e["loc"]))]
+            shown = _branches_kept(shown, source)
             for err in shown[:MAX_FILE_PROBLEMS]:  # a spoiled one: a knock-on of the loader's
                 _problem_from_error(err, source, sink)
             if len(shown) > MAX_FILE_PROBLEMS:

@@ -1,8 +1,9 @@
 """History input: plain mappings -> checked, ordered events, or one EventError with all problems.
 
 Nothing is evaluated until the whole history is valid ("nothing half-applied"). Events are
-ordered by timestamp, ties keeping their input order; a repeated id is kept once and
-reported; an undeclared type is an error unless the policy says ``unknown_events: ignore``.
+ordered by timestamp, ties keeping their input order; an identical repeat of an event is
+kept once and reported, a different event reusing an id is an error (PE212); an undeclared
+type is an error unless the policy says ``unknown_events: ignore``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Final, Generic, Literal, TypeVar, get_args
 
 from policyengine.errors import Code, EventError, Problem, did_you_mean
 from policyengine.language.compiler import CompiledPolicy, FieldCheck
-from policyengine.times import RANGE_TEXT, in_range, instant_us, zone
+from policyengine.times import RANGE_TEXT, impossible_time, in_range, instant_us, zone
 
 Event = dict[str, Any]  # fields plus "id", "type" and "at" (epoch microseconds)
 
@@ -39,7 +40,9 @@ class History:
 # events against the stored ones), so that all of them report what ``prepare`` reports.
 
 REPEATED: Final = "repeated event ignored"
+# the notice of a reused id before PE212 made it an error: snapshots made then may carry it
 REUSED: Final = "a different event reuses this id; the later one was ignored"
+REUSED_HINT: Final = "give each event its own id, or drop the repeat"
 
 _T = TypeVar("_T")
 
@@ -211,8 +214,10 @@ def same_content(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 class Repeats(Generic[_T]):
     """Repeated ids, judged as ``prepare`` judges them. The first event of an id is kept; each
-    later one is to be dropped, with a notice in ``duplicates`` (in input order): ``REPEATED``
-    when it is the same event again, ``REUSED`` when a different event reuses the id.
+    later one is to be dropped: the same event again with a ``REPEATED`` notice in
+    ``duplicates`` (in input order); a different event reusing the id is recorded in
+    ``reused`` as (id, first, later), which ``prepare`` refuses (PE212) and every other reader
+    hands on to ``prepare`` so that the error is the same on every path.
 
     What is remembered of the first event of an id is the caller's choice (the event, its
     input index, its digest), with ``same(first, later)`` to compare two of them. ``before``,
@@ -220,7 +225,7 @@ class Repeats(Generic[_T]):
     passed through ``repeated`` (the events a snapshot stored), or None.
     """
 
-    __slots__ = ("before", "duplicates", "first", "same")
+    __slots__ = ("before", "duplicates", "first", "reused", "same")
 
     def __init__(
         self,
@@ -230,11 +235,13 @@ class Repeats(Generic[_T]):
         self.same = same
         self.before = before
         self.first: dict[str, _T] = {}
-        self.duplicates: list[tuple[str, str]] = []  # (id, REPEATED or REUSED)
+        self.duplicates: list[tuple[str, str]] = []  # (id, REPEATED)
+        self.reused: list[tuple[str, _T, _T]] = []  # (id, first, later): different events
 
     def repeated(self, eid: str, item: _T) -> bool:
-        """Whether the event ``item`` repeats an id met before: then its notice is recorded
-        and the caller drops it. Otherwise it is the first of its id, and remembered."""
+        """Whether the event ``item`` repeats an id met before: then its notice (or, for a
+        different event, its entry in ``reused``) is recorded and the caller drops it.
+        Otherwise it is the first of its id, and remembered."""
         earlier = self.first.get(eid)
         if earlier is None:
             if self.before is not None:
@@ -243,8 +250,54 @@ class Repeats(Generic[_T]):
                 self.first[eid] = item
                 return False
             self.first[eid] = earlier
-        self.duplicates.append((eid, REPEATED if self.same(earlier, item) else REUSED))
+        if self.same(earlier, item):
+            self.duplicates.append((eid, REPEATED))
+        else:
+            self.reused.append((eid, earlier, item))
         return True
+
+
+def reused_problem(eid: str, first: int, later: int) -> Problem:
+    """PE212 for the input events at ``first`` and ``later`` (0-based), located at the later
+    one's id. The positions are written ``#N`` so that a reader of a file can name its lines
+    instead (``tools.history_io``)."""
+    return Problem(
+        Code.EVENT_ID_REUSED,
+        f"two different events have the id {show(eid)}: #{first} and #{later} of the history "
+        "(counted from 0); which one counts would change the decision",
+        hint=REUSED_HINT + " (an identical repeat is dropped with a notice)",
+        event_id=eid,
+        field="id",
+    )
+
+
+def got(value: Any) -> str:
+    """What a wrong value is, in words (for "must be ...; got ..."): a user who wrote a number
+    where text belongs sees which value and which kind it was."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (true/false)"
+    if isinstance(value, int | float | Decimal):
+        return f"the number {show(value)}"
+    if isinstance(value, str):
+        return "empty text" if not value.strip() else f"the text {show(value)}"
+    if isinstance(value, Mapping):
+        return f"a mapping {show(value)}"
+    if isinstance(value, list | tuple):
+        return f"a list {show(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _as_text(value: Any) -> str:
+    """``got`` with the fix for a value that is not text: a number or true/false written
+    where text belongs (a customer number 10001) is quoted ("10001")."""
+    said = got(value)
+    if isinstance(value, bool):
+        return f"{said}; write it as text in quotes"
+    if isinstance(value, int | float | Decimal) and not too_long(value):
+        return f"{said}; write it as text: {json.dumps(str(value))}"
+    return said
 
 
 def _is_date(value: Any) -> bool:
@@ -262,18 +315,18 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
     t = check.type
     if t == "str":
         if not isinstance(value, str) or not value:
-            return "must be non-empty text"
+            return "must be non-empty text; got " + _as_text(value)
         if not_text(value):
             return _SURROGATE_TEXT
     elif t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            return "must be a whole number"
+            return "must be a whole number; got " + got(value)
     elif t == "bool":
         if not isinstance(value, bool):
-            return "must be true or false"
+            return "must be true or false; got " + got(value)
     elif t == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
-            return "must be a number"
+            return "must be a number; got " + got(value)
         if isinstance(value, str) and len(value) > MAX_DIGITS:
             return f"must be a number of at most {MAX_DIGITS} characters"
         number = _normalise(check, value)
@@ -281,23 +334,29 @@ def _check_field(check: FieldCheck, value: Any) -> str | None:
             return 'must be a finite number, like 12.50 or "12.50"'
     elif t == "time":
         us = instant_us(value)
+        impossible = impossible_time(value) if us is None else None
+        if impossible is not None:
+            return f"{show(value)} names no instant: {impossible}"
         if us is None:
-            return "must be an ISO 8601 timestamp with a UTC offset"
+            return "must be an ISO 8601 timestamp with a UTC offset; got " + got(value)
         if not in_range(us):
             return f"must be an instant in the supported range {RANGE_TEXT}"
     elif t == "date" and not _is_date(value):
-        return "must be a calendar date like 2026-03-01"
+        impossible = impossible_time(value)
+        if impossible is not None:
+            return f"{show(value)} is no calendar date: {impossible}"
+        return "must be a calendar date like 2026-03-01; got " + got(value)
     elif t.startswith("list["):
         inner = "str" if t == "list[str]" else "int"
         if not isinstance(value, list):
-            return "must be a list"
+            return "must be a list, like [a, b]; got " + got(value)
         for item in value:
             if inner == "str" and (not isinstance(item, str) or not item):
-                return "must be a list of non-empty text"
+                return "must be a list of non-empty text; one item is " + _as_text(item)
             if inner == "str" and not_text(item):
                 return _SURROGATE_TEXT
             if inner == "int" and (isinstance(item, bool) or not isinstance(item, int)):
-                return "must be a list of whole numbers"
+                return "must be a list of whole numbers; one item is " + got(item)
     if check.enum is not None:
         items = value if isinstance(value, list) else [value]
         bad = [x for x in items if x not in check.enum]
@@ -546,7 +605,7 @@ def prepare(
     raw_events = history_items(raw_events)
     problems: list[Problem] = []
     out: list[tuple[int, int, Event]] = []
-    repeats: Repeats[Mapping[str, Any]] = Repeats(same_content)
+    repeats: Repeats[tuple[int, Mapping[str, Any]]] = Repeats(lambda a, b: same_content(a[1], b[1]))
     history = History([], repeats.duplicates)
     plans: dict[Any, _Plan] = {}  # per event type, built on first sight
     for index, raw in enumerate(raw_events):
@@ -569,13 +628,16 @@ def prepare(
                     if too_long(raw_id)
                     else "id " + _SURROGATE_TEXT
                     if isinstance(raw_id, str) and raw_id
-                    else "id must be non-empty text",
+                    else "id must be non-empty text or a whole number; got " + _as_text(raw_id),
                     event_id=f"#{index}",
                     field="id",
                 )
             )
             continue
-        if repeats.repeated(eid, raw):
+        reused = len(repeats.reused)
+        if repeats.repeated(eid, (index, raw)):
+            if len(repeats.reused) > reused:
+                problems.append(reused_problem(eid, repeats.reused[-1][1][0], index))
             continue
         etype = raw.get("type")
         checks = policy.events.get(etype) if isinstance(etype, str) else None
@@ -624,7 +686,11 @@ def prepare(
                 else f"timestamp {show(at_raw)} has no UTC offset or is not ISO 8601"
             )
             hint = "write e.g. 2026-03-01T10:00:00+08:00"
-            if naive_wall_time(at_raw) is not None:
+            impossible = impossible_time(at_raw)
+            if impossible is not None:
+                msg = f"timestamp {show(at_raw)} names no instant: {impossible}"
+                hint = "correct the date or the time of day, e.g. 2026-03-01T10:00:00+08:00"
+            elif naive_wall_time(at_raw) is not None:
                 hint += ", " + NAIVE_HINT
             problems.append(Problem(code, msg, hint=hint, event_id=eid, field="at"))
             continue

@@ -102,6 +102,8 @@ class History:
         spreadsheet at the cell of the field (``history.xlsx:Sheet1!D7``)."""
         out: list[Problem] = []
         for p in error.problems:
+            if p.code == Code.EVENT_ID_REUSED and p.location is None:
+                p = self._reused(p)
             loc = p.location or self.locate(p.event_id, p.field)
             if loc is None:
                 loc = Location(self.file, 1, 1)
@@ -112,7 +114,23 @@ class History:
         return EventError(out)
 
 
+    def _reused(self, p: Problem) -> Problem:
+        """PE212 names its two events by position (``#3 and #7 of the history``): here, by
+        where they were written, located at the later one."""
+        found = _REUSED_AT.search(p.message)
+        if found is None:
+            return p
+        first, later = int(found.group(1)), int(found.group(2))
+        if later >= len(self.where):
+            return p
+        a, b = self.where[first], self.where[later]
+        message = p.message[: found.start()] + f"the one at {a} and the one at {b}"
+        message += p.message[found.end() :]
+        return Problem(p.code, message, b, p.hint, p.event_id, p.field)
+
+
 _DERIVED = re.compile(r"auto-([0-9]+)-[0-9a-f]{10}")
+_REUSED_AT = re.compile(r"#([0-9]+) and #([0-9]+) of the history \(counted from 0\)")
 
 
 def column_letters(column: int) -> str:

@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from policyengine.errors import Code, Location, PolicyEngineError, PolicyError, ProblemSink
+from policyengine.errors import (
+    Code,
+    Location,
+    PolicyEngineError,
+    PolicyError,
+    ProblemSink,
+    did_you_mean,
+)
 from policyengine.language.loader import Source, load_source
+from policyengine.language.validate import error_words
 from policyengine.policy import Policy, load_policy
 from policyengine.runtime.decision import Decision
 from policyengine.times import instant_us, parse_duration
@@ -186,15 +194,91 @@ def collect(path: str | Path) -> list[Suite]:
     return list(suites.values())
 
 
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model of the scenario format whose mapping is at ``path`` (``("scenarios", 0,
+    "expect")`` -> ``Expect``), or None where the format takes any mapping."""
+    model: type[BaseModel] = ScenarioFile
+    for seg in path:
+        if isinstance(seg, int):
+            continue
+        info = model.model_fields.get(str(seg))
+        if info is None:
+            return None
+        stack: list[Any] = [info.annotation]
+        inner: type[BaseModel] | None = None
+        while stack and inner is None:
+            t = stack.pop(0)
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                inner = t
+            else:
+                stack.extend(get_args(t))
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _closest(key: str, model: type[BaseModel] | None) -> list[str]:
+    """The field of ``model`` that ``key`` misspells, if one is close (``difflib``)."""
+    import difflib
+
+    names = list(model.model_fields) if model is not None else []
+    return difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+
+
 def _parse(source: Source, sink: ProblemSink) -> ScenarioFile | None:
     try:
         return ScenarioFile.model_validate(source.data)
     except ValidationError as exc:
-        for err in exc.errors():
+        said: set[tuple[Any, ...]] = set()  # one problem per place: not one per union branch
+        errors = exc.errors()
+        # a misspelt key is reported with its spelling, not also as the key it misses
+        misspelt = {
+            (tuple(e["loc"][:-1]), close[0])
+            for e in errors
+            if e["type"] == "extra_forbidden" and e["loc"]
+            for close in [_closest(str(e["loc"][-1]), _model_at(tuple(e["loc"][:-1])))]
+            if close
+        }
+        for err in errors:
             loc = tuple(err["loc"])
-            what = ".".join(str(x) for x in loc) or "the file"
+            if err["type"] == "missing" and (loc[:-1], loc[-1]) in misspelt:
+                continue
+            doc = source.doc_path(loc)
+            if (doc, err["type"] == "missing") in said:
+                continue
+            said.add((doc, err["type"] == "missing"))
+            what = ".".join(str(x) for x in doc) or "the file"
             hint = "fields of a scenario: name, clause, doc, params, as_of, events, expect"
-            sink.add(Code.BAD_VALUE, f"{what}: {err['msg']}", source.locate(loc), hint)
+            if err["type"] == "extra_forbidden" and loc:
+                model = _model_at(loc[:-1])
+                keys = list(model.model_fields) if model is not None else []
+                key = str(loc[-1])
+                place = ".".join(str(x) for x in loc[:-1]) or "the file"
+                sink.add(
+                    Code.UNKNOWN_FIELD,
+                    f"unknown field {key!r} in {place}",
+                    source.locate(loc, key=True),
+                    did_you_mean(key, keys)
+                    or ("the fields here: " + ", ".join(keys) if keys else hint),
+                )
+                continue
+            if err["type"] == "missing" and loc:
+                place = ".".join(str(x) for x in loc[:-1]) or "the file"
+                sink.add(
+                    Code.MISSING_FIELD,
+                    f"{place}: missing field {loc[-1]!r}",
+                    source.locate(loc[:-1]),
+                    f"add `{loc[-1]}:`; " + hint,
+                )
+                continue
+            words = error_words(err, source)
+            sink.add(
+                Code.BAD_VALUE,
+                f"{what}: {words or err['msg'].removeprefix('Value error, ')}",
+                source.locate(loc),
+                hint if len(doc) <= 3 else None,
+            )
         return None
 
 

@@ -289,7 +289,7 @@ def assemble(
         for x in joins:
             uf.union(subject, x)
     first, last, readable = _extremes(ats)
-    if not readable:
+    if not readable or repeats.reused:  # a reused id: one process refuses it (PE212)
         invalid = True
     horizon = as_of if as_of is not None else last
     joined = uf.parent
