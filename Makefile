@@ -8,6 +8,8 @@ PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2]
 # builds a C extension there, on the Pythons it supports)
 CORE   := $(VENV)/.core-$(PYVER)
 DEV    := $(VENV)/.dev-$(PYVER)
+# the Rust core (native/, backend="native"), built where cargo is on PATH; optional
+NATIVE := $(VENV)/.native-$(PYVER)
 
 .PHONY: demo test lint bench clean
 
@@ -24,10 +26,15 @@ $(DEV): $(CORE)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(DEV)
 
-demo: $(CORE)
+$(NATIVE): $(CORE) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/lib.rs
+	@if command -v cargo >/dev/null; then \
+		$(BIN)/pip install --quiet ./native && touch $(NATIVE); \
+	else echo "make: no cargo: the Python engine is used (backend=\"native\" falls back to it)"; fi
+
+demo: $(CORE) $(NATIVE)
 	$(BIN)/python examples/demo.py
 
-test: $(DEV)
+test: $(DEV) $(NATIVE)
 	$(BIN)/python -m pytest
 
 lint: $(DEV)

@@ -104,7 +104,7 @@ def test_a_mistyped_year_is_refused_quickly_at_its_event(cm: pe.Policy) -> None:
     assert problem.hint is not None and "max_span_years" in problem.hint
 
 
-@pytest.mark.parametrize("backend", ["native", "durable"])
+@pytest.mark.parametrize("backend", ["python", "native", "durable"])
 def test_every_evaluation_path_refuses_it(cm: pe.Policy, backend: str) -> None:
     if backend == "durable":
         require("durable")

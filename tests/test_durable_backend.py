@@ -122,7 +122,7 @@ def outcome(p: pe.Policy, events: Sequence[Event], as_of: str | None, backend: s
 
 
 def assert_same(p: pe.Policy, events: Sequence[Event], as_of: str | None = None) -> Any:
-    python = outcome(p, events, as_of, "native")
+    python = outcome(p, events, as_of, "python")
     durable = outcome(p, events, as_of, "durable")
     assert durable == python
     return python

@@ -251,7 +251,7 @@ class Code(StrEnum):
     DURABLE_UNAVAILABLE = (
         "PE306",
         "durable backend unavailable",
-        "pip install 'policyengine[durable]', or use the native backend",
+        "pip install 'policyengine[durable]', or use the Python backend",
     )
     SPAN_TOO_LONG = (
         "PE308",

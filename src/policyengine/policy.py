@@ -116,7 +116,7 @@ class Policy:
         self,
         events: Iterable[Mapping[str, Any]],
         as_of: str | datetime | None = None,
-        backend: Literal["native", "durable"] = "native",
+        backend: Literal["python", "native", "durable"] = "python",
         resumable: bool | None = None,
         *,
         max_span_years: int | None = MAX_SPAN_YEARS,
@@ -125,12 +125,17 @@ class Policy:
         """Decide everything the history implies as of ``as_of`` (default: its last event).
 
         Raises ``EventError`` (every bad event at once) before evaluating anything.
-        ``backend="durable"`` lets durable_rules dispatch the steps instead of the native
-        matcher (same decision; an optional extra, imported only when asked for).
+        ``backend``: ``"python"`` (the default) runs the reference engine; ``"durable"`` lets
+        durable_rules dispatch the steps instead of its matcher (same decision; an optional
+        extra, imported only when asked for); ``"native"`` runs the Rust core
+        (``policyengine_native``) when it is installed and the policy lies within what it
+        supports, and the Python engine otherwise (same decision:
+        ``policyengine.backends.native.unsupported`` says why it would not run).
         The decision keeps the evaluation's state, so that ``decision.snapshot()`` can be
-        stored and later continued with ``resume`` (native backend; the default). That costs
+        stored and later continued with ``resume`` (Python backend; the default). That costs
         memory for as long as the decision lives: ``resumable=False`` gives a lean decision
-        for batch work that never snapshots.
+        for batch work that never snapshots. ``backend="native"`` defaults to a lean
+        decision; asked to be resumable, it runs the Python engine.
         A history spanning more than ``max_span_years`` calendar years (first event to the
         last event or ``as_of``) is refused with PE308 (usually a mistyped year); ``None``:
         no limit.
@@ -141,20 +146,24 @@ class Policy:
         offsets before anything else reads them, so a snapshot stores them with offsets.
         """
         span = span_years(max_span_years)
-        if backend not in ("native", "durable"):
-            raise ValueError(f"unknown backend {backend!r}: use 'native' or 'durable'")
+        if backend not in ("python", "native", "durable"):
+            raise ValueError(
+                f"unknown backend {backend!r}: use 'python', 'native' or 'durable'"
+            )
         if naive_times_mode(naive_times) == "policy":
             events, as_of = self._localised(events, as_of)
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
         if resumable is None:
-            resumable = backend == "native"
-        if resumable and backend != "native":
+            resumable = backend == "python"
+        if resumable and backend == "native":
+            backend = "python"  # the Rust core keeps no World to snapshot
+        if resumable and backend != "python":
             raise SnapshotError(
                 [
                     Problem(
                         Code.NOT_SNAPSHOTTABLE,
                         "a durable-backend evaluation cannot be snapshotted",
-                        hint="evaluate with the native backend (both decide the same)",
+                        hint="evaluate with the Python backend (both decide the same)",
                     )
                 ]
             )
@@ -169,6 +178,10 @@ class Policy:
             from policyengine.backends.durable import evaluate as durable_evaluate
 
             return durable_evaluate(self.program, history, horizon, max_span=span)
+        if backend == "native":
+            from policyengine.backends.native import evaluate as native_evaluate
+
+            return native_evaluate(self.program, history, horizon, max_span=span)
         return _evaluate(self.compiled, history, horizon, max_span=span)
 
     def resume(

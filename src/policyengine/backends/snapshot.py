@@ -108,7 +108,7 @@ def evaluate_resumable(
     as_of: int | None,
     max_span: int | None = MAX_SPAN_YEARS,
 ) -> Decision:
-    """``Policy.evaluate`` on the native backend, for callers below the front end (the
+    """``Policy.evaluate`` on the Python backend, for callers below the front end (the
     parallel runner's one-process fallback): evaluate, then ``make_resumable``."""
     raw = [dict(e) if isinstance(e, Mapping) else e for e in history_items(events)]
     history = prepare(policy.compiled, raw)

@@ -1,0 +1,200 @@
+"""``backend="native"``: the Rust core (``policyengine_native``, built from ``native/``).
+
+The policy is lowered once to its intermediate form (``language.ir``) and handed to the core,
+both kept in the program's memo; each evaluation passes the prepared events as columns, and the
+records the core returns fill a ``World`` from which the same ``decision_of`` as the Python
+engine's builds the decision. The core is optional: where it is not installed (``available``),
+where the policy uses what it does not support (``unsupported`` says what and where), or where
+one history holds what it cannot decide exactly as the Python engine would (``run`` gives the
+reason), the Python engine decides instead: the decision is the same either way.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import itemgetter, methodcaller
+from types import ModuleType
+from typing import Any, Protocol
+
+from policyengine.language.ir import lower
+from policyengine.language.program import Program
+from policyengine.runtime.decision import Decision
+from policyengine.runtime.engine import World
+from policyengine.runtime.evaluate import MAX_SPAN_YEARS, decision_of
+from policyengine.runtime.evaluate import evaluate as python_evaluate
+from policyengine.runtime.events import History
+from policyengine.runtime.records import ConflictRow, ObligationRecord, SpanRecord, TraceRow
+from policyengine.runtime.state import Subject, check_span
+
+__all__ = ["MODULE", "available", "evaluate", "intermediate", "run", "unsupported"]
+
+MODULE = "policyengine_native"
+_MEMO = "native"
+_new_row = tuple.__new__
+
+
+class _HasProgram(Protocol):
+    @property
+    def program(self) -> Program: ...
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What one program lowers to, once: the core built from its IR, or why not."""
+
+    core: Any
+    ir: dict[str, Any] | None
+    reason: str | None
+
+
+def _module() -> ModuleType | None:
+    try:
+        return importlib.import_module(MODULE)
+    except ImportError:
+        return None
+
+
+def available() -> bool:
+    """Whether the Rust core is installed (``pip install ./native``, or ``make``)."""
+    return _module() is not None
+
+
+def _program(policy: Program | _HasProgram) -> Program:
+    return policy if isinstance(policy, Program) else policy.program
+
+
+def _prepared(program: Program) -> _Prepared:
+    found = program.memo.get(_MEMO)
+    if isinstance(found, _Prepared):
+        return found
+    ir, reason = lower(program.compiled, program.pset)
+    core = None
+    mod = _module()
+    if ir is not None and mod is not None:
+        try:
+            core = mod.Core(json.dumps(ir))
+        except mod.Unsupported as exc:  # an IR this build of the core cannot read
+            ir, reason = None, f"the installed core cannot read the policy's IR: {exc}"
+    elif mod is None:
+        reason = f"the native core ({MODULE}) is not installed: pip install ./native"
+    prepared = _Prepared(core, ir, reason)
+    program.memo[_MEMO] = prepared
+    return prepared
+
+
+def intermediate(policy: Program | _HasProgram) -> dict[str, Any] | None:
+    """The policy's intermediate form (JSON-ready), or None where it has none."""
+    program = _program(policy)
+    found = program.memo.get(_MEMO)
+    if isinstance(found, _Prepared):
+        return found.ir
+    return lower(program.compiled, program.pset)[0]
+
+
+def unsupported(policy: Program | _HasProgram) -> str | None:
+    """Why ``backend="native"`` runs the Python engine for this policy (the core is not
+    installed, or the policy uses a construct it does not support, named with its place);
+    None: the Rust core evaluates it."""
+    return _prepared(_program(policy)).reason
+
+
+def run(
+    program: Program,
+    history: History,
+    as_of: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
+) -> tuple[Decision, str | None]:
+    """The decision, and why the Python engine made it (None: the Rust core did)."""
+    prepared = _prepared(program)
+    policy = program.compiled
+    if prepared.core is None:
+        return python_evaluate(policy, history, as_of, max_span=max_span), prepared.reason
+    applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
+    horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
+    if max_span is not None and applied:
+        check_span(applied[0]["at"], max_span, policy.timezone, applied, horizon)
+    core = prepared.core
+    # columns, not dicts: the core reads no Python mapping (map: the loops stay in C)
+    columns = [list(map(methodcaller("get", f), applied)) for f in core.fields()]
+    try:
+        with _gc_paused():
+            rows = core.run(
+                list(map(itemgetter("id"), applied)),
+                list(map(itemgetter("type"), applied)),
+                list(map(itemgetter("at"), applied)),
+                columns,
+                horizon,
+                [r.ref for r in policy.rules],
+            )
+            decision = _decision(program, history, horizon, rows, max_span)
+    except (_module_unsupported(), TypeError, OverflowError) as exc:
+        # a value the core does not hold (a field that is not text), or a step it leaves to
+        # the engine: the engine decides, or raises its located error
+        why = f"this history needs the Python engine: {exc}"
+        return python_evaluate(policy, history, as_of, max_span=max_span), why
+    return decision, None
+
+
+def evaluate(
+    program: Program,
+    history: History,
+    as_of: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
+) -> Decision:
+    """``Policy.evaluate(..., backend="native")``: ``run``'s decision."""
+    return run(program, history, as_of, max_span)[0]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The core hands back tens of thousands of small acyclic rows at once; the cyclic
+    collector's passes over them cost several times the work and can free nothing (as in
+    ``parallel.runner``). Paused for that span only, and restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _module_unsupported() -> type[Exception]:
+    mod = _module()
+    found = getattr(mod, "Unsupported", None) if mod is not None else None
+    return found if isinstance(found, type) and issubclass(found, Exception) else RuntimeError
+
+
+def _decision(
+    program: Program, history: History, horizon: int | None, rows: Any, max_span: int | None
+) -> Decision:
+    """The core's records in a World, then the engine's own ``decision_of``."""
+    subjects, trace, obligations, fired, conflicts = rows
+    policy = program.compiled
+    w = World(policy, None, max_span)
+    w.horizon = horizon
+    for sid, spans, flags in subjects:
+        s = Subject(sid)
+        s.flags = dict(flags)
+        s.spans = [SpanRecord(*span) for span in spans]
+        if s.spans and s.spans[-1].end is None:
+            s.owner, s.owner_since = s.spans[-1].owner, s.spans[-1].start
+        w.subjects[sid] = s
+    w.trace = [_new_row(TraceRow, row) for row in trace]
+    w.obligations = [ObligationRecord(*o) for o in obligations]
+    w.fired = dict(fired)
+    w.conflicts = [
+        ConflictRow(
+            event,
+            f"rules {first_rule!r} and {rule!r} both decided the owner of {sid!r} "
+            f"({first!r} vs {owner!r}); the later rule in the file won: declare "
+            "`overrides:` between them",
+        )
+        for event, sid, first, first_rule, owner, rule in conflicts
+    ]
+    return decision_of(policy, w, history, horizon)
