@@ -26,10 +26,11 @@ $(DEV): $(CORE)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(DEV)
 
-$(NATIVE): $(CORE) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/lib.rs
-	@if command -v cargo >/dev/null; then \
-		$(BIN)/pip install --quiet ./native && touch $(NATIVE); \
-	else echo "make: no cargo: the Python engine is used (backend=\"native\" falls back to it)"; fi
+$(NATIVE): $(CORE) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@if ! command -v cargo >/dev/null; then \
+		echo "make: no cargo: the Python engine is used (backend=\"native\" falls back to it)"; \
+	elif $(BIN)/pip install --quiet ./native; then touch $(NATIVE); \
+	else echo "make: the Rust core did not build: the Python engine is used (see pip's output above)"; fi
 
 demo: $(CORE) $(NATIVE)
 	$(BIN)/python examples/demo.py

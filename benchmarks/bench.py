@@ -231,12 +231,14 @@ def load_times(path: Path, repeat: int = 5) -> tuple[pe.Policy, Result]:
     }
 
 
-def latency(policy: pe.Policy, history: list[Event], runs: int, warmup: int) -> Result:
+def latency(
+    policy: pe.Policy, history: list[Event], runs: int, warmup: int, backend: str = "python"
+) -> Result:
     """One small history, as a service answering one customer at a time would evaluate it."""
     customer = history[0]["customer"]
 
     def once() -> None:
-        decision = policy.evaluate(history)
+        decision = policy.evaluate(history, backend=backend)  # type: ignore[arg-type]
         decision.owner(customer)
         _ = decision.penalties
 
@@ -462,6 +464,28 @@ def run(args: argparse.Namespace) -> Result:
     )
     agree["durable_vs_native_ownership"] = spans_of(native) == spans_of(durable)
     del native, durable
+    # the Rust core (issue 20): backend="native" where it is built, on the same histories
+    from policyengine.backends import native as core
+
+    rust: Result = {"available": core.available(), "hx_runs_on": None}
+    if core.available():
+        rd = timed(
+            t, "own_rust", stream, lambda: own.evaluate(stream, backend="native"), max(r, 3)
+        )
+        agree["rust_vs_python_ownership"] = spans_of(rd) == spans_of(
+            own.evaluate(stream, resumable=False)
+        )
+        del rd
+        why = core.unsupported(hx)
+        rust["hx_runs_on"] = "Python engine: " + why if why else "Rust core"
+        rust["ownership_latency"] = latency(
+            own,
+            single_customer(args.latency_events, args.seed, types=OWNERSHIP_TYPES),
+            args.latency_runs,
+            args.warmup,
+            backend="native",
+        )
+    out["rust"] = rust
     out["throughput"] = t
     out["agreement"] = agree
 
@@ -540,6 +564,29 @@ def run(args: argparse.Namespace) -> Result:
             )
         ),
     ]
+    if "own_rust" in eps:
+        ratios["own_rust_over_baseline"] = eps["own_rust"] / eps["own_baseline"]
+        ratios["own_rust_over_python"] = eps["own_rust"] / eps["own_native"]
+        out["targets"] += [
+            {
+                "what": "issue 20: ownership-only, Rust core vs the hand-written replay",
+                "target": "native >= 1.0x baseline",
+                "measured": f"native {ratios['own_rust_over_baseline']:.2f}x baseline",
+                "pass": ratios["own_rust_over_baseline"] >= 1.0,
+            },
+            {
+                "what": "issue 20: HX packs on the Rust core (>= 5x today's rate)",
+                "target": "runs on the Rust core",
+                "measured": str(out["rust"]["hx_runs_on"])[:90],
+                "pass": out["rust"]["hx_runs_on"] == "Rust core",
+            },
+            {
+                "what": "issue 20: latency p50, ownership-only on the Rust core, one customer",
+                "target": "<= 0.5 ms",
+                "measured": f"{out['rust']['ownership_latency']['p50_ms']:.2f} ms",
+                "pass": out["rust"]["ownership_latency"]["p50_ms"] <= 0.5,
+            },
+        ]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["peak_rss_mb"] = peak / MB if sys.platform == "darwin" else peak / 1024
     return out
@@ -584,8 +631,11 @@ def report(r: Result) -> str:
         ("ownership-only, hand-written baseline, whole", "own_baseline"),
         ("ownership-only, native, subset", "own_native_subset"),
         ("ownership-only, durable, subset", "own_durable_subset"),
+        ("ownership-only, Rust core (native), whole", "own_rust"),
     ]
     for label, key in rows:
+        if key not in t:  # the Rust core is not built here
+            continue
         x = t[key]
         lines.append(
             f"  {label:44s} {x['events']:>10,} {x['seconds']:>9.3f} {x['events_per_s']:>12,.0f}"
@@ -601,6 +651,7 @@ def report(r: Result) -> str:
         f"{_yes(a['baseline_vs_native_ownership'])}; durable = native: HX packs (spans, "
         f"penalties, obligations) {_yes(a['durable_vs_native_hx'])}, ownership-only "
         f"{_yes(a['durable_vs_native_ownership'])}",
+        *_rust_lines(r),
         "",
         "LATENCY    one customer's history: evaluate + decision.owner() + decision.penalties",
         f"  {'':26s} {'events':>7s} {'runs':>6s} {'p50 ms':>8s} {'p99 ms':>8s} "
@@ -695,12 +746,26 @@ def report(r: Result) -> str:
         elif p.get("separable") is False:
             lines.append("  the policy does not split, so it runs as one shard; plan() says:")
             lines += [f"    - {why}" for why in p["not_separable_because"]]
-    lines += ["", "TARGETS    issue #7"]
+    lines += ["", "TARGETS    issue #7 (\"native\" there: the Python engine), then issue 20"]
     for x in r["targets"]:
         verdict = "PASS" if x["pass"] else "FAIL"
         lines.append(f"  {verdict}  {x['what']}: {x['measured']} (target {x['target']})")
     lines += ["", f"peak RSS of the process: {r['peak_rss_mb']:.0f} MB"]
     return "\n".join(lines)
+
+
+def _rust_lines(r: Result) -> list[str]:
+    """The Rust core's ratios (issue 20), or why there are none."""
+    rust, q = r["rust"], r["ratios"]
+    if not rust["available"]:
+        return ["  Rust core: not built here (no cargo): backend=\"native\" runs the Python engine"]
+    return [
+        f"  ownership-only, Rust core / baseline         {q['own_rust_over_baseline']:7.2f}x"
+        f"   (Rust core / Python engine = {q['own_rust_over_python']:.1f}x)",
+        f"  same decisions: Rust core = Python engine (ownership spans) "
+        f"{_yes(r['agreement']['rust_vs_python_ownership'])}",
+        f"  HX packs, backend=\"native\": {rust['hx_runs_on']}",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

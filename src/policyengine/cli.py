@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--lang", choices=LANGS, default="en", help="headings and statuses of the tables"
     )
+    ev.add_argument(
+        "--stream",
+        default=None,
+        metavar="OUT",
+        help="one history grouped by subject (each subject's events together, events without "
+        "a subject first): write each group's decision to OUT.jsonl (a line per group) or "
+        "OUT.parquet (a row per group; pip install 'policyengine[parquet]') as it completes, "
+        "in bounded memory; a .jsonl history is read line by line",
+    )
     _time_options(ev)
     ex = sub.add_parser(
         "explain", help="why a subject has its owner, penalties and duties, with clause texts"
@@ -599,6 +608,8 @@ def _eval(args: argparse.Namespace) -> int:
     if not files:
         print(f"no history files match {' '.join(args.history)}", file=sys.stderr)
         return 1
+    if args.stream is not None:
+        return _eval_stream(args, policy, files)
     bar = len(files) > 1 and sys.stderr.isatty()
     failed = False
     out: list[dict[str, Any]] = []
@@ -625,6 +636,32 @@ def _eval(args: argparse.Namespace) -> int:
         body_out: Any = out[0]["decision"] if len(files) == 1 else out
         print(json.dumps(body_out, ensure_ascii=False, indent=2))
     return 1 if failed else 0
+
+
+def _eval_stream(args: argparse.Namespace, policy: Policy, files: list[Path]) -> int:
+    """``eval --stream OUT``: one history, group by group (tools/stream_files.py)."""
+    if len(files) != 1:
+        print("--stream takes one history file", file=sys.stderr)
+        return 1
+    from policyengine.tools.stream_files import stream_file
+
+    _check_as_of(args.as_of)
+    try:
+        summary = stream_file(
+            policy, files[0], args.stream, as_of=args.as_of, naive_times=args.naive_times
+        )
+    except ImportError as exc:  # the parquet extra
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot write {args.stream}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {args.stream}: {summary.groups} groups, {summary.subjects} subjects, "
+        f"{summary.events} events ({summary.shared} without a subject)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _explain(args: argparse.Namespace) -> int:

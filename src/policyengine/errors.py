@@ -220,6 +220,12 @@ class Code(StrEnum):
         "give each event its own id, or drop the repeat (an identical repeat is dropped "
         "with a notice)",
     )
+    HISTORY_NOT_GROUPED = (
+        "PE213",
+        "streamed history not grouped by subject",
+        "give each subject's events consecutively, linked subjects next to each other and "
+        "events without a subject first (policyengine.stream.grouped), or use evaluate_many",
+    )
     # ---------------------------------------------------------------- PE3xx: evaluation
     CONFLICTING_DECISIONS = (
         "PE301",
@@ -276,6 +282,11 @@ class Code(StrEnum):
         "a parallel worker stopped answering",
         "the shard named took longer than evaluate_many's timeout: raise `timeout`, use "
         "more shards, or evaluate with workers=1",
+    )
+    NOT_STREAMABLE = (
+        "PE312",
+        "history cannot be streamed subject by subject",
+        "evaluate the history with evaluate_many (all cores) or evaluate (one process)",
     )
     # ---------------------------------------------------------------- PE4xx: analysis
     OVERLAPPING_RULES = (

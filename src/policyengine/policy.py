@@ -173,15 +173,15 @@ class Policy:
             history = prepare(self.compiled, raw)
             decision = _evaluate(self.compiled, history, horizon, keep_world=True, max_span=span)
             return _snapshot.make_resumable(self.program, decision, history, raw, horizon)
+        if backend == "native":  # the core checks the raw events itself, prepare on any doubt
+            from policyengine.backends.native import evaluate_events
+
+            return evaluate_events(self.program, events, horizon, max_span=span)
         history = prepare(self.compiled, events)
         if backend == "durable":
             from policyengine.backends.durable import evaluate as durable_evaluate
 
             return durable_evaluate(self.program, history, horizon, max_span=span)
-        if backend == "native":
-            from policyengine.backends.native import evaluate as native_evaluate
-
-            return native_evaluate(self.program, history, horizon, max_span=span)
         return _evaluate(self.compiled, history, horizon, max_span=span)
 
     def resume(

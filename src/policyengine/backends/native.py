@@ -1,8 +1,10 @@
 """``backend="native"``: the Rust core (``policyengine_native``, built from ``native/``).
 
 The policy is lowered once to its intermediate form (``language.ir``) and handed to the core,
-both kept in the program's memo; each evaluation passes the prepared events as columns, and the
-records the core returns fill a ``World`` from which the same ``decision_of`` as the Python
+both kept in the program's memo; each evaluation passes the prepared events as columns (``run``)
+or the raw mappings, which the core checks and orders itself where it is sure ``prepare`` would
+accept them (``run_events``; ``prepare`` otherwise), and the records the core returns, made as
+the engine's own rows, fill a ``World`` from which the same ``decision_of`` as the Python
 engine's builds the decision. The core is optional: where it is not installed (``available``),
 where the policy uses what it does not support (``unsupported`` says what and where), or where
 one history holds what it cannot decide exactly as the Python engine would (``run`` gives the
@@ -14,7 +16,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter, methodcaller
@@ -27,15 +29,38 @@ from policyengine.runtime.decision import Decision
 from policyengine.runtime.engine import World
 from policyengine.runtime.evaluate import MAX_SPAN_YEARS, decision_of
 from policyengine.runtime.evaluate import evaluate as python_evaluate
-from policyengine.runtime.events import History
-from policyengine.runtime.records import ConflictRow, ObligationRecord, SpanRecord, TraceRow
+from policyengine.runtime.events import (
+    REPEATED,
+    History,
+    derived_id,
+    history_items,
+    ignored_type,
+    prepare,
+)
+from policyengine.runtime.records import (
+    ConflictRow,
+    ObligationRecord,
+    PenaltyRow,
+    RejectionRow,
+    SpanRecord,
+    TraceRow,
+)
 from policyengine.runtime.state import Subject, check_span
 
-__all__ = ["MODULE", "available", "evaluate", "intermediate", "run", "unsupported"]
+__all__ = [
+    "MODULE",
+    "available",
+    "checked_in_core",
+    "evaluate",
+    "evaluate_events",
+    "intermediate",
+    "run",
+    "run_events",
+    "unsupported",
+]
 
 MODULE = "policyengine_native"
 _MEMO = "native"
-_new_row = tuple.__new__
 
 
 class _HasProgram(Protocol):
@@ -77,7 +102,7 @@ def _prepared(program: Program) -> _Prepared:
     mod = _module()
     if ir is not None and mod is not None:
         try:
-            core = mod.Core(json.dumps(ir))
+            core = mod.Core(json.dumps(ir), TraceRow, SpanRecord, ObligationRecord, PenaltyRow)
         except mod.Unsupported as exc:  # an IR this build of the core cannot read
             ir, reason = None, f"the installed core cannot read the policy's IR: {exc}"
     elif mod is None:
@@ -150,6 +175,70 @@ def evaluate(
     return run(program, history, as_of, max_span)[0]
 
 
+def run_events(
+    program: Program,
+    events: Iterable[Mapping[str, Any]],
+    as_of: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
+) -> tuple[Decision, str | None]:
+    """``run`` from the caller's raw events: the core checks and orders them itself where it
+    is sure ``prepare`` would accept them as it reads them; on any doubt (a problem, a form it
+    does not read) ``prepare`` runs, and accepts them or raises its located errors, and
+    ``run`` goes on from its history. The decision is the same either way."""
+    prepared = _prepared(program)
+    policy = program.compiled
+    raw = events if type(events) is list else list(history_items(events))
+    if prepared.core is not None:
+        try:
+            with _gc_paused():
+                out = prepared.core.run_raw(
+                    raw, as_of, max_span, [r.ref for r in policy.rules], derived_id
+                )
+                if out is not None:
+                    rows, duplicates, ignored, horizon = out
+                    history = History(
+                        [],
+                        [(eid, REPEATED) for eid in duplicates],
+                        [(eid, ignored_type(t)) for eid, t in ignored],
+                    )
+                    return _decision(program, history, horizon, rows, max_span), None
+        except _module_unsupported() as exc:  # a step the core leaves to the engine
+            history = prepare(policy, raw)
+            why = f"this history needs the Python engine: {exc}"
+            return python_evaluate(policy, history, as_of, max_span=max_span), why
+        except (TypeError, OverflowError):  # an argument the core does not take (a span of
+            pass  # more years than an i64 holds): the prepared path decides
+    return run(program, prepare(policy, raw), as_of, max_span)
+
+
+def evaluate_events(
+    program: Program,
+    events: Iterable[Mapping[str, Any]],
+    as_of: int | None,
+    max_span: int | None = MAX_SPAN_YEARS,
+) -> Decision:
+    """``Policy.evaluate(..., backend="native")`` from raw events: ``run_events``' decision."""
+    return run_events(program, events, as_of, max_span)[0]
+
+
+def checked_in_core(
+    policy: Program | _HasProgram,
+    events: Sequence[Mapping[str, Any]],
+    as_of: int | None = None,
+    max_span: int | None = MAX_SPAN_YEARS,
+) -> bool:
+    """Whether the core itself checks and orders these events (``run_events``' first path),
+    rather than handing them to ``prepare``: what the tests and the benchmark look at."""
+    program = _program(policy)
+    prepared = _prepared(program)
+    if prepared.core is None:
+        return False
+    refs = [r.ref for r in program.compiled.rules]
+    raw = events if type(events) is list else list(events)
+    with _gc_paused():
+        return prepared.core.run_raw(raw, as_of, max_span, refs, derived_id) is not None
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """The core hands back tens of thousands of small acyclic rows at once; the cyclic
@@ -174,19 +263,23 @@ def _decision(
     program: Program, history: History, horizon: int | None, rows: Any, max_span: int | None
 ) -> Decision:
     """The core's records in a World, then the engine's own ``decision_of``."""
-    subjects, trace, obligations, fired, conflicts = rows
+    subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejected = rows
     policy = program.compiled
     w = World(policy, None, max_span)
     w.horizon = horizon
-    for sid, spans, flags in subjects:
+    for sid, spans, flags, counters in subjects:  # the records made by the core as the engine's
         s = Subject(sid)
-        s.flags = dict(flags)
-        s.spans = [SpanRecord(*span) for span in spans]
-        if s.spans and s.spans[-1].end is None:
-            s.owner, s.owner_since = s.spans[-1].owner, s.spans[-1].start
+        s.flags = flags
+        s.spans = spans
+        s.counters = counters
+        if spans and spans[-1].end is None:
+            s.owner, s.owner_since = spans[-1].owner, spans[-1].start
         w.subjects[sid] = s
-    w.trace = [_new_row(TraceRow, row) for row in trace]
-    w.obligations = [ObligationRecord(*o) for o in obligations]
+    w.trace = trace
+    w.obligations = obligations
+    w.penalties = penalties
+    w.party_counters = dict(party_counters)
+    w.rejections = [RejectionRow(*row) for row in rejected]
     w.fired = dict(fired)
     w.conflicts = [
         ConflictRow(

@@ -165,29 +165,24 @@ def prepare_result(res: ShardResult, shard: int) -> Prepared:
     return Prepared(res, pos, keys, touched)
 
 
-def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepared]) -> Decision:
-    """Phase 2: one decision from the shards (see the module doc)."""
-    compiled = policy.compiled
-    prepared = [
-        x if isinstance(x, Prepared) else prepare_result(x, k) for k, x in enumerate(shards)
-    ]
-    results = [x.result for x in prepared]
-    primary = next((k for k, r in enumerate(results) if r.applied), 0)
-    pos = [x.pos for x in prepared]
+# a penalty to number: (its place in the single-process order, its record, the penalty and
+# trace rows its ``row`` and ``trace`` index)
+Offence = tuple[tuple[Any, ...], LadderRecord, list[Any], list[Any]]
+# a party counter increment: (its place in that order, its record, the trace rows)
+Increment = tuple[tuple[Any, ...], AddRecord, list[Any]]
 
-    # offences: numbered per (ladder key, party) in the single-process order
-    groups: dict[tuple[str, str], list[tuple[tuple[Any, ...], int, LadderRecord]]] = {}
-    for k, r in enumerate(results):
-        for rec in r.ladder:
-            if rec.replicated and k != primary:
-                continue
-            groups.setdefault(rec.key, []).append(
-                ((pos[k][rec.step], rec.intra, k, rec.row), k, rec)
-            )
-    for offences in groups.values():
-        offences.sort(key=lambda x: x[0])
-        ats = [results[k].records["penalties"][rec.row].at for _, k, rec in offences]
-        for i, (_, k, rec) in enumerate(offences):
+
+def number_offences(offences: Sequence[Offence]) -> None:
+    """Number each party's offences in the single-process order and write the ladder step
+    each takes into its penalty and trace rows (shared by ``merge`` and the streaming mode's
+    final line, which holds only these rows)."""
+    groups: dict[tuple[str, str], list[Offence]] = {}
+    for o in offences:
+        groups.setdefault(o[1].key, []).append(o)
+    for group in groups.values():
+        group.sort(key=lambda x: x[0])
+        ats = [pens[rec.row].at for _, rec, pens, _ in group]
+        for i, (_, rec, pens, trace) in enumerate(group):
             n = i + 1
             if rec.bounds is not None:  # counted in a window or per period: from its start
                 lower, exact = rec.bounds
@@ -200,45 +195,93 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
             if outcome is None:
                 raise _Fallback(f"offence {n} of {rec.key} takes a step that cannot be evaluated")
             row, detail = outcome
-            records = results[k].records
-            records["penalties"][rec.row] = row._replace(offence=n)
-            t = records["trace"][rec.trace]
-            records["trace"][rec.trace] = t._replace(detail={**detail, "offence": n})
+            pens[rec.row] = row._replace(offence=n)
+            t = trace[rec.trace]
+            trace[rec.trace] = t._replace(detail={**detail, "offence": n})
 
-    # party counters: increments in order; running totals as one process shows them
-    adds: list[tuple[tuple[Any, ...], AddRecord, int]] = []
-    for k, r in enumerate(results):
-        for a in r.adds:
-            if a.replicated and k != primary:
-                continue
-            adds.append(((pos[k][a.step], a.intra, k, a.trace), a, k))
-    adds.sort(key=lambda x: x[0])
+
+def sum_counters(
+    adds: Sequence[Increment],
+) -> tuple[dict[str, dict[str, Decimal]], dict[tuple[str, str], list[tuple[int, Decimal]]]]:
+    """The party counters' totals and logs from increments sorted in the single-process
+    order; each increment's trace row shows the running total, as one process shows it."""
     totals: dict[str, dict[str, Decimal]] = {}
     counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
-    for _, a, k in adds:
+    for _, a, trace in adds:
         party, name = a.key
         table = totals.setdefault(party, {})
         table[name] = table.get(name, Decimal(0)) + a.by
         counter_log.setdefault(a.key, []).append((a.at, a.by))
-        results[k].records["trace"][a.trace].detail["value"] = str(table[name])
+        trace[a.trace].detail["value"] = str(table[name])
+    return totals, counter_log
+
+
+def measure(
+    w: World,
+    adds: Sequence[Increment],
+    counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]],
+    horizon: int | None,
+    closes: Sequence[tuple[int, Any, int, bool]],
+    pos: Sequence[tuple[Any, ...]],
+) -> None:
+    """Metrics and awards into ``w``: measured at each period end (``closes`` of one shard,
+    ``pos`` its step positions) with the counters as they stood (``adds`` sorted)."""
+    counters: dict[str, dict[str, Decimal]] = {}
+    w.counter_log = counter_log
+    w.horizon = horizon
+    i = 0
+    for step, tick, at, complete in closes:
+        at_pos = pos[step] if step != _FINISH else _LAST
+        while i < len(adds) and adds[i][0][0] < at_pos:
+            a = adds[i][1]
+            table = counters.setdefault(a.key[0], {})
+            table[a.key[1]] = table.get(a.key[1], Decimal(0)) + a.by
+            i += 1
+        w.party_counters = counters
+        w.close(tick, at, complete)
+
+
+def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepared]) -> Decision:
+    """Phase 2: one decision from the shards (see the module doc)."""
+    compiled = policy.compiled
+    prepared = [
+        x if isinstance(x, Prepared) else prepare_result(x, k) for k, x in enumerate(shards)
+    ]
+    results = [x.result for x in prepared]
+    primary = next((k for k, r in enumerate(results) if r.applied), 0)
+    pos = [x.pos for x in prepared]
+
+    # offences: numbered per (ladder key, party) in the single-process order
+    offences: list[Offence] = []
+    for k, r in enumerate(results):
+        records = r.records
+        for rec in r.ladder:
+            if rec.replicated and k != primary:
+                continue
+            offences.append(
+                (
+                    (pos[k][rec.step], rec.intra, k, rec.row),
+                    rec,
+                    records["penalties"],
+                    records["trace"],
+                )
+            )
+    number_offences(offences)
+
+    # party counters: increments in order; running totals as one process shows them
+    adds: list[Increment] = []
+    for k, r in enumerate(results):
+        for a in r.adds:
+            if a.replicated and k != primary:
+                continue
+            adds.append(((pos[k][a.step], a.intra, k, a.trace), a, r.records["trace"]))
+    adds.sort(key=lambda x: x[0])
+    totals, counter_log = sum_counters(adds)
 
     w = World(compiled)
     # metrics and awards: measured at each period end with the counters as they stood
     if compiled.metrics:
-        counters: dict[str, dict[str, Decimal]] = {}
-        w.counter_log = counter_log
-        w.horizon = part.horizon
-        closes = results[primary].closes
-        i = 0
-        for step, tick, at, complete in closes:
-            at_pos = pos[primary][step] if step != _FINISH else _LAST
-            while i < len(adds) and adds[i][0][0] < at_pos:
-                a = adds[i][1]
-                table = counters.setdefault(a.key[0], {})
-                table[a.key[1]] = table.get(a.key[1], Decimal(0)) + a.by
-                i += 1
-            w.party_counters = counters
-            w.close(tick, at, complete)
+        measure(w, adds, counter_log, part.horizon, results[primary].closes, pos[primary])
 
     # the lists, merged by position (after the offences and totals above were written in)
     merged: dict[str, list[Any]] = {}

@@ -1,0 +1,803 @@
+//! One evaluation: the engine's steps over the columns, in the engine's order.
+
+use crate::input::Events;
+use crate::ledger::PenRow;
+use crate::ir::*;
+use std::cmp::Reverse;
+use crate::fx::{FxMap, FxSet};
+use std::collections::BinaryHeap;
+
+pub(crate) const OPEN: u8 = 0;
+pub(crate) const MET: u8 = 1;
+pub(crate) const MISSED: u8 = 2;
+pub(crate) const LATE: u8 = 3;
+pub(crate) const CANCELLED: u8 = 4;
+
+// ---------------------------------------------------------------- one evaluation
+
+#[derive(Clone, Copy)]
+pub(crate) struct Causes(pub(crate) usize, pub(crate) Option<usize>); // event indexes
+
+pub(crate) struct Span {
+    pub(crate) owner: u32,
+    pub(crate) start: i64,
+    pub(crate) end: Option<i64>,
+    pub(crate) rule: usize,
+    pub(crate) causes: Causes,
+}
+
+#[derive(Default)]
+pub(crate) struct Subj {
+    pub(crate) id: u32,
+    pub(crate) owner: Option<u32>,
+    pub(crate) flags: Vec<(u32, Val)>,
+    pub(crate) claims: Vec<(u32, u8)>,
+    pub(crate) spans: Vec<Span>,
+    pub(crate) counters: Vec<(u32, i64)>,
+}
+
+pub(crate) struct Pend {
+    pub(crate) spec: usize,
+    pub(crate) rule: usize,
+    pub(crate) trigger: usize,
+    pub(crate) subject: Option<u32>,
+    pub(crate) state: u8,
+    pub(crate) matches: Vec<(usize, Val)>,
+    pub(crate) party: Val,
+    pub(crate) sv: Val,
+    pub(crate) obligation: Option<usize>,
+    pub(crate) cancel: Vec<(usize, Val)>, // `cancel_on`'s field values, fixed at the start
+}
+
+pub(crate) struct Obl {
+    pub(crate) rule: usize,
+    pub(crate) what: u32,
+    pub(crate) party: Val,
+    pub(crate) subject: Option<u32>,
+    pub(crate) opened: i64,
+    pub(crate) due: Option<i64>,
+    pub(crate) inclusive: bool,
+    pub(crate) status: u8,
+    pub(crate) met_by: Option<usize>,
+    pub(crate) met_at: Option<i64>,
+    pub(crate) trigger: usize,
+}
+
+pub(crate) enum Tr {
+    Claim { subject: u32, party: u32, status: u8 },
+    Owner { subject: u32, owner: Option<u32>, previous: Option<u32> },
+    Expectation { subject: Option<u32>, party: Val, spec: usize, due: Option<i64> },
+    Flag { subject: u32, flag: u32, value: Val },
+    Penalty(usize), // an index into `World::penalties`
+    Reject { subject: Option<u32>, text: u32 },
+    Cancelled { pend: usize, by: usize }, // a duty ended by its `cancel_on` event
+    Counter { subject: Option<u32>, party: u32, name: u32, value: i64 },
+}
+
+pub(crate) struct Row {
+    pub(crate) at: i64,
+    pub(crate) rule: usize,
+    pub(crate) causes: Causes,
+    pub(crate) tr: Tr,
+}
+
+pub(crate) struct Conflict {
+    pub(crate) event: usize,
+    pub(crate) subject: u32,
+    pub(crate) earlier: (Option<u32>, usize),
+    pub(crate) now: (Option<u32>, usize),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx {
+    pub(crate) now: i64,
+    pub(crate) event: Option<usize>,
+    pub(crate) trigger: Option<usize>,
+    pub(crate) subject: Option<u32>,
+    pub(crate) subj: Option<usize>,
+    pub(crate) party: Val,
+    pub(crate) item: Val, // `$item` of a `for_each`
+}
+
+pub(crate) struct World<'p> {
+    pub(crate) p: &'p Program,
+    pub(crate) strings: Interner,
+    pub(crate) ev: Events,
+    pub(crate) ids: Vec<u32>, // event ids interned (for `$event.id`)
+    pub(crate) now: i64,
+    pub(crate) subjects: Vec<Subj>,
+    pub(crate) subject_ix: FxMap<u32, usize>,
+    pub(crate) pend: Vec<Pend>,
+    pub(crate) obligations: Vec<Obl>,
+    pub(crate) trace: Vec<Row>,
+    pub(crate) conflicts: Vec<Conflict>,
+    pub(crate) fired: Vec<(usize, i64)>,
+    pub(crate) fired_ix: FxMap<usize, usize>,
+    pub(crate) timers: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    pub(crate) seq: u64,
+    pub(crate) waiting: FxMap<(u32, Val), Vec<usize>>,
+    pub(crate) overdue: FxMap<(u32, Val), Vec<usize>>,
+    pub(crate) cancels: FxMap<(u32, Val), Vec<usize>>,
+    pub(crate) hist_subj: FxMap<(u32, u32), Vec<usize>>,
+    pub(crate) hist_type: FxMap<u32, Vec<usize>>,
+    pub(crate) step_owner: FxMap<u32, (Option<u32>, usize)>,
+    pub(crate) penalties: Vec<PenRow>,
+    pub(crate) rejected: bool,
+    pub(crate) rejections: Vec<(Option<usize>, i64, usize, u32)>, // event, at, rule, reason
+    pub(crate) ladders: FxMap<(u32, u32), i64>,
+    pub(crate) party_counters: Vec<(u32, Vec<(u32, i64)>)>,
+    pub(crate) party_ix: FxMap<u32, usize>,
+}
+
+impl<'p> World<'p> {
+    /// The events (time-ordered, up to the horizon) applied in the engine's order, then the
+    /// deadlines up to the horizon.
+    pub(crate) fn replay(p: &'p Program, strings: Interner, ev: Events, ids: Vec<u32>, horizon: Option<i64>) -> Res<Self> {
+        let mut w = World {
+            p,
+            strings,
+            ev,
+            ids,
+            now: 0,
+            subjects: Vec::new(),
+            subject_ix: FxMap::default(),
+            pend: Vec::new(),
+            obligations: Vec::new(),
+            trace: Vec::new(),
+            conflicts: Vec::new(),
+            fired: Vec::new(),
+            fired_ix: FxMap::default(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            waiting: FxMap::default(),
+            overdue: FxMap::default(),
+            cancels: FxMap::default(),
+            hist_subj: FxMap::default(),
+            hist_type: FxMap::default(),
+            step_owner: FxMap::default(),
+            penalties: Vec::new(),
+            rejected: false,
+            rejections: Vec::new(),
+            ladders: FxMap::default(),
+            party_counters: Vec::new(),
+            party_ix: FxMap::default(),
+        };
+        for e in 0..w.ev.ats.len() {
+            w.fire_until(2 * w.ev.ats[e] + 1)?;
+            w.apply(e)?;
+        }
+        if let Some(h) = horizon {
+            w.fire_until(2 * h + 1)?;
+        }
+        Ok(w)
+    }
+
+    pub(crate) fn subject(&mut self, sid: u32) -> usize {
+        if let Some(&i) = self.subject_ix.get(&sid) {
+            return i;
+        }
+        self.subjects.push(Subj { id: sid, ..Default::default() });
+        self.subject_ix.insert(sid, self.subjects.len() - 1);
+        self.subjects.len() - 1
+    }
+
+    pub(crate) fn val(&self, op: &Op, c: &Ctx) -> Res<Val> {
+        Ok(match op {
+            Op::Lit(v) => *v,
+            Op::Event(f) => match c.event {
+                Some(e) => self.ev.get(e, *f, &self.ids),
+                None => Val::Null,
+            },
+            Op::Trigger(f) => match c.trigger {
+                Some(e) => self.ev.get(e, *f, &self.ids),
+                None => Val::Null,
+            },
+            Op::Now => Val::Int(c.now),
+            Op::Party => c.party,
+            Op::Item => c.item,
+            Op::Subject => c.subject.map_or(Val::Null, Val::Str),
+            Op::Owner => match c.subj {
+                Some(s) => self.subjects[s].owner.map_or(Val::Null, Val::Str),
+                None => Val::Null,
+            },
+            Op::OwnerSince => match c.subj {
+                // `set_owner` opens a span whenever it names an owner
+                Some(s) if self.subjects[s].owner.is_some() => {
+                    self.subjects[s].spans.last().map_or(Val::Null, |sp| Val::Int(sp.start))
+                }
+                _ => Val::Null,
+            },
+            Op::Flag(name) => match c.subj {
+                Some(s) => self.subjects[s]
+                    .flags
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(Val::Null, |(_, v)| *v),
+                None => Val::Null,
+            },
+            Op::Claims(_) => return Err("a claims list where one value belongs".into()),
+            Op::Values(_) => return Err("a list of values where one value belongs".into()),
+            Op::Len(inner) => Val::Int(self.claims(inner, c)?.len() as i64),
+            Op::Count(q) => Val::Int(self.count(q, c)?),
+            Op::Plus(base, w) => match self.val(base, c)? {
+                Val::Int(start) => Val::Int(crate::cal::due(*w, start, self.p.max_us)?),
+                _ => Val::Null,
+            },
+            Op::OwnerOf(inner) => match self.val(inner, c)? {
+                Val::Str(sid) => match self.subject_ix.get(&sid).and_then(|&i| self.subjects[i].owner) {
+                    Some(o) => Val::Str(o),
+                    None => Val::Null,
+                },
+                _ => Val::Null,
+            },
+        })
+    }
+
+    pub(crate) fn claims(&self, op: &Op, c: &Ctx) -> Res<Vec<u32>> {
+        let Op::Claims(status) = op else {
+            return Err("a list of anything but claims".into());
+        };
+        Ok(match c.subj {
+            Some(s) => self.subjects[s]
+                .claims
+                .iter()
+                .filter(|(_, st)| status.is_none_or(|want| *st == want))
+                .map(|(e, _)| *e)
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// `Queries.history` counted, up to `limit` events (1: `history`, whether any).
+    pub(crate) fn count(&self, q: &CountQ, c: &Ctx) -> Res<i64> {
+        self.count_up_to(q, c, i64::MAX)
+    }
+
+    pub(crate) fn count_up_to(&self, q: &CountQ, c: &Ctx, limit: i64) -> Res<i64> {
+        let mut lower = i64::MIN;
+        let mut exact_from = i64::MIN;
+        if let Some(b) = q.back {
+            (lower, exact_from) = crate::cal::look_back(b, c.now).ok_or("a look-back out of range")?;
+        }
+        if let Some(since) = &q.since {
+            if let Val::Int(s) = self.val(since, c)? {
+                lower = lower.max(s);
+            }
+        }
+        let want: Vec<(usize, Val)> =
+            q.matches.iter().map(|(f, op)| Ok((*f, self.val(op, c)?))).collect::<Res<_>>()?;
+        let sv = match &q.subject {
+            Some(op) => Some(self.val(op, c)?),
+            None => None,
+        };
+        let mut n = 0;
+        for t in &q.types {
+            let list = match sv {
+                Some(Val::Str(s)) => self.hist_subj.get(&(s, *t)),
+                Some(_) => None,
+                None => self.hist_type.get(t),
+            };
+            let Some(list) = list else { continue };
+            for &e in list.iter().rev() {
+                let at = self.ev.ats[e];
+                if at < lower {
+                    break;
+                }
+                if at < exact_from {
+                    let b = q.back.ok_or("a look-back without its bounds")?;
+                    if !crate::cal::covers(b, at, c.now).ok_or("a look-back out of range")? {
+                        continue;
+                    }
+                }
+                let k = self.ev.k;
+                if want.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v)) {
+                    n += 1;
+                    if n >= limit {
+                        return Ok(n);
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn holds(&self, cond: &Cond, c: &Ctx) -> Res<bool> {
+        Ok(match cond {
+            Cond::Bool(b) => *b,
+            Cond::All(parts) => {
+                for p in parts {
+                    if !self.holds(p, c)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::Any(parts) => {
+                for p in parts {
+                    if self.holds(p, c)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::Not(inner) => !self.holds(inner, c)?,
+            Cond::History(q) => self.count_up_to(q, c, 1)? > 0,
+            Cond::Exists(op) => self.val(op, c)? != Val::Null,
+            Cond::In(a, Op::Values(items)) => {
+                let x = self.val(a, c)?;
+                for item in items {
+                    if manual_eq(x, self.val(item, c)?) {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::In(a, b) => {
+                let x = self.val(a, c)?;
+                self.claims(b, c)?.iter().any(|e| manual_eq(x, Val::Str(*e)))
+            }
+            Cond::Cmp(code, a, b) => {
+                let (x, y) = (self.val(a, c)?, self.val(b, c)?);
+                match code {
+                    0 => manual_eq(x, y),
+                    1 => !manual_eq(x, y),
+                    _ => {
+                        let ord = match (x, y) {
+                            (Val::Int(i), Val::Int(j)) => Some(i.cmp(&j)),
+                            (Val::Str(i), Val::Str(j)) => {
+                                Some(self.strings.names[i as usize].cmp(&self.strings.names[j as usize]))
+                            }
+                            _ => None, // null, yes/no and mixed kinds are never ordered
+                        };
+                        match ord {
+                            None => false,
+                            Some(o) => match code {
+                                2 => o.is_lt(),
+                                3 => o.is_le(),
+                                4 => o.is_gt(),
+                                _ => o.is_ge(),
+                            },
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    pub(crate) fn trace(&mut self, rule: usize, causes: Causes, tr: Tr) {
+        self.trace.push(Row { at: self.now, rule, causes, tr });
+    }
+
+    pub(crate) fn need_subject(&mut self, c: &Ctx) -> Res<(u32, usize)> {
+        match c.subject {
+            Some(s) => Ok((s, self.subject(s))),
+            None => Err("an action on an event that names no subject (the engine refuses it)".into()),
+        }
+    }
+
+    pub(crate) fn text(&self, v: Val, what: &str) -> Res<Option<u32>> {
+        match v {
+            Val::Null => Ok(None),
+            Val::Str(s) => Ok(Some(s)),
+            other => Err(format!("{what} came out as {other:?}, not text")),
+        }
+    }
+
+    pub(crate) fn run(&mut self, acts: &'p [Act], c: &Ctx, rule: usize, causes: Causes) -> Res<()> {
+        for a in acts {
+            if let Some(each) = &a.for_each {
+                // `_run_one`: `value or []`, a list item by item, any other value as one
+                let items = match self.val(each, c)? {
+                    Val::List(i) => self.ev.lists[i as usize].clone(),
+                    Val::Null | Val::Bool(false) | Val::Int(0) => Vec::new(),
+                    Val::Str(s) if self.strings.names[s as usize].is_empty() => Vec::new(),
+                    v => vec![v],
+                };
+                for item in items {
+                    let ci = Ctx { item, ..*c };
+                    if let Some(w) = &a.when {
+                        if !self.holds(w, &ci)? {
+                            continue;
+                        }
+                    }
+                    self.act(a, &ci, rule, causes)?;
+                }
+                continue;
+            }
+            if let Some(w) = &a.when {
+                if !self.holds(w, c)? {
+                    continue;
+                }
+            }
+            self.act(a, c, rule, causes)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn act(&mut self, a: &'p Act, c: &Ctx, rule: usize, causes: Causes) -> Res<()> {
+        match &a.kind {
+            Kind::Claim(op) | Kind::Lapse(op) => {
+                let emp = self.val(op, c)?;
+                let (sid, s) = self.need_subject(c)?;
+                let Some(emp) = self.text(emp, "a claimant")? else { return Ok(()) };
+                let claims = &mut self.subjects[s].claims;
+                let found = claims.iter().position(|(e, _)| *e == emp);
+                if matches!(a.kind, Kind::Claim(_)) {
+                    match found {
+                        Some(i) => claims[i].1 = 0,
+                        None => claims.push((emp, 0)),
+                    }
+                    self.trace(rule, causes, Tr::Claim { subject: sid, party: emp, status: 0 });
+                } else if let Some(i) = found {
+                    if claims[i].1 == 0 {
+                        claims[i].1 = 1;
+                        self.trace(rule, causes, Tr::Claim { subject: sid, party: emp, status: 1 });
+                    }
+                }
+            }
+            Kind::Assign(op) => {
+                let (sid, s) = self.need_subject(c)?;
+                let owner = self.val(op, c)?;
+                let owner = self.text(owner, "an owner")?;
+                self.set_owner(sid, s, owner, rule, causes);
+            }
+            Kind::Set(name, op) => {
+                let (sid, s) = self.need_subject(c)?;
+                let value = self.val(op, c)?;
+                self.set_flag(sid, s, *name, value, rule, causes);
+            }
+            Kind::Clear(name) => {
+                let (sid, s) = self.need_subject(c)?;
+                self.set_flag(sid, s, *name, Val::Null, rule, causes);
+            }
+            Kind::Expect(spec) => self.expect(*spec, c, rule)?,
+            Kind::Reject { text, reason } => {
+                self.rejected = true;
+                self.rejections.push((c.event, self.now, rule, *reason));
+                self.trace(rule, causes, Tr::Reject { subject: c.subject, text: *text });
+            }
+            Kind::Transfer(from, to) => {
+                let from = self.val(from, c)?;
+                let to = self.val(to, c)?;
+                self.transfer(from, to, rule, causes)?;
+            }
+            Kind::DropClaims(op) => {
+                let emp = self.val(op, c)?;
+                self.drop_claims(emp, rule, causes)?;
+            }
+            Kind::Penalty(ix) => self.penalize(*ix, c, rule, causes)?,
+            Kind::Add { name, by, party } => self.add(*name, by, party.as_ref(), c, rule, causes)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_flag(&mut self, sid: u32, s: usize, name: u32, value: Val, rule: usize, causes: Causes) {
+        let flags = &mut self.subjects[s].flags;
+        let found = flags.iter().position(|(n, _)| *n == name);
+        match (found, value) {
+            (Some(i), Val::Null) => {
+                flags.remove(i);
+            }
+            (None, Val::Null) => {}
+            (Some(i), v) => flags[i].1 = v,
+            (None, v) => flags.push((name, v)),
+        }
+        self.trace(rule, causes, Tr::Flag { subject: sid, flag: name, value });
+    }
+
+    pub(crate) fn set_owner(&mut self, sid: u32, s: usize, owner: Option<u32>, rule: usize, causes: Causes) {
+        let rid = self.p.rules[rule].id;
+        if let Some(&(earlier, erule)) = self.step_owner.get(&sid) {
+            if self.p.rules[erule].id != rid && earlier != owner {
+                let event = causes.1.unwrap_or(causes.0);
+                self.conflicts.push(Conflict { event, subject: sid, earlier: (earlier, erule), now: (owner, rule) });
+            }
+        }
+        self.step_owner.insert(sid, (owner, rule));
+        let now = self.now;
+        let subj = &mut self.subjects[s];
+        if subj.owner == owner {
+            return;
+        }
+        if let Some(last) = subj.spans.last_mut() {
+            if last.end.is_none() {
+                if last.start == now {
+                    subj.spans.pop();
+                } else {
+                    last.end = Some(now);
+                }
+            }
+        }
+        let previous = subj.owner;
+        subj.owner = owner;
+        if let Some(o) = owner {
+            subj.spans.push(Span { owner: o, start: now, end: None, rule, causes });
+        }
+        self.trace(rule, causes, Tr::Owner { subject: sid, owner, previous });
+    }
+
+    pub(crate) fn expect(&mut self, spec_ix: usize, c: &Ctx, rule: usize) -> Res<()> {
+        let prog = self.p;
+        let spec = &prog.specs[spec_ix];
+        let trig = c.event.or(c.trigger).ok_or("a duty without an event")?;
+        let due = match spec.within {
+            None => None,
+            Some(w) => Some(crate::cal::due(w, self.now, self.p.max_us)?),
+        };
+        let inclusive = spec.within.is_none_or(|w| w.inclusive);
+        let matches =
+            spec.matches.iter().map(|(f, op)| Ok((*f, self.val(op, c)?))).collect::<Res<Vec<_>>>()?;
+        let party = match &spec.party {
+            Some(op) => self.val(op, c)?,
+            None => Val::Null,
+        };
+        let sv = match &spec.subject {
+            Some(op) => self.val(op, c)?,
+            None => Val::Null,
+        };
+        let obligation = spec.obligation.map(|what| {
+            self.obligations.push(Obl {
+                rule,
+                what,
+                party,
+                subject: c.subject,
+                opened: self.now,
+                due,
+                inclusive,
+                status: OPEN,
+                met_by: None,
+                met_at: None,
+                trigger: trig,
+            });
+            self.obligations.len() - 1
+        });
+        let mut cancel = Vec::new();
+        let mut cancel_sv = Val::Null;
+        if let Some(cn) = &spec.cancel {
+            if let Some(op) = &cn.subject {
+                cancel_sv = self.val(op, c)?;
+            }
+            for (f, op) in &cn.matches {
+                cancel.push((*f, self.val(op, c)?));
+            }
+        }
+        let p = self.pend.len();
+        if let Some(cn) = &spec.cancel {
+            self.cancels.entry((cn.ty, cancel_sv)).or_default().push(p);
+        }
+        self.pend.push(Pend {
+            cancel,
+            spec: spec_ix,
+            rule,
+            trigger: trig,
+            subject: c.subject,
+            state: OPEN,
+            matches,
+            party,
+            sv,
+            obligation,
+        });
+        for t in &spec.types {
+            self.waiting.entry((*t, sv)).or_default().push(p);
+        }
+        if let Some(d) = due {
+            self.seq += 1;
+            // a deadline fires after the events at it when inclusive, before them when not
+            self.timers.push(Reverse((2 * d + i64::from(inclusive), self.seq, p)));
+        }
+        self.trace(
+            rule,
+            Causes(trig, None),
+            Tr::Expectation { subject: c.subject, party, spec: spec_ix, due },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn fire_until(&mut self, limit: i64) -> Res<()> {
+        while let Some(&Reverse((key, _, p))) = self.timers.peek() {
+            if key >= limit {
+                break;
+            }
+            self.timers.pop();
+            if self.pend[p].state != OPEN {
+                continue;
+            }
+            let due = key >> 1; // 2 * due, or 2 * due + 1
+            self.pend[p].state = MISSED;
+            self.now = due;
+            if let Some(o) = self.pend[p].obligation {
+                self.obligations[o].status = MISSED;
+            }
+            let prog = self.p;
+            let spec = &prog.specs[self.pend[p].spec];
+            if spec.watch_late {
+                let sv = self.pend[p].sv;
+                for t in &spec.types {
+                    self.overdue.entry((*t, sv)).or_default().push(p);
+                }
+            }
+            if !spec.missed.is_empty() {
+                let pe = &self.pend[p];
+                let (trig, sid, party, rule) = (pe.trigger, pe.subject, pe.party, pe.rule);
+                let subj = sid.map(|s| self.subject(s));
+                let c = Ctx { now: due, event: None, trigger: Some(trig), subject: sid, subj, party, item: Val::Null };
+                self.step_owner.clear();
+                self.run(&spec.missed, &c, rule, Causes(trig, None))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn matches(&self, p: usize, e: usize) -> bool {
+        let k = self.ev.k;
+        self.pend[p].matches.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v))
+    }
+
+    pub(crate) fn met(&mut self, p: usize, e: usize, late: bool) -> Res<()> {
+        let at = self.ev.ats[e];
+        let (spec, trig, sid, party, rule, obl) = {
+            let pe = &self.pend[p];
+            (pe.spec, pe.trigger, pe.subject, pe.party, pe.rule, pe.obligation)
+        };
+        if let Some(o) = obl {
+            let o = &mut self.obligations[o];
+            o.status = if late { LATE } else { MET };
+            o.met_by = Some(e);
+            o.met_at = Some(at);
+        }
+        let prog = self.p;
+        let sp = &prog.specs[spec];
+        let branch = if late { &sp.late } else { &sp.met };
+        if !branch.is_empty() {
+            let subj = sid.map(|s| self.subject(s));
+            let c = Ctx { now: at, event: Some(e), trigger: Some(trig), subject: sid, subj, party, item: Val::Null };
+            self.run(branch, &c, rule, Causes(trig, Some(e)))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn settle(&mut self, e: usize) -> Res<()> {
+        let et = self.ev.types[e];
+        let sv = self.ev.vals[e * self.ev.k];
+        let keys: Vec<(u32, Val)> =
+            if sv != Val::Null { vec![(et, sv), (et, Val::Null)] } else { vec![(et, Val::Null)] };
+        for key in &keys {
+            let Some(list) = self.waiting.remove(key) else { continue };
+            let mut keep = Vec::with_capacity(list.len());
+            for &p in &list {
+                if self.pend[p].state != OPEN {
+                    continue;
+                }
+                if self.matches(p, e) {
+                    self.pend[p].state = MET;
+                    self.met(p, e, false)?;
+                } else {
+                    keep.push(p);
+                }
+            }
+            if let Some(added) = self.waiting.remove(key) {
+                keep.extend(added.into_iter().filter(|&p| self.pend[p].state == OPEN));
+            }
+            if !keep.is_empty() {
+                self.waiting.insert(*key, keep);
+            }
+        }
+        for key in &keys {
+            let Some(list) = self.overdue.remove(key) else { continue };
+            let mut keep = Vec::with_capacity(list.len());
+            for &p in &list {
+                if self.pend[p].state != MISSED {
+                    continue;
+                }
+                if self.matches(p, e) {
+                    self.pend[p].state = LATE;
+                    self.met(p, e, true)?;
+                } else {
+                    keep.push(p);
+                }
+            }
+            if let Some(added) = self.overdue.remove(key) {
+                keep.extend(added);
+            }
+            self.overdue.insert(*key, keep);
+        }
+        for key in &keys {
+            let Some(list) = self.cancels.remove(key) else { continue };
+            let mut keep = Vec::with_capacity(list.len());
+            for &p in &list {
+                if self.pend[p].state != OPEN {
+                    continue;
+                }
+                let k = self.ev.k;
+                if !self.pend[p].cancel.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v)) {
+                    keep.push(p);
+                    continue;
+                }
+                self.pend[p].state = CANCELLED;
+                if let Some(o) = self.pend[p].obligation {
+                    let o = &mut self.obligations[o];
+                    o.status = CANCELLED;
+                    o.met_by = Some(e);
+                    o.met_at = Some(self.ev.ats[e]);
+                }
+                let (rule, trig) = (self.pend[p].rule, self.pend[p].trigger);
+                self.trace(rule, Causes(trig, Some(e)), Tr::Cancelled { pend: p, by: e });
+            }
+            if !keep.is_empty() {
+                self.cancels.insert(*key, keep);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply(&mut self, e: usize) -> Res<()> {
+        let p = self.p;
+        self.now = self.ev.ats[e];
+        self.step_owner.clear();
+        let sid = match self.ev.vals[e * self.ev.k] {
+            Val::Str(s) => Some(s),
+            Val::Null => None,
+            other => return Err(format!("a subject value {other:?}, not text")),
+        };
+        let subj = sid.map(|s| self.subject(s));
+        let c = Ctx { now: self.now, event: Some(e), trigger: None, subject: sid, subj, party: Val::Null, item: Val::Null };
+        let et = self.ev.types[e];
+        let empty = Vec::new();
+        let rules = p.by_trigger.get(&et).unwrap_or(&empty);
+        let mut matched = Vec::with_capacity(rules.len());
+        for &r in rules {
+            match &p.rules[r].when {
+                Some(w) if !self.holds(w, &c)? => {}
+                _ => matched.push(r),
+            }
+        }
+        if matched.len() > 1 && !p.plain.contains(&et) {
+            let mut order = matched.clone();
+            order.sort_by_key(|&r| -p.rules[r].rank);
+            let mut suppressed: FxSet<u32> = FxSet::default();
+            for r in order {
+                if !suppressed.contains(&p.rules[r].id) {
+                    suppressed.extend(p.rules[r].overrides.iter().copied());
+                }
+            }
+            matched.retain(|&r| !suppressed.contains(&p.rules[r].id));
+        }
+        for &r in &matched {
+            match self.fired_ix.get(&r) {
+                Some(&i) => self.fired[i].1 += 1,
+                None => {
+                    self.fired_ix.insert(r, self.fired.len());
+                    self.fired.push((r, 1));
+                }
+            }
+        }
+        let plain = p.plain.contains(&et);
+        if !plain {
+            // rules that reject run first; a rejected event does nothing else, nor joins the
+            // history
+            self.rejected = false;
+            for &r in &matched {
+                if p.rules[r].rejects {
+                    self.run(&p.rules[r].actions, &c, r, Causes(e, None))?;
+                }
+            }
+            if self.rejected {
+                return Ok(());
+            }
+        }
+        if p.awaited.contains(&et) {
+            self.settle(e)?;
+        }
+        for &r in &matched {
+            if plain || !p.rules[r].rejects {
+                self.run(&p.rules[r].actions, &c, r, Causes(e, None))?;
+            }
+        }
+        if let Some(s) = sid {
+            self.hist_subj.entry((s, et)).or_default().push(e);
+        }
+        self.hist_type.entry(et).or_default().push(e);
+        Ok(())
+    }
+}
+

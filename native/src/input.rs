@@ -1,0 +1,311 @@
+//! The events of one history as columns: interned types, i64 instants and one value per field
+//! the program reads.
+
+use crate::ir::{Field, Val};
+
+pub(crate) struct Events {
+    pub(crate) types: Vec<u32>,
+    pub(crate) ats: Vec<i64>,
+    pub(crate) vals: Vec<Val>, // stride: the program's fields
+    pub(crate) k: usize,
+    pub(crate) lists: Vec<Vec<Val>>, // the lists of texts `Val::List` names
+}
+
+impl Events {
+    pub(crate) fn get(&self, e: usize, f: Field, ids: &[u32]) -> Val {
+        match f {
+            Field::Id => Val::Str(ids[e]),
+            Field::Type => Val::Str(self.types[e]),
+            Field::At => Val::Int(self.ats[e]),
+            Field::Slot(i) => self.vals[e * self.k + i],
+        }
+    }
+}
+
+// ---------------------------------------------------------------- raw events, checked here
+
+use crate::ir::{FieldKind, Interner, Program};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyInt, PyList, PyString};
+use crate::fx::FxMap;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// One history read from the caller's mappings: what `prepare` would make of it, when the core
+/// is sure of that.
+pub(crate) struct Raw<'py> {
+    pub(crate) strings: Interner,
+    pub(crate) ev: Events,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) id_objs: Vec<Bound<'py, PyAny>>,
+    pub(crate) duplicates: Vec<Bound<'py, PyAny>>, // ids of identical repeats, input order
+    pub(crate) ignored: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>, // (id, type)
+    pub(crate) horizon: Option<i64>,
+}
+
+/// Why the core hands a history back: `prepare` will either accept it (a form the core does
+/// not read) or say exactly what is wrong with it. Never shown; the caller only learns "not
+/// sure".
+pub(crate) struct Doubt;
+
+type Sure<T> = Result<T, Doubt>;
+
+impl From<PyErr> for Doubt {
+    fn from(_: PyErr) -> Self {
+        Doubt
+    }
+}
+
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+}
+
+/// Epoch microseconds of ISO 8601 text that Python's `datetime.fromisoformat` reads the same
+/// way: `YYYY-MM-DD`, `T` or a space, `HH:MM[:SS[.f]]` (1 to 6 fraction digits), then `Z` or
+/// `±HH:MM`. None for any other form (valid or not): the caller is then not sure.
+pub(crate) fn iso_us(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    let mut i = 16;
+    let (mut sec, mut frac) = (0, 0);
+    if b.get(i) == Some(&b':') {
+        sec = digits(b.get(i + 1..i + 3)?)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            let mut end = start;
+            while end < b.len() && b[end].is_ascii_digit() {
+                end += 1;
+            }
+            let n = end - start;
+            if n == 0 || n > 6 {
+                return None;
+            }
+            frac = digits(&b[start..end])? * 10i64.pow((6 - n) as u32);
+            i = end;
+        }
+    }
+    let offset = match &b[i..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            let (oh, om) = (digits(&[*oh1, *oh2])?, digits(&[*om1, *om2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = (oh * 60 + om) * 60_000_000;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if y < 1 || !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let local = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000_000 + sec * 1_000_000 + frac;
+    Some(local - offset)
+}
+
+/// The first instant in range (`times.MIN_US`: 0001-01-02 UTC).
+pub(crate) fn min_us() -> i64 {
+    days_from_civil(1, 1, 2) * DAY_US
+}
+
+struct Item<'py> {
+    at: i64,
+    id: Bound<'py, PyAny>,
+    id_sym: u32,
+    etype: u32,
+    row: usize, // where its values start in `flat`
+}
+
+/// Text the core can hold: exact `str` (not a subclass), valid Unicode (no lone surrogate).
+fn exact_text<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    v.cast_exact::<PyString>().ok()?.to_str().ok()
+}
+
+/// `prepare` over the raw mappings, or `Doubt` where the core is not sure to take the same
+/// view: any problem (which `prepare` locates and words), any form it does not read (a
+/// mapping that is not a dict, a datetime, a number in a field it does not check), an id
+/// reused by a different event. `derive(raw, index)` is `events.derived_id`.
+pub(crate) fn read<'py>(
+    py: Python<'py>,
+    p: &Program,
+    events: &Bound<'py, PyList>,
+    horizon: Option<i64>,
+    max_span_years: Option<i64>,
+    derive: &Bound<'py, PyAny>,
+) -> Sure<Raw<'py>> {
+    use crate::ir::Val;
+    let mut strings = p.strings.clone();
+    let k = p.fields.len();
+    let (lo, hi) = (min_us(), p.max_us);
+    // the first event of each id, by the id's interned number (none: usize::MAX)
+    let mut first: Vec<usize> = Vec::new();
+    let mut raws: Vec<Bound<'py, PyDict>> = Vec::with_capacity(events.len());
+    strings.reserve(2 * events.len());
+    let mut keys: FxMap<u32, Vec<Bound<'py, PyString>>> = FxMap::default(); // declared names
+    let mut items: Vec<Item<'py>> = Vec::with_capacity(events.len());
+    let mut flat: Vec<Val> = Vec::with_capacity(events.len() * k); // the accepted events' values
+    let mut duplicates = Vec::new();
+    let mut ignored = Vec::new();
+    let k_id = PyString::intern(py, "id");
+    let k_type = PyString::intern(py, "type");
+    let k_at = PyString::intern(py, "at");
+    for (index, raw) in events.iter().enumerate() {
+        let raw = raw.cast_exact::<PyDict>().map_err(|_| Doubt)?.clone();
+        let mut present = 0usize;
+        let (id_obj, id) = match raw.get_item(&k_id)? {
+            Some(v) if !v.is_none() => {
+                present += 1;
+                if let Some(t) = exact_text(&v) {
+                    if t.is_empty() {
+                        return Err(Doubt);
+                    }
+                    let sym = strings.sym(t);
+                    (v, sym)
+                } else if v.is_exact_instance_of::<PyInt>() {
+                    let n: i64 = v.extract()?; // no more than 19 digits
+                    let t = n.to_string();
+                    (PyString::new(py, &t).into_any(), strings.sym(&t))
+                } else {
+                    return Err(Doubt);
+                }
+            }
+            found => {
+                present += usize::from(found.is_some());
+                let d = derive.call1((&raw, index))?;
+                let sym = strings.sym(exact_text(&d).ok_or(Doubt)?);
+                (d, sym)
+            }
+        };
+        let slot = id as usize;
+        if slot >= first.len() {
+            first.resize(strings.names.len().max(slot + 1), usize::MAX);
+        }
+        if first[slot] != usize::MAX {
+            if raws[first[slot]].eq(&raw)? {
+                duplicates.push(id_obj);
+                continue;
+            }
+            return Err(Doubt); // PE212: a different event reuses the id
+        }
+        first[slot] = raws.len();
+        raws.push(raw.clone());
+        let Some(tv) = raw.get_item(&k_type)? else { return Err(Doubt) };
+        let etype_sym = strings.sym(exact_text(&tv).ok_or(Doubt)?);
+        let Some(checks) = p.checks.get(&etype_sym) else {
+            if p.ignore_unknown {
+                ignored.push((id_obj, tv));
+                continue;
+            }
+            return Err(Doubt);
+        };
+        present += 1;
+        let Some(av) = raw.get_item(&k_at)? else { return Err(Doubt) };
+        present += 1;
+        let at = iso_us(exact_text(&av).ok_or(Doubt)?).ok_or(Doubt)?;
+        if at < lo || at >= hi {
+            return Err(Doubt);
+        }
+        let row = flat.len();
+        flat.resize(row + k, Val::Null);
+        let vals = &mut flat[row..];
+        let names = keys
+            .entry(etype_sym)
+            .or_insert_with(|| checks.iter().map(|c| PyString::intern(py, &c.name)).collect());
+        for (c, key) in checks.iter().zip(names.iter()) {
+            let value = raw.get_item(key)?;
+            if value.is_some() {
+                present += 1;
+            }
+            let value = value.filter(|v| !v.is_none());
+            let Some(v) = value else {
+                if c.required || (c.opaque_default && c.slot.is_some()) {
+                    return Err(Doubt);
+                }
+                if let (Some(slot), Some(d)) = (c.slot, c.default) {
+                    vals[slot] = d;
+                }
+                continue;
+            };
+            match c.kind {
+                FieldKind::Str => {
+                    let t = exact_text(&v).ok_or(Doubt)?;
+                    if t.is_empty() || c.choices.as_ref().is_some_and(|ch| !ch.contains(t)) {
+                        return Err(Doubt);
+                    }
+                    if let Some(slot) = c.slot {
+                        vals[slot] = Val::Str(strings.sym(t));
+                    }
+                }
+                FieldKind::Bool => {
+                    let b = v.cast_exact::<pyo3::types::PyBool>().map_err(|_| Doubt)?.is_true();
+                    if let Some(slot) = c.slot {
+                        vals[slot] = Val::Bool(b);
+                    }
+                }
+                FieldKind::Int => {
+                    if !v.is_exact_instance_of::<PyInt>() {
+                        return Err(Doubt);
+                    }
+                    let n: i64 = v.extract().map_err(|_| Doubt)?;
+                    if let Some(slot) = c.slot {
+                        vals[slot] = Val::Int(n);
+                    }
+                }
+                _ => return Err(Doubt),
+            }
+        }
+        if present != raw.len() {
+            return Err(Doubt); // a field the type does not declare (PE205)
+        }
+        items.push(Item { at, id: id_obj, id_sym: id, etype: etype_sym, row });
+    }
+    items.sort_by_key(|it| it.at); // stable: ties keep their input order
+    if let Some(h) = horizon {
+        let keep = items.partition_point(|it| it.at <= h);
+        items.truncate(keep);
+    }
+    let horizon = horizon.or(items.last().map(|it| it.at));
+    if let (Some(years), Some(f), Some(h)) = (max_span_years, items.first(), horizon) {
+        // `check_span` counts calendar years in the policy's timezone; inside this bound (a
+        // day short of 365 per year, offsets below a day) it surely passes, else it decides
+        if h.saturating_sub(f.at) > years.saturating_mul(365 * DAY_US).saturating_sub(2 * DAY_US) {
+            return Err(Doubt);
+        }
+    }
+    let n = items.len();
+    let mut ev = Events { types: Vec::with_capacity(n), ats: Vec::with_capacity(n), vals: Vec::with_capacity(n * k), k, lists: Vec::new() };
+    let mut ids = Vec::with_capacity(n);
+    let mut id_objs = Vec::with_capacity(n);
+    for it in items {
+        ev.types.push(it.etype);
+        ev.ats.push(it.at);
+        ev.vals.extend_from_slice(&flat[it.row..it.row + k]);
+        ids.push(it.id_sym);
+        id_objs.push(it.id);
+    }
+    Ok(Raw { strings, ev, ids, id_objs, duplicates, ignored, horizon })
+}
