@@ -13,11 +13,9 @@ reason), the Python engine decides instead: the decision is the same either way.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter, methodcaller
 from types import ModuleType
@@ -44,6 +42,7 @@ from policyengine.runtime.records import (
     RejectionRow,
     SpanRecord,
     TraceRow,
+    gc_paused,
 )
 from policyengine.runtime.state import Subject, check_span
 
@@ -147,7 +146,7 @@ def run(
     # columns, not dicts: the core reads no Python mapping (map: the loops stay in C)
     columns = [list(map(methodcaller("get", f), applied)) for f in core.fields()]
     try:
-        with _gc_paused():
+        with gc_paused():
             rows = core.run(
                 list(map(itemgetter("id"), applied)),
                 list(map(itemgetter("type"), applied)),
@@ -190,7 +189,7 @@ def run_events(
     raw = events if type(events) is list else list(history_items(events))
     if prepared.core is not None:
         try:
-            with _gc_paused():
+            with gc_paused():
                 out = prepared.core.run_raw(
                     raw, as_of, max_span, [r.ref for r in policy.rules], derived_id
                 )
@@ -235,22 +234,9 @@ def checked_in_core(
         return False
     refs = [r.ref for r in program.compiled.rules]
     raw = events if type(events) is list else list(events)
-    with _gc_paused():
+    with gc_paused():
         return prepared.core.run_raw(raw, as_of, max_span, refs, derived_id) is not None
 
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The core hands back tens of thousands of small acyclic rows at once; the cyclic
-    collector's passes over them cost several times the work and can free nothing (as in
-    ``parallel.runner``). Paused for that span only, and restored as it was."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _module_unsupported() -> type[Exception]:

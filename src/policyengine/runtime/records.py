@@ -9,6 +9,9 @@ duty's obligation its status) are slotted dataclasses. Every row names its rule 
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal, NamedTuple
@@ -200,3 +203,18 @@ def reported(obligations: list[ObligationRecord]) -> list[ObligationRow]:
         )
         for o in obligations
     ]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Rows made in bulk (unpickled and merged shards, the native core's hand-back) are tens of
+    thousands of small acyclic tuples: the cyclic collector's repeated passes over them cost
+    several times the work itself and can free nothing. Paused for that span only, and
+    restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

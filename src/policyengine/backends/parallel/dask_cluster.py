@@ -19,7 +19,7 @@ from typing import Any
 from policyengine.backends.parallel.merger import _Fallback, merge
 from policyengine.backends.parallel.partitioner import REPLICATED, Read, Reader, assemble
 from policyengine.backends.parallel.planner import plan
-from policyengine.backends.parallel.runner import Report, Run, _gc_paused
+from policyengine.backends.parallel.runner import Report, Run
 from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
 from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
 from policyengine.backends.snapshot import evaluate_resumable
@@ -27,6 +27,7 @@ from policyengine.errors import PolicyEngineError
 from policyengine.language.program import HasProgram, Program, load_program, program_of
 from policyengine.runtime.decision import Decision
 from policyengine.runtime.events import content_digest
+from policyengine.runtime.records import gc_paused
 from policyengine.times import from_dt, parse_instant
 
 _INSTALL = "pip install 'policyengine[dask]'"
@@ -336,7 +337,7 @@ def run_dask(
     report.placed = {sid: k for k, r in enumerate(results) for sid in r.subjects}
     t0 = time.perf_counter()
     try:
-        with _gc_paused():
+        with gc_paused():
             decision = merge(policy, part, results)
     except (_Fallback, RecursionError) as exc:
         why = str(exc) or type(exc).__name__

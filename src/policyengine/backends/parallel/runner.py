@@ -13,8 +13,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -27,24 +26,12 @@ from policyengine.backends.snapshot import evaluate_resumable
 from policyengine.errors import Code, PolicyEngineError, Problem, WorkerError
 from policyengine.language.program import HasProgram, Program, program_of
 from policyengine.runtime.decision import Decision
+from policyengine.runtime.records import gc_paused
 from policyengine.runtime.state import MAX_SPAN_YEARS
 from policyengine.times import from_dt, parse_instant
 
 log = logging.getLogger(__name__)
 
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Unpickling and merging build hundreds of thousands of small acyclic tuples; the cyclic
-    collector's repeated passes over them cost several times the work itself and can free
-    nothing. Paused for that span only, and restored as it was."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass
@@ -226,7 +213,7 @@ def _loop(
             received.append((k, data))
         for k, data in received:
             # read and key this shard while the others still run
-            with _gc_paused():
+            with gc_paused():
                 status, value = pickle.loads(data)
                 done[k] = (status, prepare_result(value, k) if status == "ok" else value)
 
@@ -325,7 +312,7 @@ def run(
     report.seconds.update({f"shard{k}": r.seconds for k, r in enumerate(shard_results)})
     t0 = time.perf_counter()
     try:
-        with _gc_paused():
+        with gc_paused():
             decision = merge(policy, part, results)
     except (_Fallback, RecursionError) as exc:  # RecursionError: timer chains too deep to order
         return single(str(exc) or type(exc).__name__)
