@@ -231,6 +231,20 @@ def load_times(path: Path, repeat: int = 5) -> tuple[pe.Policy, Result]:
     }
 
 
+def held_per_event(run: Callable[[], Any], events: int) -> float:
+    """Bytes the result of ``run`` holds per event (tracemalloc: Python's objects; the Rust
+    core returns its rows as such, and keeps nothing once it has)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = run()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del result
+    return held / max(1, events)
+
+
 def latency(
     policy: pe.Policy, history: list[Event], runs: int, warmup: int, backend: str = "python"
 ) -> Result:
@@ -469,15 +483,30 @@ def run(args: argparse.Namespace) -> Result:
 
     rust: Result = {"available": core.available(), "hx_runs_on": None}
     if core.available():
-        rd = timed(
-            t, "own_rust", stream, lambda: own.evaluate(stream, backend="native"), max(r, 3)
-        )
+        rd = timed(t, "own_rust", stream, lambda: own.evaluate(stream, backend="native"), max(r, 3))
         agree["rust_vs_python_ownership"] = spans_of(rd) == spans_of(
             own.evaluate(stream, resumable=False)
         )
         del rd
         why = core.unsupported(hx)
         rust["hx_runs_on"] = "Python engine: " + why if why else "Rust core"
+        # flat cost: the same policy on a history 10x larger (other customers, same mix)
+        big = [
+            e for e in generate(10 * args.customers, args.seed + 1) if e["type"] in OWNERSHIP_TYPES
+        ]
+        timed(t, "own_rust_10x", big, lambda: own.evaluate(big, backend="native"), 2)
+        del big
+        if not args.no_memory:
+            rust["bytes_per_event"] = held_per_event(
+                lambda: own.evaluate(stream, backend="native"), len(stream)
+            )
+        if why is None:  # the packs on the core: today's rate and the durable backend's
+            timed(t, "hx_rust", events, lambda: hx.evaluate(events, backend="native"), r)
+            timed(t, "hx_rust_subset", subset, lambda: hx.evaluate(subset, backend="native"), r)
+            rust["hx_latency"] = latency(
+                hx, single_customer(args.latency_events, args.seed), args.latency_runs,
+                args.warmup, backend="native",
+            )  # fmt: skip
         rust["ownership_latency"] = latency(
             own,
             single_customer(args.latency_events, args.seed, types=OWNERSHIP_TYPES),
@@ -567,6 +596,48 @@ def run(args: argparse.Namespace) -> Result:
     if "own_rust" in eps:
         ratios["own_rust_over_baseline"] = eps["own_rust"] / eps["own_baseline"]
         ratios["own_rust_over_python"] = eps["own_rust"] / eps["own_native"]
+        ratios["own_rust_10x_over_1x"] = eps["own_rust_10x"] / eps["own_rust"]
+        out["targets"] += [
+            {
+                "what": "issue 20: flat cost, Rust core, a 10x larger history",
+                "target": "rate >= 0.8x the small one's",
+                "measured": f"{ratios['own_rust_10x_over_1x']:.2f}x",
+                "pass": ratios["own_rust_10x_over_1x"] >= 0.8,
+            },
+        ]
+        if "bytes_per_event" in out["rust"]:
+            per = out["rust"]["bytes_per_event"]
+            out["targets"].append(
+                {
+                    "what": "issue 20: memory of a lean decision (Rust core, ownership)",
+                    "target": "<= 200 bytes per event",
+                    "measured": f"{per:.0f} bytes per event",
+                    "pass": per <= 200,
+                }
+            )
+        if "hx_rust" in eps:
+            ratios["hx_rust_over_python"] = eps["hx_rust"] / eps["hx_native"]
+            ratios["hx_rust_over_durable"] = eps["hx_rust_subset"] / eps["hx_durable_subset"]
+            out["targets"] += [
+                {
+                    "what": "issue 20: HX packs, Rust core vs the Python engine",
+                    "target": ">= 5x",
+                    "measured": f"{ratios['hx_rust_over_python']:.2f}x",
+                    "pass": ratios["hx_rust_over_python"] >= 5,
+                },
+                {
+                    "what": "issue 20: HX packs, Rust core vs durable (subset)",
+                    "target": ">= 20x",
+                    "measured": f"{ratios['hx_rust_over_durable']:.1f}x",
+                    "pass": ratios["hx_rust_over_durable"] >= 20,
+                },
+                {
+                    "what": "issue 20: latency p50, HX packs on the Rust core, one customer",
+                    "target": "<= 0.5 ms",
+                    "measured": f"{out['rust']['hx_latency']['p50_ms']:.2f} ms",
+                    "pass": out["rust"]["hx_latency"]["p50_ms"] <= 0.5,
+                },
+            ]
         out["targets"] += [
             {
                 "what": "issue 20: ownership-only, Rust core vs the hand-written replay",
@@ -632,6 +703,9 @@ def report(r: Result) -> str:
         ("ownership-only, native, subset", "own_native_subset"),
         ("ownership-only, durable, subset", "own_durable_subset"),
         ("ownership-only, Rust core (native), whole", "own_rust"),
+        ("ownership-only, Rust core, 10x the history", "own_rust_10x"),
+        ("HX packs, Rust core, whole history", "hx_rust"),
+        ("HX packs, Rust core, subset", "hx_rust_subset"),
     ]
     for label, key in rows:
         if key not in t:  # the Rust core is not built here
@@ -746,7 +820,7 @@ def report(r: Result) -> str:
         elif p.get("separable") is False:
             lines.append("  the policy does not split, so it runs as one shard; plan() says:")
             lines += [f"    - {why}" for why in p["not_separable_because"]]
-    lines += ["", "TARGETS    issue #7 (\"native\" there: the Python engine), then issue 20"]
+    lines += ["", 'TARGETS    issue #7 ("native" there: the Python engine), then issue 20']
     for x in r["targets"]:
         verdict = "PASS" if x["pass"] else "FAIL"
         lines.append(f"  {verdict}  {x['what']}: {x['measured']} (target {x['target']})")
@@ -758,13 +832,13 @@ def _rust_lines(r: Result) -> list[str]:
     """The Rust core's ratios (issue 20), or why there are none."""
     rust, q = r["rust"], r["ratios"]
     if not rust["available"]:
-        return ["  Rust core: not built here (no cargo): backend=\"native\" runs the Python engine"]
+        return ['  Rust core: not built here (no cargo): backend="native" runs the Python engine']
     return [
         f"  ownership-only, Rust core / baseline         {q['own_rust_over_baseline']:7.2f}x"
         f"   (Rust core / Python engine = {q['own_rust_over_python']:.1f}x)",
         f"  same decisions: Rust core = Python engine (ownership spans) "
         f"{_yes(r['agreement']['rust_vs_python_ownership'])}",
-        f"  HX packs, backend=\"native\": {rust['hx_runs_on']}",
+        f'  HX packs, backend="native": {rust["hx_runs_on"]}',
     ]
 
 

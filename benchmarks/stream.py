@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -61,24 +62,57 @@ def _stream(history: Path, out: Path) -> None:
     )
 
 
-def _prepare(customers: int, seed: int, history: Path) -> None:
+def _prepare(customers: int, seed: int, history: Path, batch: int | None = None) -> None:
     """Generate, order for streaming and write the history (its own process: the measured
-    one never held the whole history, and starts from a small parent)."""
+    one never held the whole history, and starts from a small parent). With ``batch``, the
+    customers come in independent batches of that many (each with its own 200 employees,
+    ids, customers and employees prefixed ``B<k>``), so a million customers never sit in
+    memory at once: the batches' events without a subject are written first, then every
+    batch's groups, as one grouped stream."""
     from generate import generate
 
     import policyengine as pe
     from policyengine.stream import grouped
 
     policy = pe.load_policy(ROOT / "policies" / "huixiao")
-    with history.open("w", encoding="utf-8") as f:
-        for e in grouped(policy, generate(customers, seed)):
-            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    sf = policy.compiled.subject_field
+    size = batch or customers
+    groups_part = history.with_suffix(".groups.tmp")
+    with history.open("w", encoding="utf-8") as shared, groups_part.open("w") as rest:
+        for k, start in enumerate(range(0, customers, size)):
+            events = generate(min(size, customers - start), seed + k)
+            if batch is not None:
+                events = [_prefixed(e, f"B{k}") for e in events]
+            for e in grouped(policy, events):
+                out = shared if e.get(sf) is None else rest
+                out.write(json.dumps(e, ensure_ascii=False) + "\n")
+    with history.open("a", encoding="utf-8") as f, groups_part.open() as rest:
+        for line in rest:
+            f.write(line)
+    groups_part.unlink()
+
+
+def _prefixed(e: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The event of another batch: its id, customers and employees renamed."""
+
+    def name(v: Any) -> Any:
+        if isinstance(v, str) and len(v) > 1 and v[0] in "CE" and v[1:].isdigit():
+            return prefix + v
+        if isinstance(v, list):
+            return [name(x) for x in v]
+        return v
+
+    return {k: prefix + v if k == "id" else name(v) for k, v in e.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--batch", type=int, default=None,
+        help="generate the customers in independent batches of this many (a million: 20000)",
+    )  # fmt: skip
     ap.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     ap.add_argument("--dir", default=None, help="where the history and output go (a temp dir)")
     ap.add_argument("--stream-only", nargs=2, metavar=("HISTORY", "OUT"), help=argparse.SUPPRESS)
@@ -88,15 +122,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         _stream(Path(args.stream_only[0]), Path(args.stream_only[1]))
         return
     if args.prepare_only:
-        _prepare(args.customers, args.seed, Path(args.prepare_only))
+        _prepare(args.customers, args.seed, Path(args.prepare_only), args.batch)
         return
     where = Path(args.dir or tempfile.mkdtemp(prefix="pe-stream-"))
     where.mkdir(parents=True, exist_ok=True)
-    history = where / f"hx-{args.customers}-{args.seed}.jsonl"
+    batched = f"-b{args.batch}" if args.batch else ""
+    history = where / f"hx-{args.customers}-{args.seed}{batched}.jsonl"
     if not history.exists():
         subprocess.run(
             [sys.executable, __file__, "--customers", str(args.customers), "--seed",
-             str(args.seed), "--prepare-only", str(history)],
+             str(args.seed), "--prepare-only", str(history),
+             *(["--batch", str(args.batch)] if args.batch else [])],
             check=True,
         )  # fmt: skip
     out = where / f"decisions.{args.format}"

@@ -11,10 +11,9 @@ from policyengine.backends.stream import (
     evaluate_stream,
     grouped,
     groups,
-    inert_types,
     read_back,
-    routes,
 )
+from policyengine.backends.stream_routes import inert_types, party_routes, routes
 
 __all__ = [
     "FINAL_FIELDS",
@@ -26,6 +25,7 @@ __all__ = [
     "grouped",
     "groups",
     "inert_types",
+    "party_routes",
     "read_back",
     "routes",
 ]

@@ -18,12 +18,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 from typing import IO, Any, Final, Literal, NamedTuple, Protocol
 
 from policyengine.backends.parallel.merger import (
-    Increment,
     Offence,
     _Fallback,
     _positions,
@@ -31,11 +29,19 @@ from policyengine.backends.parallel.merger import (
     number_offences,
     sum_counters,
 )
-from policyengine.backends.parallel.partitioner import _OK, Reader, _token_value, _UnionFind
-from policyengine.backends.parallel.planner import Plan, plan
+from policyengine.backends.parallel.partitioner import _OK, Reader, _UnionFind
+from policyengine.backends.parallel.planner import plan
 from policyengine.backends.parallel.shard import ShardHooks, ShardResult, _index_compiled
+from policyengine.backends.stream_routes import (
+    _tokens,
+    constants,
+    inert_types,
+    party_routes,
+    routes,
+    texts,
+)
+from policyengine.backends.stream_store import FinalRows, IdTable
 from policyengine.errors import Code, EvaluationError, EventError, Problem
-from policyengine.language import model as m
 from policyengine.language.program import HasProgram, Program, program_of
 from policyengine.runtime.decision import Decision
 from policyengine.runtime.engine import World
@@ -129,160 +135,13 @@ def _show(key: Any) -> str:
     return repr(key)
 
 
-_INERT_ACTIONS: Final = (m.PenaltyAction, m.CreditAction, m.ViolationAction, m.RejectAction)
-
-
-def _mentions(value: Any, names: set[str], found: set[str]) -> None:
-    """Which of ``names`` occur as a text anywhere in ``value`` (a model dump)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            if v in names:
-                found.add(v)
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list | tuple):
-            stack.extend(v)
-
-
-def inert_types(policy: Program | HasProgram) -> frozenset[str]:
-    """Types of events without a subject that change no subject's entries: no rule on them
-    does more than penalize, credit, record a violation, reject or add to a party counter
-    (which only metrics read: ``plan`` checks it); no duty, transfer, flag or action per
-    subject; and nothing else in the policy names the type (no history query, duty, label
-    or condition). Their events are decided once, on their own, not once per group."""
-    program = program_of(policy)
-    pset = program.pset
-    if pset is None:
-        return frozenset()
-    candidates = set(plan(program).replicated)
-    found: set[str] = set()
-    for site in pset.rules:
-        r = site.rule
-        hit = candidates.intersection(r.triggers)
-        if hit and (
-            r.expect is not None
-            or not all(
-                a.for_each_subject is None
-                and (
-                    isinstance(a, _INERT_ACTIONS)
-                    or (isinstance(a, m.AddAction) and a.add.party is not None)
-                )
-                for a in r.then
-            )
-        ):
-            found |= hit
-        _mentions(r.model_dump(exclude={"on"}), candidates, found)
-    for label, _ in pset.labels.values():
-        _mentions(label.model_dump(), candidates, found)
-    for cond, _ in pset.conditions.values():
-        _mentions(cond.model_dump(), candidates, found)
-    for inv, _, _ in pset.invariants:
-        _mentions(inv.model_dump(), candidates, found)
-    return frozenset(candidates - found)
-
-
-# a route of a shared type: (co-location token name, per token field: (the type's field, a date?))
-Route = tuple[str, tuple[tuple[str, bool], ...]]
-
-
-def _route(r: m.Rule, the_plan: Plan, replicated: set[str]) -> Route | None:
-    """The token of the expectation ``r.expect`` that its event (without a subject) meets:
-    the plan's key token of the duty (one live duty per key), when every field of that token
-    is one the expectation matches the event's field against. None: it must meet every group."""
-    e = r.expect
-    if e is None or e.key is None or replicated.intersection(r.triggers):
-        return None
-    scope = e.key_scope or f"rule {r.id}.expect.key"
-    col = next((c for c in the_plan.colocations if c.name == f"key:{scope}"), None)
-    if col is None or len(col.sides) != 1 or col.sides[0].types != tuple(r.triggers):
-        return None
-    match = e.model_dump()["match"] or {}
-    fields: list[tuple[str, bool]] = []
-    for f, how in col.sides[0].fields:
-        part: Any = f"$event.{f}" if how == "raw" else {"date": "$event.at"}
-        found = next((k for k, v in match.items() if v == part), None)
-        if found is None:
-            return None
-        fields.append((found, how == "date"))
-    return col.name, tuple(fields)
-
-
-def routes(policy: Program | HasProgram) -> dict[str, tuple[Route, ...]]:
-    """The types of events without a subject that only meet duties of a key the plan
-    co-locates (a venue-list delivery meets the duty of its (manager, day)): such an event is
-    given only to the groups that hold its token, which are the only groups where it can
-    meet a duty. A type named anywhere else (a rule on it, a history query, a label, another
-    duty's steps) is given to every group."""
-    program = program_of(policy)
-    pset = program.pset
-    if pset is None:
-        return {}
-    the_plan = plan(program)
-    replicated = set(the_plan.replicated)
-    candidates = replicated - inert_types(program)
-    found: dict[str, list[Route]] = {}
-    spoilt: set[str] = set()
-    for site in pset.rules:
-        r = site.rule
-        spoilt |= candidates.intersection(r.triggers)
-        e = r.expect
-        if e is not None and isinstance(e.event, str) and e.event in candidates:
-            route = _route(r, the_plan, replicated)
-            if route is None:
-                spoilt.add(e.event)
-            else:
-                found.setdefault(e.event, []).append(route)
-            _mentions(r.model_dump(exclude={"on", "expect"}), candidates, spoilt)
-            _mentions(e.model_dump(exclude={"event"}), candidates, spoilt)
-        else:
-            _mentions(r.model_dump(exclude={"on"}), candidates, spoilt)
-    for label, _ in pset.labels.values():
-        _mentions(label.model_dump(), candidates, spoilt)
-    for cond, _ in pset.conditions.values():
-        _mentions(cond.model_dump(), candidates, spoilt)
-    for inv, _, _ in pset.invariants:
-        _mentions(inv.model_dump(), candidates, spoilt)
-    for metric, _, _ in pset.metrics:
-        _mentions(metric.model_dump(warnings=False), candidates, spoilt)
-    for award, _, _ in pset.awards:
-        _mentions(award.model_dump(warnings=False), candidates, spoilt)
-    return {t: tuple(rs) for t, rs in found.items() if t not in spoilt}
-
-
-def _tokens(
-    raw: Any, found: tuple[Route, ...], fill: Mapping[str, Any], tz: str
-) -> list[Any] | None:
-    """The tokens an event of a routed type meets (as ``Reader`` makes the creators'), or
-    None when a value is not one the tokens can hold (the event then meets every group)."""
-    out: list[Any] = []
-    for name, fields in found:
-        values: list[Any] = []
-        for f, as_date in fields:
-            v = _token_value(raw, f, "raw", fill.get(f), tz)
-            if as_date:
-                if not (isinstance(v, str) and len(v) == 10):
-                    return None
-                try:
-                    v = date.fromisoformat(v).isoformat()
-                except ValueError:
-                    return None
-            elif not isinstance(v, str):
-                return None
-            values.append(v)
-        out.append((name, tuple(values)))
-    return out
-
-
 @dataclass
 class _Final:
-    """What the final line needs, bounded by the penalties and counter increments (not the
-    events): each penalty with its ladder steps and its place in the single-process order,
-    each increment, and the span of the history."""
+    """What the final line needs: each penalty with its ladder steps and its place in the
+    single-process order, each increment (both on disk, ``FinalRows``: memory does not grow
+    with them), and the span of the history."""
 
-    offences: list[Offence] = field(default_factory=list)
-    adds: list[Increment] = field(default_factory=list)
+    rows: FinalRows = field(default_factory=FinalRows)
     first: tuple[int, int, Any] | None = None  # (at, input index, event): the earliest one
     last: int | None = None
 
@@ -291,19 +150,29 @@ class _Final:
         penalty row is kept; the trace rows the merge writes into go to one discarded row."""
         pens = res.records["penalties"]
         sink = [_Sink({})]
-        for rec in res.ladder:
-            if rec.replicated != subjects:
-                self.offences.append(
-                    (
-                        (pos[rec.step], rec.intra, k, rec.row),
-                        replace(rec, row=0, trace=0),
-                        [pens[rec.row]],
-                        sink,
-                    )
+        self.rows.add_offences(
+            [
+                (
+                    (pos[rec.step], rec.intra, k, rec.row),
+                    replace(rec, row=0, trace=0),
+                    [pens[rec.row]],
+                    sink,
                 )
-        for a in res.adds:
-            if a.replicated != subjects:
-                self.adds.append(((pos[a.step], a.intra, k, a.trace), replace(a, trace=0), sink))
+                for rec in res.ladder
+                if rec.replicated != subjects
+            ]
+        )
+        self.rows.add_increments(
+            [
+                ((pos[a.step], a.intra, k, a.trace), replace(a, trace=0), sink)
+                for a in res.adds
+                if a.replicated != subjects
+            ]
+        )
+
+    @property
+    def kept(self) -> int:
+        return self.rows.offences + self.rows.increments
 
 
 class _Sink(NamedTuple):
@@ -312,16 +181,20 @@ class _Sink(NamedTuple):
     detail: dict[str, Any]
 
 
-def _number(offences: list[Offence]) -> None:
+def _number(offences: list[Offence] | FinalRows) -> None:
     try:
-        number_offences(offences)
+        if isinstance(offences, FinalRows):
+            offences.number([_Sink({})])
+        else:
+            number_offences(offences)
     except _Fallback as exc:
         raise _not_streamable(
             f"a penalty ladder counted in a window cannot be numbered in stream mode ({exc})"
         ) from None
 
 
-_INDEX_BITS: Final = 40
+# an id's slot holds 32 bits of its event's hash and 32 of its input position (``IdTable``)
+_INDEX_BITS: Final = 32
 _INDEX_MASK: Final = (1 << _INDEX_BITS) - 1
 
 
@@ -384,13 +257,17 @@ def groups(
     read = reader.read
     inert = inert_types(program)
     routed_types = routes(program)
+    by_party_field = party_routes(program)
+    named = constants(program)
     tz = compiled.timezone
     specs, acts = _index_compiled(compiled)
     subject_field = compiled.subject_field
     every: list[tuple[int, str | None, Any]] = []  # the shared events (kept: the final line)
     always: list[int] = []  # positions in ``every`` of those given to every group
     by_token: dict[Any, list[int]] = {}  # token -> positions in ``every`` of those meeting it
-    digests: dict[int, int] = {}  # every id read (hashed): its content's hash, first input
+    by_party: dict[str, list[int]] = {}  # party -> positions in ``every`` of those naming it
+    reach: list[set[int]] = []  # the party events the events given to every group reach
+    digests = IdTable()  # every id read (hashed): its content's hash, first input
     closed: set[Any] = set()  # subjects and tokens of groups already written
     final = _Final()
     group: _Open | None = None
@@ -415,7 +292,7 @@ def groups(
             decision = decision_of(compiled, w, history, w.horizon)
             if subjects:
                 final.keep(res, pos, tally.groups, True)
-                tally.kept = len(final.offences) + len(final.adds)
+                tally.kept = final.kept
             ats = [e["at"] for e in history.events]
             if ats:
                 lo = min(ats)
@@ -436,6 +313,12 @@ def groups(
         picked = set(always)
         for key in g.uf.parent:
             picked.update(by_token.get(key, ()))
+        if by_party:  # the parties the group's entries can hold, and the events naming them
+            if not reach:  # once: all shared events are read before the first group closes
+                reach.append(_reached(by_party, every, texts_of(every[i][2] for i in always)))
+            picked |= reach[0]
+            own = [t for _, _, raw in g.events for t in texts(raw)]
+            picked |= _reached(by_party, every, own + texts_of(every[i][2] for i in picked))
         tally.routed_out += len(every) - len(picked)
         return decide([*(every[i] for i in sorted(picked)), *g.events], g.subjects, len(g.events))
 
@@ -464,7 +347,8 @@ def groups(
         if why is not None:
             raise _not_streamable(why, eid)
         if eid is not None:
-            key, digest = _digest(eid), _digest(raw) << _INDEX_BITS | index
+            key = _digest(eid)
+            digest = (_digest(raw) >> _INDEX_BITS) << _INDEX_BITS | (index & _INDEX_MASK)
             seen = digests.setdefault(key, digest)
             if seen >> _INDEX_BITS != digest >> _INDEX_BITS:
                 raise EventError([reused_problem(eid, seen & _INDEX_MASK, index)])
@@ -483,11 +367,18 @@ def groups(
                         if found is not None
                         else None
                     )
-                    if tokens is None:
-                        always.append(len(every))
-                    else:
+                    party = (
+                        raw.get(by_party_field[etype])
+                        if status == _OK and etype in by_party_field and isinstance(raw, Mapping)
+                        else None
+                    )
+                    if tokens is not None:
                         for t in tokens:
                             by_token.setdefault(t, []).append(len(every))
+                    elif isinstance(party, str) and party not in named:
+                        by_party.setdefault(party, []).append(len(every))
+                    else:
+                        always.append(len(every))
                 every.append(item)
                 tally.shared += 1
             elif status == _OK:
@@ -532,6 +423,27 @@ def groups(
         yield close(group)
     if backend == "python":
         yield _final_group(program, every, final, horizon, max_span, specs, acts, tally)
+
+
+def texts_of(raws: Iterable[Any]) -> list[str]:
+    return [t for raw in raws for t in texts(raw)]
+
+
+def _reached(
+    by_party: dict[str, list[int]], every: list[tuple[int, str | None, Any]], todo: list[str]
+) -> set[int]:
+    """The party-routed events that the texts ``todo`` name, and those their texts name."""
+    picked: set[int] = set()
+    seen: set[str] = set()
+    while todo:
+        t = todo.pop()
+        if t not in seen:
+            seen.add(t)
+            for i in by_party.get(t, ()):
+                if i not in picked:
+                    picked.add(i)
+                    todo.extend(texts(every[i][2]))
+    return picked
 
 
 def _result(hooks: ShardHooks, w: World) -> ShardResult:
@@ -587,14 +499,16 @@ def _final_group(
     w = run(compiled, history, horizon, hooks, max_span)
     primary = _result(hooks, w)
     final.keep(primary, _positions(primary), -1, False)
-    _number(final.offences)
-    final.adds.sort(key=lambda x: x[0])
-    totals, counter_log = sum_counters(final.adds)
+    rows = final.rows
+    _number(rows)
+    totals, counter_log = sum_counters(rows.increments_in_order())
     out = World(compiled)
     if compiled.metrics:
-        measure(out, final.adds, counter_log, horizon, primary.closes, _positions(primary))
-    final.offences.sort(key=lambda x: x[0])
-    out.penalties = [pens[0] for _, _, pens, _ in final.offences]
+        measure(
+            out, rows.increments_in_order(), counter_log, horizon, primary.closes,
+            _positions(primary),
+        )  # fmt: skip
+    out.penalties = rows.penalties()  # type: ignore[assignment]
     out.party_counters = totals
     decision = decision_of(compiled, out, History([]), horizon)
     tally.groups += 1
@@ -675,24 +589,30 @@ def _owner(decision: Decision, subject: str | None) -> str | None:
 _CHUNK: Final = 512  # penalties of the final line turned into models at a time
 
 
-def _body(group: Group, exclude: set[str] | None) -> str:
-    """The decision's JSON: the final result's only with ``FINAL_FIELDS``, its penalties
-    dumped ``_CHUNK`` at a time (one model per penalty for them all would double the
-    memory the final line's rows take)."""
+def _body(group: Group, exclude: set[str] | None) -> Iterator[str]:
+    """The decision's JSON, in parts: the final result's only with ``FINAL_FIELDS``, its
+    penalties dumped ``_CHUNK`` at a time (they are read from disk as they are dumped, and
+    written so: millions of them are never one text)."""
     d = group.decision
     if group.index >= 0:
-        return d.model_dump_json(exclude=exclude)
+        yield d.model_dump_json(exclude=exclude)
+        return
     rest = d.model_dump_json(include=set(FINAL_FIELDS - {"penalties"}))
     raw = d.raw
     if raw is None:  # pragma: no cover - a decision made here always has its raw rows
-        return d.model_dump_json(include=set(FINAL_FIELDS))
+        yield d.model_dump_json(include=set(FINAL_FIELDS))
+        return
     head = '{"penalties":['
-    parts = []
+    yield head
+    sep = ""
     for i in range(0, len(raw.penalties), _CHUNK):
         chunk = replace(raw, penalties=raw.penalties[i : i + _CHUNK])
         text = d.model_copy(update={"raw": chunk}).model_dump_json(include={"penalties"})
-        parts.append(text[len(head) : -2])
-    return head + ",".join(p for p in parts if p) + "]," + rest[1:]
+        part = text[len(head) : -2]
+        if part:
+            yield sep + part
+            sep = ","
+    yield "]," + rest[1:]
 
 
 class Writer(Protocol):
@@ -720,8 +640,10 @@ class JsonLinesWriter:
             data["final"] = True
         data.update(subjects=list(group.subjects), events=group.events)
         head = json.dumps(data, ensure_ascii=False)
-        body = _body(group, self._exclude)
-        self._file.write(f'{head[:-1]}, "decision": {body}}}\n')
+        self._file.write(f'{head[:-1]}, "decision": ')
+        for part in _body(group, self._exclude):
+            self._file.write(part)
+        self._file.write("}\n")
 
     def close(self) -> None:
         if self._own:
@@ -768,7 +690,7 @@ class ParquetWriter:
         row["penalties"].append(len(d.raw.penalties) if d.raw is not None else len(d.penalties))
         row["overdue"].append(sum(1 for o in d.obligations if o.status == "overdue"))
         row["violations"].append(len(d.violations))
-        row["decision"].append(_body(group, self._exclude))
+        row["decision"].append("".join(_body(group, self._exclude)))
         if len(row["group"]) >= _BATCH:
             self._flush()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -201,7 +201,7 @@ def number_offences(offences: Sequence[Offence]) -> None:
 
 
 def sum_counters(
-    adds: Sequence[Increment],
+    adds: Iterable[Increment],
 ) -> tuple[dict[str, dict[str, Decimal]], dict[tuple[str, str], list[tuple[int, Decimal]]]]:
     """The party counters' totals and logs from increments sorted in the single-process
     order; each increment's trace row shows the running total, as one process shows it."""
@@ -218,25 +218,27 @@ def sum_counters(
 
 def measure(
     w: World,
-    adds: Sequence[Increment],
+    adds: Iterable[Increment],
     counter_log: dict[tuple[str, str], list[tuple[int, Decimal]]],
     horizon: int | None,
     closes: Sequence[tuple[int, Any, int, bool]],
     pos: Sequence[tuple[Any, ...]],
 ) -> None:
     """Metrics and awards into ``w``: measured at each period end (``closes`` of one shard,
-    ``pos`` its step positions) with the counters as they stood (``adds`` sorted)."""
+    ``pos`` its step positions) with the counters as they stood (``adds`` sorted, read once:
+    the streaming mode reads them from disk)."""
     counters: dict[str, dict[str, Decimal]] = {}
     w.counter_log = counter_log
     w.horizon = horizon
-    i = 0
+    pending = iter(adds)
+    nxt = next(pending, None)
     for step, tick, at, complete in closes:
         at_pos = pos[step] if step != _FINISH else _LAST
-        while i < len(adds) and adds[i][0][0] < at_pos:
-            a = adds[i][1]
+        while nxt is not None and nxt[0][0] < at_pos:
+            a = nxt[1]
             table = counters.setdefault(a.key[0], {})
             table[a.key[1]] = table.get(a.key[1], Decimal(0)) + a.by
-            i += 1
+            nxt = next(pending, None)
         w.party_counters = counters
         w.close(tick, at, complete)
 
