@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from policyengine.backends.parallel.partitioner import Partition
@@ -23,6 +24,7 @@ from policyengine.runtime.decision import Decision
 from policyengine.runtime.engine import World
 from policyengine.runtime.evaluate import decision_of
 from policyengine.runtime.events import History
+from policyengine.runtime.records import PenaltyRow, TraceRow
 from policyengine.runtime.state import STATE, STEPPED, Subject
 
 if TYPE_CHECKING:
@@ -172,15 +174,23 @@ Offence = tuple[tuple[Any, ...], LadderRecord, list[Any], list[Any]]
 Increment = tuple[tuple[Any, ...], AddRecord, list[Any]]
 
 
+_first = itemgetter(0)
+_OFFENCE: Final = PenaltyRow._fields.index("offence")
+_DETAIL: Final = TraceRow._fields.index("detail")
+if len(TraceRow._fields) - 1 != _DETAIL:
+    raise TypeError("number_offences writes a trace row's detail as its last field")
+
+
 def number_offences(offences: Sequence[Offence]) -> None:
     """Number each party's offences in the single-process order and write the ladder step
     each takes into its penalty and trace rows (shared by ``merge`` and the streaming mode's
     final line, which holds only these rows)."""
+    new = tuple.__new__
     groups: dict[tuple[str, str], list[Offence]] = {}
     for o in offences:
         groups.setdefault(o[1].key, []).append(o)
     for group in groups.values():
-        group.sort(key=lambda x: x[0])
+        group.sort(key=_first)
         ats = [pens[rec.row].at for _, rec, pens, _ in group]
         for i, (_, rec, pens, trace) in enumerate(group):
             n = i + 1
@@ -195,9 +205,10 @@ def number_offences(offences: Sequence[Offence]) -> None:
             if outcome is None:
                 raise _Fallback(f"offence {n} of {rec.key} takes a step that cannot be evaluated")
             row, detail = outcome
-            pens[rec.row] = row._replace(offence=n)
+            # ``_replace`` without its Python-level ``_make``: the same named rows, built in C
+            pens[rec.row] = new(type(row), (*row[:_OFFENCE], n, *row[_OFFENCE + 1 :]))
             t = trace[rec.trace]
-            trace[rec.trace] = t._replace(detail={**detail, "offence": n})
+            trace[rec.trace] = new(type(t), (*t[:_DETAIL], {**detail, "offence": n}))
 
 
 def sum_counters(

@@ -197,10 +197,15 @@ class Reader:
 
     def read(self, index: int, raw: Any) -> Read:
         """Its id (``events.event_id``, as ``events.prepare`` gives it), subject and joins."""
-        eid = event_id(raw, index)
-        if eid is None:
-            return (index, None, False, _BAD, "", None, None, (), None)
-        derived = raw.get("id") is None
+        raw_id = raw.get("id") if type(raw) is dict else None
+        if type(raw_id) is str and raw_id and raw_id.isascii():  # event_id's commonest case
+            eid: str | None = raw_id
+            derived = False
+        else:
+            eid = event_id(raw, index)
+            if eid is None:
+                return (index, None, False, _BAD, "", None, None, (), None)
+            derived = raw.get("id") is None
         etype_raw = raw.get("type")
         etype = etype_raw if isinstance(etype_raw, str) else ""
         found = self.types.get(etype) if isinstance(etype_raw, str) else None
@@ -256,6 +261,7 @@ def assemble(
     whether inputs i and j are equal (for the wording of a duplicate notice)."""
     uf = _UnionFind()
     repeats: Repeats[int] = Repeats(same)  # by input index
+    firsts = repeats.first
     ids: dict[int, str] = {}
     ignored: list[tuple[str, str]] = []
     collapse: list[str] = []
@@ -270,7 +276,9 @@ def assemble(
             continue
         if derived:
             ids[index] = eid
-        if repeats.repeated(eid, index):
+        if eid not in firsts:  # ``Repeats.repeated`` of an id met for the first time
+            firsts[eid] = index
+        elif repeats.repeated(eid, index):
             continue
         if status != _OK:
             if status == _IGNORED:

@@ -13,14 +13,15 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from policyengine.backends.parallel.merger import Prepared, _Fallback, merge, prepare_result
 from policyengine.backends.parallel.partitioner import Partition, partition, shard_events
 from policyengine.backends.parallel.planner import Plan, plan
-from policyengine.backends.parallel.shard import ShardResult, evaluate_shard
+from policyengine.backends.parallel.shard import ShardResult, evaluate_shard, pack, unpack
 from policyengine.backends.parallel.spec import PolicySpec, policy_spec, rebuild
 from policyengine.backends.snapshot import evaluate_resumable
 from policyengine.errors import Code, PolicyEngineError, Problem, WorkerError
@@ -31,7 +32,6 @@ from policyengine.runtime.state import MAX_SPAN_YEARS
 from policyengine.times import from_dt, parse_instant
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Report:
     collapse: list[str] = field(default_factory=list)
     fallback: str | None = None  # why the decision came from one process after all
     seconds: dict[str, float] = field(default_factory=dict)
+    # this process's CPU seconds per stage: its serial part, the bound of the speed-up
+    cpu: dict[str, float] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)  # subject -> shard that evaluated it
 
     def explain(self) -> str:
@@ -62,6 +64,8 @@ class Report:
             lines.append(f"  evaluated in one process: {self.fallback}")
         if self.seconds:
             lines.append("  seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in self.seconds.items()))
+        if self.cpu:
+            lines.append("  caller CPU: " + ", ".join(f"{k} {v:.3f}" for k, v in self.cpu.items()))
         return "\n".join(lines)
 
 
@@ -119,7 +123,7 @@ def _no_collector() -> None:
 
 def _reply(conn: Any, work: Callable[[], ShardResult]) -> None:
     try:
-        payload: tuple[str, Any] = ("ok", work())
+        payload: tuple[str, Any] = ("ok", pack(work()))
     except PolicyEngineError as exc:
         payload = ("engine", f"{type(exc).__name__}: {exc}")
     except BaseException:
@@ -129,24 +133,82 @@ def _reply(conn: Any, work: Callable[[], ShardResult]) -> None:
 
 
 def _run_processes(
-    policy: Program, part: Partition, workers: int, method: str, timeout: float | None = None
+    policy: Program,
+    part: Partition,
+    workers: int,
+    method: str,
+    timeout: float | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> list[tuple[str, Any]]:
-    """Each shard in a worker process, ``workers`` at a time. A worker that ends without its
-    result raises PE310, one that has not answered within ``timeout`` seconds PE311 (the
-    others are ended): both name the shard."""
+    """Shard 0 in this process, the others in worker processes, ``workers - 1`` at a time:
+    a caller that waited idle for its workers would leave one core in ``workers`` unused, and
+    its own shard is never pickled nor unpickled. A worker that ends without its result
+    raises PE310, one that has not answered within ``timeout`` seconds PE311 (the others are
+    ended; seen once the caller's own shard is done): both name the shard. ``cpu`` receives
+    this process's CPU seconds per stage."""
     ctx: Any = multiprocessing.get_context(method)
     spec = None if method == "fork" else policy_spec(policy)
-    waiting = list(range(part.shards))
+    waiting = list(range(1, part.shards))
     running: dict[Any, tuple[int, Any, float]] = {}
     done: dict[int, tuple[str, Any]] = {}
+    stages = cpu if cpu is not None else {}
     try:
-        _loop(ctx, spec, policy, part, workers, timeout, waiting, running, done)
+        _start(ctx, spec, policy, part, workers - 1, waiting, running)
+        done[0] = _own_shard(policy, part, stages)
+        if done[0][0] != "ok":  # one process decides after all: the workers are ended
+            return [done[0]]
+        t1 = time.process_time()
+        _loop(ctx, spec, policy, part, workers - 1, timeout, waiting, running, done)
+        stages["receive"] = time.process_time() - t1
     finally:
         for _, proc, _ in running.values():  # given up on: end them, they are ours
             if proc.is_alive():
                 proc.kill()
             proc.join()
     return [done[k] for k in range(part.shards)]
+
+
+def _own_shard(policy: Program, part: Partition, cpu: dict[str, float]) -> tuple[str, Any]:
+    """Shard 0, evaluated here as a worker would evaluate it (without the collector: its rows
+    are live until the merge) and keyed for the merge at once, while the workers still run."""
+    t0 = time.process_time()
+    with gc_paused():
+        try:
+            res = evaluate_shard(
+                policy, shard_events(part, 0), part.horizon, part.first, part.max_span
+            )
+        except PolicyEngineError as exc:
+            return ("engine", f"{type(exc).__name__}: {exc}")
+        t1 = time.process_time()
+        cpu["own shard"] = t1 - t0
+        prepared = prepare_result(res, 0)
+        cpu["own keys"] = time.process_time() - t1
+        return ("ok", prepared)
+
+
+def _start(
+    ctx: Any,
+    spec: PolicySpec | None,
+    policy: Program,
+    part: Partition,
+    workers: int,
+    waiting: list[int],
+    running: dict[Any, tuple[int, Any, float]],
+) -> None:
+    """Worker processes for the waiting shards, up to ``workers`` running."""
+    while waiting and len(running) < workers:
+        k = waiting.pop(0)
+        recv, send = ctx.Pipe(duplex=False)
+        if spec is None:
+            args: tuple[Any, ...] = (policy, part, k, send)
+            target: Callable[..., None] = _child_fork
+        else:
+            args = (spec, shard_events(part, k), part.horizon, part.first, send, part.max_span)
+            target = _child_spawn
+        proc = ctx.Process(target=target, args=args, daemon=True)
+        proc.start()
+        send.close()
+        running[recv] = (k, proc, time.monotonic())
 
 
 def _loop(
@@ -161,19 +223,7 @@ def _loop(
     done: dict[int, tuple[str, Any]],
 ) -> None:
     while waiting or running:
-        while waiting and len(running) < workers:
-            k = waiting.pop(0)
-            recv, send = ctx.Pipe(duplex=False)
-            if spec is None:
-                args: tuple[Any, ...] = (policy, part, k, send)
-                target: Callable[..., None] = _child_fork
-            else:
-                args = (spec, shard_events(part, k), part.horizon, part.first, send, part.max_span)
-                target = _child_spawn
-            proc = ctx.Process(target=target, args=args, daemon=True)
-            proc.start()
-            send.close()
-            running[recv] = (k, proc, time.monotonic())
+        _start(ctx, spec, policy, part, workers, waiting, running)
         wait = None
         if timeout is not None:
             oldest = min(started for _, _, started in running.values())
@@ -215,7 +265,7 @@ def _loop(
             # read and key this shard while the others still run
             with gc_paused():
                 status, value = pickle.loads(data)
-                done[k] = (status, prepare_result(value, k) if status == "ok" else value)
+                done[k] = (status, prepare_result(unpack(value), k) if status == "ok" else value)
 
 
 def run(
@@ -242,6 +292,7 @@ def run(
         raise ValueError("workers must be at least 1")
     policy = program_of(policy)
     started = time.perf_counter()
+    cpu0 = time.process_time()
     the_plan = plan(policy)
     horizon_arg = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
     raw = list(events)
@@ -261,9 +312,67 @@ def run(
         return single(None)
     if not the_plan.separable:
         return single("the policy is not separable: " + "; ".join(the_plan.reasons))
+    with _collector_paused():
+        outcome = _split(
+            policy,
+            the_plan,
+            raw,
+            want,
+            horizon_arg,
+            workers,
+            start_method,
+            timeout,
+            max_span,
+            report,
+            started,
+            cpu0,
+        )
+    if isinstance(outcome, str):
+        return single(outcome)
+    return Run(outcome, report)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The collector paused from partitioning to the merged decision, then restored as it was.
+    The history, the caller's shard, the shards' rows and the decision are live all that time:
+    its passes over them could free nothing. At the end, what the pause made goes straight to
+    the oldest generation (``freeze`` then ``unfreeze``, when the caller has frozen nothing):
+    otherwise the first allocation after it starts a young pass over those millions of objects,
+    then another, a serial cost of a tenth of a shard. A cycle made meanwhile is freed by the
+    next full collection, as any old object's."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
+
+
+def _split(
+    policy: Program,
+    the_plan: Plan,
+    raw: list[Any],
+    want: int,
+    horizon_arg: int | None,
+    workers: int,
+    start_method: str | None,
+    timeout: float | None,
+    max_span: int | None,
+    report: Report,
+    started: float,
+    cpu0: float,
+) -> Decision | str:
+    """``run``'s partition, shards and merge: the merged decision, or why the history is to be
+    evaluated in one process after all."""
     part = partition(policy, the_plan, raw, want, horizon_arg)
     part.max_span = max_span
     report.seconds["partition"] = time.perf_counter() - started
+    report.cpu["partition"] = time.process_time() - cpu0
     report.sizes, report.replicated = part.sizes, part.replicated
     report.components, report.largest, report.collapse = (
         part.components,
@@ -271,9 +380,9 @@ def run(
         part.collapse,
     )
     if part.invalid:
-        return single("an event could not be read (one process reports every problem)")
+        return "an event could not be read (one process reports every problem)"
     if part.shards <= 1:
-        return single("; ".join(part.collapse) or "one component")
+        return "; ".join(part.collapse) or "one component"
     t0 = time.perf_counter()
     results: list[ShardResult | Prepared] = []
     if workers == 1:
@@ -286,13 +395,13 @@ def run(
                     )
                 )
         except PolicyEngineError as exc:
-            return single(f"{type(exc).__name__} in a shard")
+            return f"{type(exc).__name__} in a shard"
     else:
         method = start_method or _default_method()
         report.mode = method
-        for status, value in _run_processes(policy, part, workers, method, timeout):
+        for status, value in _run_processes(policy, part, workers, method, timeout, report.cpu):
             if status == "engine":
-                return single(f"{value} (in a shard)")
+                return f"{value} (in a shard)"
             if status != "ok":  # an exception that is not ours: a bug, with its traceback
                 raise WorkerError(
                     [
@@ -311,14 +420,15 @@ def run(
     report.seconds["shards"] = time.perf_counter() - t0
     report.seconds.update({f"shard{k}": r.seconds for k, r in enumerate(shard_results)})
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
-        with gc_paused():
-            decision = merge(policy, part, results)
+        decision = merge(policy, part, results)
     except (_Fallback, RecursionError) as exc:  # RecursionError: timer chains too deep to order
-        return single(str(exc) or type(exc).__name__)
+        return str(exc) or type(exc).__name__
     report.seconds["merge"] = time.perf_counter() - t0
+    report.cpu["merge"] = time.process_time() - c0
     report.seconds["total"] = time.perf_counter() - started
-    return Run(decision, report)
+    return decision
 
 
 def evaluate_many(

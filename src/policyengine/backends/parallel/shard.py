@@ -6,10 +6,13 @@ increment (the design: ``docs/parallel.md``)."""
 from __future__ import annotations
 
 import time
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Final
 
 from policyengine.errors import EvaluationError
 from policyengine.language.compiler import (
@@ -23,7 +26,7 @@ from policyengine.language.compiler import (
 from policyengine.runtime.engine import World
 from policyengine.runtime.evaluate import run
 from policyengine.runtime.events import prepare
-from policyengine.runtime.records import PenaltyRow
+from policyengine.runtime.records import ObligationRecord, PenaltyRow
 from policyengine.runtime.state import (
     MAX_SPAN_YEARS,
     RECORDS,
@@ -369,3 +372,62 @@ def evaluate_shard(
         events=len(raws),
         seconds=time.process_time() - started,
     )
+
+
+# -- a shard's result as it travels from a worker: rows as plain tuples
+#
+# Pickle writes a named tuple or a dataclass row through Python-level hooks (``__getnewargs__``,
+# ``__reduce_ex__``, the instance dict) and reads it back through its Python ``__new__``: for
+# the tens of thousands of rows of a shard that cost more than the worker's last quarter of
+# evaluation and, in the caller, serial time. Plain tuples pickle in C, and the caller makes
+# named rows of them again with ``tuple.__new__`` (C as well). Records whose class is not a
+# tuple (an obligation, a ladder or counter record) come back as named tuples with the same
+# field names: the merge and the decision read them by name only, after every change is made.
+_namedtuple: Any = namedtuple  # field names read off the classes below, not literals
+_VIEWS: Final[dict[str, Any]] = {
+    cls.__name__: _namedtuple(cls.__name__ + "View", [f.name for f in fields(cls)])
+    for cls in (ObligationRecord, LadderRecord, AddRecord)
+}
+_TUPLE, _VIEW, _AS_IS = 0, 1, 2
+
+
+def _pack_rows(rows: list[Any]) -> tuple[int, Any, list[Any]]:
+    kinds = set(map(type, rows))
+    if len(kinds) != 1:
+        return (_AS_IS, None, rows)
+    (cls,) = kinds
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return (_TUPLE, cls, list(map(tuple, rows)))
+    view = _VIEWS.get(cls.__name__)
+    if view is not None and cls in (ObligationRecord, LadderRecord, AddRecord):
+        return (_VIEW, cls.__name__, list(map(attrgetter(*view._fields), rows)))
+    return (_AS_IS, None, rows)
+
+
+def _unpack_rows(packed: tuple[int, Any, list[Any]]) -> list[Any]:
+    how, cls, rows = packed
+    if how == _TUPLE:
+        return list(map(partial(tuple.__new__, cls), rows))
+    if how == _VIEW:
+        return list(map(partial(tuple.__new__, _VIEWS[cls]), rows))
+    return rows
+
+
+def pack(res: ShardResult) -> tuple[Any, ...]:
+    """What a worker sends: the result with its rows as plain tuples (see above)."""
+    return (
+        replace(res, records={}, ladder=[], adds=[]),
+        {name: _pack_rows(rows) for name, rows in res.records.items()},
+        _pack_rows(res.ladder),
+        _pack_rows(res.adds),
+    )
+
+
+def unpack(packed: tuple[Any, ...]) -> ShardResult:
+    """The caller's side of ``pack``."""
+    res, records, ladder, adds = packed
+    assert isinstance(res, ShardResult)
+    res.records = {name: _unpack_rows(rows) for name, rows in records.items()}
+    res.ladder = _unpack_rows(ladder)
+    res.adds = _unpack_rows(adds)
+    return res
