@@ -17,6 +17,11 @@ unprepared); and ``prepare`` alone (the Python event validation). Events per sec
 are what compares across runs); the decisions are checked equal as JSON before anything is
 timed, and the raw events checked to be read by the core itself.
 
+``--packs`` times the whole huixiao pack (``policies/huixiao``: issue 20's targets): python and
+native on the history, the durable backend on the first 5% of its customers (it is slow),
+native on a history 10x larger (flat cost), and the p50 latency of one customer's 100 events
+with the decision read (owner, penalties), each backend; the decisions compared as JSON.
+
 ``--resources`` times the whole ``policies/huixiao/resources.yaml`` instead, on the same
 history filtered to the event types it declares (no baseline: python, native, and the core
 alone on the prepared history, ``backends.native.run``); ``prepare`` then runs in Python
@@ -60,7 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--resources", action="store_true", help="the whole resources pack")
+    ap.add_argument("--packs", action="store_true", help="the whole huixiao pack")
     args = ap.parse_args(argv)
+    if args.packs:
+        return packs(args.customers, args.seed, args.repeat)
     if args.resources:
         return resources(args.customers, args.seed, args.repeat)
     policy = pe.load_policy(ROOT / "benchmarks" / "hx_ownership.yaml")
@@ -111,6 +119,61 @@ def resources(customers: int, seed: int, repeat: int) -> int:
         ratio = timed["python"] / seconds
         print(f"{name:<12} {seconds:>9.3f} {len(events) / seconds:>12,.0f} {ratio:>9.2f}")
     return 0 if same and why is None else 1
+
+
+def p50_ms(policy: pe.Policy, events: list[dict[str, Any]], backend: str, runs: int = 300) -> float:
+    """One customer's history, as a service answering one request evaluates it."""
+    customer = events[0]["customer"]
+    samples = []
+    for i in range(runs + 30):
+        start = time.perf_counter()
+        d = policy.evaluate(events, backend=backend, resumable=False)  # type: ignore[arg-type]
+        d.owner(customer)
+        _ = d.penalties
+        if i >= 30:  # warmed up
+            samples.append(time.perf_counter() - start)
+    return 1000 * sorted(samples)[len(samples) // 2]
+
+
+def packs(customers: int, seed: int, repeat: int) -> int:
+    from generate import single_customer
+
+    policy = pe.load_policy(ROOT / "policies" / "huixiao")
+    events = generate(customers, seed)
+    big = generate(10 * customers, seed + 1)
+    chosen = {e["customer"] for e in events if "customer" in e}
+    few = set(sorted(chosen)[: max(1, len(chosen) // 20)])
+    subset = [e for e in events if e.get("customer", next(iter(few))) in few]
+    print(
+        f"{len(events)} events, {customers} customers (10x: {len(big)} events; durable on "
+        f"{len(subset)} events of {len(few)} customers); native core: "
+        f"{native.unsupported(policy) or 'in use'}, raw events read by the core: "
+        f"{native.checked_in_core(policy, events)}"
+    )
+    python = policy.evaluate(events, backend="python", resumable=False).model_dump_json()
+    same = policy.evaluate(events, backend="native").model_dump_json() == python
+    print(f"decisions equal as JSON: {same}")
+    rows = [
+        ("python", events, lambda: policy.evaluate(events, backend="python", resumable=False)),
+        ("native", events, lambda: policy.evaluate(events, backend="native")),
+        ("native, 10x", big, lambda: policy.evaluate(big, backend="native")),
+        ("durable", subset, lambda: policy.evaluate(subset, backend="durable")),
+        ("native, same", subset, lambda: policy.evaluate(subset, backend="native")),
+    ]
+    rate = {name: len(evs) / best(run, repeat) for name, evs, run in rows}
+    print(f"{'backend':<14} {'events/s':>12}")
+    for name, r in rate.items():
+        print(f"{name:<14} {r:>12,.0f}")
+    one = single_customer(100, seed)
+    lat = {b: p50_ms(policy, one, b) for b in ("python", "native")}
+    print(
+        f"native / python {rate['native'] / rate['python']:.2f}x (target >= 5); native / "
+        f"durable on the same events {rate['native, same'] / rate['durable']:.1f}x (target >= "
+        f"20); flat cost, 10x history {rate['native, 10x'] / rate['native']:.2f} (target >= "
+        f"0.8); p50 one customer, 100 events: python {lat['python']:.2f} ms, native "
+        f"{lat['native']:.2f} ms (target <= 0.5)"
+    )
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

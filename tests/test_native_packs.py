@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKS = ROOT / "policies"
 # policy path (a pack, or one file of it) -> whether the whole of it runs on the core
 ON_THE_CORE: dict[str, bool] = {
-    "huixiao": False,
+    "huixiao": True,
     "huixiao/resources.yaml": True,
-    "huixiao/after_sales.yaml": False,
-    "online_store": False,
-    "service_system": False,
-    "customer_management": False,
+    "huixiao/after_sales.yaml": True,
+    "online_store": True,
+    "service_system": True,
+    "customer_management": True,
 }
 Event = dict[str, Any]
 
@@ -74,14 +74,21 @@ def _outcome(policy: pe.Policy, events: list[Event], as_of: str | None, backend:
     return d.model_dump_json()
 
 
-def _on_core(policy: pe.Policy, events: list[Event], as_of: str | None) -> str:
-    """The core's own decision (or the errors it raises), asserting it kept the history."""
+# what may make the core hand one history back to the engine (the decision is still checked)
+HANDED_BACK = ("this history needs the Python engine: a working day in ",)
+
+
+def _on_core(policy: pe.Policy, events: list[Event], as_of: str | None) -> str | None:
+    """The core's own decision (or the errors it raises), or None where it handed the history
+    back for a reason of ``HANDED_BACK``: anything else it hands back fails."""
     horizon = None if as_of is None else from_dt(parse_instant(as_of, "as_of"))
     try:
         decision, why = native.run_events(policy.program, events, horizon)
     except (EventError, EvaluationError) as exc:
         return "error: " + repr([(p.code, p.event_id, p.field, p.message) for p in exc.problems])
-    assert why is None, why
+    if why is not None:
+        assert why.startswith(HANDED_BACK), why
+        return None
     return decision.model_dump_json()
 
 
@@ -93,6 +100,14 @@ def test_the_table_says_which_packs_run_on_the_core() -> None:
     assert all(
         native.unsupported(pe.load_policy(PACKS / n)) is not None for n, on in got.items() if not on
     )
+
+
+def test_the_core_decides_almost_every_scenario_of_its_packs() -> None:
+    require(native.MODULE)
+    mine = [s for s in SCENARIOS if ON_THE_CORE[s[0]]]
+    kept = [s for s in mine if _on_core(_policy(s[0], s[4]), s[2], s[3]) is not None]
+    # online_store: 4 of its 78 reach 2027, a year the statutory calendar does not hold yet
+    assert mine and len(kept) >= 0.9 * len(mine), (len(kept), len(mine))
 
 
 def test_every_pack_has_scenarios_here() -> None:
@@ -111,7 +126,7 @@ def test_same_decision_on_every_scenario(
     python = _outcome(policy, events, as_of, "python")
     assert _outcome(policy, events, as_of, "native") == python
     if ON_THE_CORE[pack]:
-        assert _on_core(policy, events, as_of) == python
+        assert _on_core(policy, events, as_of) in (python, None)
 
 
 @pytest.mark.parametrize("pack", sorted(k for k in ON_THE_CORE if "/" not in k))
@@ -125,6 +140,6 @@ def test_same_decision_on_generated_histories(pack: str) -> None:
         python = _outcome(policy, events, None, "python")
         assert _outcome(policy, events, None, "native") == python
         if ON_THE_CORE[pack]:
-            assert _on_core(policy, events, None) == python
+            assert _on_core(policy, events, None) in (python, None)
 
     check()

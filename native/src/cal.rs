@@ -8,7 +8,7 @@ const DAY_US: i64 = 86_400_000_000;
 const SLACK_US: i64 = 4 * DAY_US; // `Duration.calendar_slack` of months and years
 
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let doe = z - era * 146_097;
@@ -78,12 +78,24 @@ pub(crate) fn covers(b: Back, at: i64, now: i64) -> Option<bool> {
 
 /// `Duration.due`'s instant for a window the IR describes (`ir::Window`), from `start`.
 pub(crate) fn due(w: Window, start: i64, max_us: i64) -> Res<i64> {
+    if w.working_days != 0 || w.working_us != 0 {
+        return Err("working days here (only a duty's window counts them)".into());
+    }
     if w.from.is_some_and(|f| start < f) {
         return Err("a day-long window before the timezone's last offset change".into());
     }
     let begin = match w.midnight {
         None => Some(start),
         Some(offset) => start.checked_add(offset).map(|t| t.div_euclid(DAY_US) * DAY_US - offset),
+    };
+    let begin = match (w.month_start, w.midnight) {
+        // `midnight.replace(day=1)`: the local month's first midnight
+        (true, Some(offset)) => begin.and_then(|b| b.checked_add(offset)).map(|l| {
+            let (y, m, _) = civil_from_days(l.div_euclid(DAY_US));
+            days_from_civil(y, m, 1) * DAY_US - offset
+        }),
+        (true, None) => return Err("a month's start without its local midnight".into()),
+        _ => begin,
     };
     let begin = match (w.months, w.from) {
         (0, _) => begin,

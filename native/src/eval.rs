@@ -46,7 +46,11 @@ pub(crate) struct Pend {
     pub(crate) party: Val,
     pub(crate) sv: Val,
     pub(crate) obligation: Option<usize>,
-    pub(crate) cancel: Vec<(usize, Val)>, // `cancel_on`'s field values, fixed at the start
+    pub(crate) cancel: Vec<(Val, Vec<(usize, Val)>)>, // per `cancel_on` entry: subject, fields
+    pub(crate) start: Option<i64>,                      // `after`: no event before it meets it
+    pub(crate) start_excl: bool,                        // nor at it (a step after an inclusive one)
+    pub(crate) step: Option<(usize, usize)>,            // a chain's first duty, this one's step
+    pub(crate) chain: Option<usize>,                    // its recurring chain (`World::chains`)
 }
 
 pub(crate) struct Obl {
@@ -55,6 +59,8 @@ pub(crate) struct Obl {
     pub(crate) party: Val,
     pub(crate) subject: Option<u32>,
     pub(crate) opened: i64,
+    pub(crate) start: Option<i64>,
+    pub(crate) start_incl: bool,
     pub(crate) due: Option<i64>,
     pub(crate) inclusive: bool,
     pub(crate) status: u8,
@@ -66,12 +72,14 @@ pub(crate) struct Obl {
 pub(crate) enum Tr {
     Claim { subject: u32, party: u32, status: u8 },
     Owner { subject: u32, owner: Option<u32>, previous: Option<u32> },
-    Expectation { subject: Option<u32>, party: Val, spec: usize, due: Option<i64> },
+    Expectation { subject: Option<u32>, party: Val, spec: usize, step: Option<usize>, due: Option<i64> },
     Flag { subject: u32, flag: u32, value: Val },
     Penalty(usize), // an index into `World::penalties`
     Reject { subject: Option<u32>, text: u32 },
     Cancelled { pend: usize, by: usize }, // a duty ended by its `cancel_on` event
     Counter { subject: Option<u32>, party: u32, name: u32, value: i64 },
+    Violation { subject: Option<u32>, party: Val, what: u32 },
+    DecCounter { subject: Option<u32>, party: u32, name: u32, value: i64, exp: i32 }, // `counters.rs`
 }
 
 pub(crate) struct Row {
@@ -118,6 +126,8 @@ pub(crate) struct World<'p> {
     pub(crate) waiting: FxMap<(u32, Val), Vec<usize>>,
     pub(crate) overdue: FxMap<(u32, Val), Vec<usize>>,
     pub(crate) cancels: FxMap<(u32, Val), Vec<usize>>,
+    pub(crate) live_keys: FxMap<(i64, Val), crate::duty::Live>, // a key: its latest duties
+    pub(crate) chains: Vec<crate::duty::Chain>,                 // the recurring duties (`every`)
     pub(crate) hist_subj: FxMap<(u32, u32), Vec<usize>>,
     pub(crate) hist_type: FxMap<u32, Vec<usize>>,
     pub(crate) step_owner: FxMap<u32, (Option<u32>, usize)>,
@@ -127,6 +137,21 @@ pub(crate) struct World<'p> {
     pub(crate) ladders: FxMap<(u32, u32), i64>,
     pub(crate) party_counters: Vec<(u32, Vec<(u32, i64)>)>,
     pub(crate) party_ix: FxMap<u32, usize>,
+    pub(crate) violations: Vec<crate::value::Breach>,
+    pub(crate) labels: Vec<Vec<Option<u32>>>, // per subject, at the horizon (`label`)
+    pub(crate) real: usize,        // the history's events; derived ones after them (`owner`)
+    pub(crate) origin: Vec<crate::periodic::Origin>, // per derived row, whose id it carries
+    pub(crate) queue: Vec<usize>,  // derived events not yet applied
+    pub(crate) counter_log: Vec<(u32, u32, i64, i64, bool)>, // owner, name, at, by, a party's
+    pub(crate) joined: Vec<usize>, // the events that joined the history, in order
+    pub(crate) closes: Vec<crate::metric::Close>, // metric periods measured
+    pub(crate) event_labels: Vec<(u32, crate::label::Found)>, // `label`: by events
+    pub(crate) event_label_ix: FxMap<u32, usize>,
+    pub(crate) classified: Vec<crate::label::Classified>,
+    pub(crate) horizon_reached: bool, // `finish` ran (a horizon)
+    pub(crate) broken: Vec<(u32, Vec<u32>)>, // invariants at the horizon (`label`)
+    pub(crate) tuples: FxMap<Vec<Val>, u32>, // the keys made of a list, as `Val::List`s
+    pub(crate) counter_exp: FxMap<crate::counters::ExpKey, i32>, // decimal counters' exponents
 }
 
 impl<'p> World<'p> {
@@ -152,6 +177,8 @@ impl<'p> World<'p> {
             waiting: FxMap::default(),
             overdue: FxMap::default(),
             cancels: FxMap::default(),
+            live_keys: FxMap::default(),
+            chains: Vec::new(),
             hist_subj: FxMap::default(),
             hist_type: FxMap::default(),
             step_owner: FxMap::default(),
@@ -161,13 +188,37 @@ impl<'p> World<'p> {
             ladders: FxMap::default(),
             party_counters: Vec::new(),
             party_ix: FxMap::default(),
+            violations: Vec::new(),
+            labels: Vec::new(),
+            real: 0,
+            origin: Vec::new(),
+            queue: Vec::new(),
+            counter_log: Vec::new(),
+            joined: Vec::new(),
+            closes: Vec::new(),
+            event_labels: Vec::new(),
+            event_label_ix: FxMap::default(),
+            classified: Vec::new(),
+            horizon_reached: false,
+            broken: Vec::new(),
+            tuples: FxMap::default(),
+            counter_exp: FxMap::default(),
         };
-        for e in 0..w.ev.ats.len() {
+        w.real = w.ev.ats.len();
+        if w.real > 0 && horizon.is_some() {
+            w.schedule_ticks(w.ev.ats[0])?;
+            w.schedule_closes(w.ev.ats[0])?;
+        }
+        for e in 0..w.real {
             w.fire_until(2 * w.ev.ats[e] + 1)?;
             w.apply(e)?;
         }
         if let Some(h) = horizon {
             w.fire_until(2 * h + 1)?;
+            w.finish_metrics(h)?;
+            w.labels = w.label_all(h)?;
+            w.horizon_reached = true;
+            w.broken = w.broken_at(h)?;
         }
         Ok(w)
     }
@@ -217,7 +268,7 @@ impl<'p> World<'p> {
             },
             Op::Claims(_) => return Err("a claims list where one value belongs".into()),
             Op::Values(_) => return Err("a list of values where one value belongs".into()),
-            Op::Len(inner) => Val::Int(self.claims(inner, c)?.len() as i64),
+            Op::Len(inner) => self.len_of(inner, c)?,
             Op::Count(q) => Val::Int(self.count(q, c)?),
             Op::Plus(base, w) => match self.val(base, c)? {
                 Val::Int(start) => Val::Int(crate::cal::due(*w, start, self.p.max_us)?),
@@ -230,6 +281,27 @@ impl<'p> World<'p> {
                 },
                 _ => Val::Null,
             },
+            Op::Coalesce(items) => self.coalesce(items, c)?,
+            Op::FlagOf(who, name) => self.flag_of(who, *name, c)?,
+            Op::First(q, field, last) => self.first_of(q, *field, *last, c)?,
+            Op::ValuesOf(..) => return Err("a list of values where one value belongs".into()),
+            Op::Sum(terms) => self.sum(terms, c)?,
+            Op::Arith(code, args) => self.arith(*code, args, c)?,
+            Op::Fold(code, terms) => self.fold(*code, terms, c)?,
+            Op::Counter(name) => {
+                let found = c.subj.and_then(|s| self.subjects[s].counters.iter().find(|(n, _)| n == name));
+                let exp = c.subj.map_or(0, |s| self.counter_exp_of((false, self.subjects[s].id, *name)));
+                Val::Dec(exp, found.map_or(0, |(_, v)| *v))
+            }
+            Op::Date(inner, offset, from) => self.local_date(inner, *offset, *from, c)?,
+            Op::Tuple(_) => return Err("a list value where one value belongs".into()),
+            Op::Subjects(..) => return Err("subjects where one value belongs".into()),
+            Op::ValuesList(..) => return Err("a list of values where one value belongs".into()),
+            Op::Div(a, b) => self.div(a, b, c)?,
+            Op::Round(x, digits, mode) => self.round(x, *digits, *mode, c)?,
+            Op::Avg(terms) => self.avg(terms, c)?,
+            Op::Ago(us, from, min) => self.ago(*us, *from, *min, c)?,
+            Op::CounterOf(name) => self.counter_of(*name, c)?,
         })
     }
 
@@ -337,7 +409,13 @@ impl<'p> World<'p> {
                 self.claims(b, c)?.iter().any(|e| manual_eq(x, Val::Str(*e)))
             }
             Cond::Cmp(code, a, b) => {
+                if let Some(r) = self.list_test(*code, a, b, c)? {
+                    return Ok(r);
+                }
                 let (x, y) = (self.val(a, c)?, self.val(b, c)?);
+                if let Some(r) = self.date_test(*code, x, y) {
+                    return Ok(r);
+                }
                 match code {
                     0 => manual_eq(x, y),
                     1 => !manual_eq(x, y),
@@ -347,6 +425,7 @@ impl<'p> World<'p> {
                             (Val::Str(i), Val::Str(j)) => {
                                 Some(self.strings.names[i as usize].cmp(&self.strings.names[j as usize]))
                             }
+                            (Val::Dec(..), _) | (_, Val::Dec(..)) => crate::decimal::order(x, y)?,
                             _ => None, // null, yes/no and mixed kinds are never ordered
                         };
                         match ord {
@@ -385,13 +464,20 @@ impl<'p> World<'p> {
 
     pub(crate) fn run(&mut self, acts: &'p [Act], c: &Ctx, rule: usize, causes: Causes) -> Res<()> {
         for a in acts {
+            if let Some(each @ Op::Subjects(..)) = &a.for_each {
+                self.each_subject(a, each, c, rule, causes)?;
+                continue;
+            }
             if let Some(each) = &a.for_each {
                 // `_run_one`: `value or []`, a list item by item, any other value as one
-                let items = match self.val(each, c)? {
+                let items = match self.items_of(each, c)? {
+                    Some(items) => items,
+                    None => match self.val(each, c)? {
                     Val::List(i) => self.ev.lists[i as usize].clone(),
                     Val::Null | Val::Bool(false) | Val::Int(0) => Vec::new(),
                     Val::Str(s) if self.strings.names[s as usize].is_empty() => Vec::new(),
                     v => vec![v],
+                    },
                 };
                 for item in items {
                     let ci = Ctx { item, ..*c };
@@ -467,6 +553,7 @@ impl<'p> World<'p> {
             }
             Kind::Penalty(ix) => self.penalize(*ix, c, rule, causes)?,
             Kind::Add { name, by, party } => self.add(*name, by, party.as_ref(), c, rule, causes)?,
+            Kind::Violation { what, party } => self.violate(*what, party, c, rule, causes)?,
         }
         Ok(())
     }
@@ -514,220 +601,7 @@ impl<'p> World<'p> {
             subj.spans.push(Span { owner: o, start: now, end: None, rule, causes });
         }
         self.trace(rule, causes, Tr::Owner { subject: sid, owner, previous });
-    }
-
-    pub(crate) fn expect(&mut self, spec_ix: usize, c: &Ctx, rule: usize) -> Res<()> {
-        let prog = self.p;
-        let spec = &prog.specs[spec_ix];
-        let trig = c.event.or(c.trigger).ok_or("a duty without an event")?;
-        let due = match spec.within {
-            None => None,
-            Some(w) => Some(crate::cal::due(w, self.now, self.p.max_us)?),
-        };
-        let inclusive = spec.within.is_none_or(|w| w.inclusive);
-        let matches =
-            spec.matches.iter().map(|(f, op)| Ok((*f, self.val(op, c)?))).collect::<Res<Vec<_>>>()?;
-        let party = match &spec.party {
-            Some(op) => self.val(op, c)?,
-            None => Val::Null,
-        };
-        let sv = match &spec.subject {
-            Some(op) => self.val(op, c)?,
-            None => Val::Null,
-        };
-        let obligation = spec.obligation.map(|what| {
-            self.obligations.push(Obl {
-                rule,
-                what,
-                party,
-                subject: c.subject,
-                opened: self.now,
-                due,
-                inclusive,
-                status: OPEN,
-                met_by: None,
-                met_at: None,
-                trigger: trig,
-            });
-            self.obligations.len() - 1
-        });
-        let mut cancel = Vec::new();
-        let mut cancel_sv = Val::Null;
-        if let Some(cn) = &spec.cancel {
-            if let Some(op) = &cn.subject {
-                cancel_sv = self.val(op, c)?;
-            }
-            for (f, op) in &cn.matches {
-                cancel.push((*f, self.val(op, c)?));
-            }
-        }
-        let p = self.pend.len();
-        if let Some(cn) = &spec.cancel {
-            self.cancels.entry((cn.ty, cancel_sv)).or_default().push(p);
-        }
-        self.pend.push(Pend {
-            cancel,
-            spec: spec_ix,
-            rule,
-            trigger: trig,
-            subject: c.subject,
-            state: OPEN,
-            matches,
-            party,
-            sv,
-            obligation,
-        });
-        for t in &spec.types {
-            self.waiting.entry((*t, sv)).or_default().push(p);
-        }
-        if let Some(d) = due {
-            self.seq += 1;
-            // a deadline fires after the events at it when inclusive, before them when not
-            self.timers.push(Reverse((2 * d + i64::from(inclusive), self.seq, p)));
-        }
-        self.trace(
-            rule,
-            Causes(trig, None),
-            Tr::Expectation { subject: c.subject, party, spec: spec_ix, due },
-        );
-        Ok(())
-    }
-
-    pub(crate) fn fire_until(&mut self, limit: i64) -> Res<()> {
-        while let Some(&Reverse((key, _, p))) = self.timers.peek() {
-            if key >= limit {
-                break;
-            }
-            self.timers.pop();
-            if self.pend[p].state != OPEN {
-                continue;
-            }
-            let due = key >> 1; // 2 * due, or 2 * due + 1
-            self.pend[p].state = MISSED;
-            self.now = due;
-            if let Some(o) = self.pend[p].obligation {
-                self.obligations[o].status = MISSED;
-            }
-            let prog = self.p;
-            let spec = &prog.specs[self.pend[p].spec];
-            if spec.watch_late {
-                let sv = self.pend[p].sv;
-                for t in &spec.types {
-                    self.overdue.entry((*t, sv)).or_default().push(p);
-                }
-            }
-            if !spec.missed.is_empty() {
-                let pe = &self.pend[p];
-                let (trig, sid, party, rule) = (pe.trigger, pe.subject, pe.party, pe.rule);
-                let subj = sid.map(|s| self.subject(s));
-                let c = Ctx { now: due, event: None, trigger: Some(trig), subject: sid, subj, party, item: Val::Null };
-                self.step_owner.clear();
-                self.run(&spec.missed, &c, rule, Causes(trig, None))?;
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn matches(&self, p: usize, e: usize) -> bool {
-        let k = self.ev.k;
-        self.pend[p].matches.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v))
-    }
-
-    pub(crate) fn met(&mut self, p: usize, e: usize, late: bool) -> Res<()> {
-        let at = self.ev.ats[e];
-        let (spec, trig, sid, party, rule, obl) = {
-            let pe = &self.pend[p];
-            (pe.spec, pe.trigger, pe.subject, pe.party, pe.rule, pe.obligation)
-        };
-        if let Some(o) = obl {
-            let o = &mut self.obligations[o];
-            o.status = if late { LATE } else { MET };
-            o.met_by = Some(e);
-            o.met_at = Some(at);
-        }
-        let prog = self.p;
-        let sp = &prog.specs[spec];
-        let branch = if late { &sp.late } else { &sp.met };
-        if !branch.is_empty() {
-            let subj = sid.map(|s| self.subject(s));
-            let c = Ctx { now: at, event: Some(e), trigger: Some(trig), subject: sid, subj, party, item: Val::Null };
-            self.run(branch, &c, rule, Causes(trig, Some(e)))?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn settle(&mut self, e: usize) -> Res<()> {
-        let et = self.ev.types[e];
-        let sv = self.ev.vals[e * self.ev.k];
-        let keys: Vec<(u32, Val)> =
-            if sv != Val::Null { vec![(et, sv), (et, Val::Null)] } else { vec![(et, Val::Null)] };
-        for key in &keys {
-            let Some(list) = self.waiting.remove(key) else { continue };
-            let mut keep = Vec::with_capacity(list.len());
-            for &p in &list {
-                if self.pend[p].state != OPEN {
-                    continue;
-                }
-                if self.matches(p, e) {
-                    self.pend[p].state = MET;
-                    self.met(p, e, false)?;
-                } else {
-                    keep.push(p);
-                }
-            }
-            if let Some(added) = self.waiting.remove(key) {
-                keep.extend(added.into_iter().filter(|&p| self.pend[p].state == OPEN));
-            }
-            if !keep.is_empty() {
-                self.waiting.insert(*key, keep);
-            }
-        }
-        for key in &keys {
-            let Some(list) = self.overdue.remove(key) else { continue };
-            let mut keep = Vec::with_capacity(list.len());
-            for &p in &list {
-                if self.pend[p].state != MISSED {
-                    continue;
-                }
-                if self.matches(p, e) {
-                    self.pend[p].state = LATE;
-                    self.met(p, e, true)?;
-                } else {
-                    keep.push(p);
-                }
-            }
-            if let Some(added) = self.overdue.remove(key) {
-                keep.extend(added);
-            }
-            self.overdue.insert(*key, keep);
-        }
-        for key in &keys {
-            let Some(list) = self.cancels.remove(key) else { continue };
-            let mut keep = Vec::with_capacity(list.len());
-            for &p in &list {
-                if self.pend[p].state != OPEN {
-                    continue;
-                }
-                let k = self.ev.k;
-                if !self.pend[p].cancel.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v)) {
-                    keep.push(p);
-                    continue;
-                }
-                self.pend[p].state = CANCELLED;
-                if let Some(o) = self.pend[p].obligation {
-                    let o = &mut self.obligations[o];
-                    o.status = CANCELLED;
-                    o.met_by = Some(e);
-                    o.met_at = Some(self.ev.ats[e]);
-                }
-                let (rule, trig) = (self.pend[p].rule, self.pend[p].trigger);
-                self.trace(rule, Causes(trig, Some(e)), Tr::Cancelled { pend: p, by: e });
-            }
-            if !keep.is_empty() {
-                self.cancels.insert(*key, keep);
-            }
-        }
-        Ok(())
+        self.derive_owner(sid, owner, previous, causes);
     }
 
     pub(crate) fn apply(&mut self, e: usize) -> Res<()> {
@@ -785,6 +659,7 @@ impl<'p> World<'p> {
                 return Ok(());
             }
         }
+        self.classify(e, &c)?;
         if p.awaited.contains(&et) {
             self.settle(e)?;
         }
@@ -793,6 +668,13 @@ impl<'p> World<'p> {
                 self.run(&p.rules[r].actions, &c, r, Causes(e, None))?;
             }
         }
+        if e >= self.real {
+            return Ok(()); // a derived event is a consequence, not history
+        }
+        if !self.queue.is_empty() {
+            self.drain()?;
+        }
+        self.joined.push(e);
         if let Some(s) = sid {
             self.hist_subj.entry((s, et)).or_default().push(e);
         }

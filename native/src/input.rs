@@ -170,6 +170,7 @@ pub(crate) fn read<'py>(
     let mut flat: Vec<Val> = Vec::with_capacity(events.len() * k); // the accepted events' values
     let mut duplicates = Vec::new();
     let mut ignored = Vec::new();
+    let mut lists: Vec<Vec<Val>> = Vec::new(); // the list fields' items `Val::List` names
     let k_id = PyString::intern(py, "id");
     let k_type = PyString::intern(py, "type");
     let k_at = PyString::intern(py, "at");
@@ -275,7 +276,12 @@ pub(crate) fn read<'py>(
                         vals[slot] = Val::Int(n);
                     }
                 }
-                _ => return Err(Doubt),
+                kind => {
+                    let got = crate::fields::check(kind, &v, c.choices.as_ref(), c.slot.is_some(), p.max_us, &mut strings, &mut lists)?;
+                    if let Some(slot) = c.slot {
+                        vals[slot] = got;
+                    }
+                }
             }
         }
         if present != raw.len() {
@@ -297,7 +303,7 @@ pub(crate) fn read<'py>(
         }
     }
     let n = items.len();
-    let mut ev = Events { types: Vec::with_capacity(n), ats: Vec::with_capacity(n), vals: Vec::with_capacity(n * k), k, lists: Vec::new() };
+    let mut ev = Events { types: Vec::with_capacity(n), ats: Vec::with_capacity(n), vals: Vec::with_capacity(n * k), k, lists };
     let mut ids = Vec::with_capacity(n);
     let mut id_objs = Vec::with_capacity(n);
     for it in items {

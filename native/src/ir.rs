@@ -5,7 +5,7 @@ use serde_json::Value as J;
 use std::hash::Hasher;
 use crate::fx::{FxMap, FxSet};
 
-pub(crate) const IR_VERSION: i64 = 3;
+pub(crate) const IR_VERSION: i64 = 8;
 pub(crate) const CLAIM_STATUS: [&str; 3] = ["open", "lapsed", "released"];
 
 pub(crate) type Res<T> = Result<T, String>;
@@ -17,11 +17,14 @@ pub(crate) enum Val {
     Int(i64),
     Str(u32),
     List(u32), // an event's list of texts (`Events::lists`), read only by `for_each`
+    Dec(i32, i64), // coefficient × 10^exponent (`decimal.rs`), only ever compared
+    Date(i32),     // a local date, days since 1970-01-01 (`dates.rs`)
 }
 
 /// Python's `==` on the values the core holds (`True == 1`).
 pub(crate) fn py_eq(a: Val, b: Val) -> bool {
     match (a, b) {
+        (Val::Dec(..), _) | (_, Val::Dec(..)) => crate::decimal::same(a, b, true),
         (Val::Bool(x), Val::Int(y)) | (Val::Int(y), Val::Bool(x)) => (x as i64) == y,
         _ => a == b,
     }
@@ -29,7 +32,10 @@ pub(crate) fn py_eq(a: Val, b: Val) -> bool {
 
 /// The manual's equality (`operators._equal`): a yes/no never equals a number.
 pub(crate) fn manual_eq(a: Val, b: Val) -> bool {
-    a == b
+    match (a, b) {
+        (Val::Dec(..), _) | (_, Val::Dec(..)) => crate::decimal::same(a, b, false),
+        _ => a == b,
+    }
 }
 
 /// Every string the core holds, as a number: one copy of each, found by its hash (a chain
@@ -85,6 +91,23 @@ pub(crate) enum Op {
     Count(Box<CountQ>),
     OwnerOf(Box<Op>), // another subject's owner (null where unknown)
     Plus(Box<Op>, Window), // an instant plus a duration (`Duration.due`)
+    Coalesce(Vec<Op>),     // the first value not null (`value.rs`)
+    FlagOf(Box<Op>, u32),  // another subject's flag
+    First(Box<CountQ>, Field, Option<i64>), // `first` of `values`: a field of the newest match
+    ValuesOf(Box<CountQ>, Field), // `values`, only as a term of a `sum`
+    Sum(Vec<Op>),                 // exact decimals (`decimal.rs`)
+    Arith(u8, Vec<Op>),           // add, sub, mul
+    Fold(u8, Vec<Op>),            // min, max: terms as a sum's
+    Counter(u32),                 // the subject's counter (0 where it has none), as a decimal
+    Date(Box<Op>, i64, i64),      // an instant's local date: the zone's steady offset, from when
+    Tuple(Vec<Op>),               // a written list, only as a duty's key (`dates.rs`)
+    Subjects(u8, Option<Box<Op>>, Option<Box<Cond>>), // only as a `for_each_subject` (`subjects.rs`)
+    ValuesList(Box<CountQ>, Field, Option<i64>), // `values` as a list (`lists.rs`)
+    Div(Box<Op>, Box<Op>),        // exact quotients only (`numbers.rs`)
+    Round(Box<Op>, i32, u8),      // `quantize` to `10^-digits`, in a mode
+    Avg(Vec<Op>),                 // terms as a sum's, over how many (`numbers.rs`)
+    Ago(i64, Option<i64>, i64),   // now less that much (exact from then on), at least the least
+    CounterOf(u32),               // `$party`'s counter, else the subject's
 }
 
 #[derive(Clone, Copy)]
@@ -136,12 +159,14 @@ pub(crate) enum Kind {
     DropClaims(Op),   // release a claimant's open claims on every subject
     Penalty(usize),                                  // an index into `Program::penalties`
     Add { name: u32, by: Op, party: Option<Op> },   // a counter, the party's or the subject's
+    Violation { what: u32, party: Op },              // a breach recorded (`value.rs`)
 }
 
 /// One step of a sanction: amounts as exact decimal text (made `Decimal` on the way out).
 pub(crate) struct Step {
     pub(crate) sanction: u32,
     pub(crate) amount: Option<(u32, u32)>,
+    pub(crate) table: Option<crate::value::Table>, // an amount looked up by a key
     pub(crate) salary_days: Option<u32>,
 }
 
@@ -168,18 +193,29 @@ pub(crate) struct Spec {
     pub(crate) within: Option<Window>,
     pub(crate) obligation: Option<u32>,
     pub(crate) party: Option<Op>,
-    pub(crate) cancel: Option<Cancel>,
+    pub(crate) cancels: Vec<Cancel>,
     pub(crate) watch_late: bool,
+    pub(crate) key: Option<(i64, Op)>, // the key's scope (a named one, or this spec's own), its value
+    pub(crate) where_: Option<Cond>,   // on the candidate event
+    pub(crate) after: Option<Window>,  // the window opens then
+    pub(crate) about: Option<Op>,      // the obligation's subject
+    pub(crate) steps: Vec<crate::duty::StepSpec>, // a schedule's duties (none: one duty)
+    pub(crate) consume: bool,
+    pub(crate) out_of_order: Vec<Act>,
+    pub(crate) every: Option<crate::duty::Every>, // a duty per local period
+    pub(crate) repeat: bool,                        // a cadence, renewed when met
+    pub(crate) roll: Option<(i64, i64)>,            // deadlines off days off: (offset, from)
     pub(crate) met: Vec<Act>,
     pub(crate) late: Vec<Act>,
     pub(crate) missed: Vec<Act>,
 }
 
-/// `cancel_on` of one entry and one type, without `where`: values fixed at the duty's start.
+/// One `cancel_on` entry: its types, its field values (fixed at the duty's start), `where`.
 pub(crate) struct Cancel {
-    pub(crate) ty: u32,
+    pub(crate) types: Vec<u32>,
     pub(crate) subject: Option<Op>,
     pub(crate) matches: Vec<(usize, Op)>,
+    pub(crate) where_: Option<Cond>,
 }
 
 /// A duty's window (`times.Duration.due`): `us` after the start, or after the local midnight
@@ -192,6 +228,9 @@ pub(crate) struct Window {
     pub(crate) from: Option<i64>,
     pub(crate) midnight: Option<i64>,
     pub(crate) inclusive: bool,
+    pub(crate) month_start: bool, // from the first of the start's local month (`end of month`)
+    pub(crate) working_days: i64, // that many working days on (`Program::workcal`), not `us`
+    pub(crate) working_us: i64,   // that much business time on (`workhours.rs`), not `us`
 }
 
 pub(crate) struct Rule {
@@ -217,6 +256,14 @@ pub(crate) struct Program {
     pub(crate) ignore_unknown: bool,                   // `unknown_events: ignore`
     pub(crate) penalties: Vec<Penalty>,
     pub(crate) currency: Option<u32>,
+    pub(crate) instant_flags: FxSet<u32>, // flags whose whole numbers are instants (`value.rs`)
+    pub(crate) workcal: Option<crate::workcal::WorkCal>, // where a duty counts working days
+    pub(crate) labels: Vec<crate::label::Label>,
+    pub(crate) classifying: FxMap<u32, Vec<usize>>, // event type -> labels with `on:` it
+    pub(crate) invariants: Vec<(u32, Cond)>,         // id, holds
+    pub(crate) owner_changed: Option<crate::owner::Emit>, // derived events to make
+    pub(crate) periodic: Option<crate::periodic::Periods>, // rules with `every:`, metrics
+    pub(crate) metric_units: Vec<u8>,                      // the metrics' periods, sorted
 }
 
 /// What the core reads of a declared field: only checks it can make exactly as `prepare`
@@ -227,6 +274,11 @@ pub(crate) enum FieldKind {
     Int,
     Bool,
     Other,
+    IntIn(Option<i64>, Option<i64>), // a whole number within bounds (`fields.rs`)
+    Texts,                           // a list of texts
+    Date,                            // checked, not held
+    Time,
+    Dec,
 }
 
 pub(crate) struct FieldCheck {
@@ -282,6 +334,9 @@ impl Loader {
             J::Null => Val::Null,
             J::Bool(b) => Val::Bool(*b),
             J::Number(n) => Val::Int(n.as_i64().ok_or("a number out of range")?),
+            J::Object(d) if d.contains_key("dec") => {
+                crate::decimal::parse(text(&d["dec"])?).ok_or("a decimal the core does not hold")?
+            }
             J::String(s) => Val::Str(self.strings.sym(s)),
             _ => return Err(format!("the literal {v}")),
         })
@@ -307,6 +362,7 @@ impl Loader {
                 "owner" => Op::Owner,
                 "owner_since" => Op::OwnerSince,
                 "flag" => Op::Flag(self.strings.sym(text(get(v, "name")?)?)),
+                "counter" => Op::Counter(self.strings.sym(text(get(v, "name")?)?)),
                 other => return Err(format!("the reference {other:?}")),
             });
         }
@@ -334,6 +390,21 @@ impl Loader {
         }
         if let Some(q) = v.get("count") {
             return Ok(Op::Count(Box::new(self.query(q)?)));
+        }
+        if let Some(op) = self.value_op(v)? {
+            return Ok(op);
+        }
+        if let Some(op) = self.date_op(v)? {
+            return Ok(op);
+        }
+        if let Some(op) = self.subjects_op(v)? {
+            return Ok(op);
+        }
+        if let Some(op) = self.list_op(v)? {
+            return Ok(op);
+        }
+        if let Some(op) = self.number_op(v)? {
+            return Ok(op);
         }
         Err(format!("the value {v}"))
     }
@@ -427,55 +498,7 @@ impl Loader {
                 Kind::Set(name, self.op(get(v, "value")?)?)
             }
             "clear" => Kind::Clear(self.strings.sym(text(get(v, "name")?)?)),
-            "expect" => {
-                let types = self.types(get(v, "types")?)?;
-                let subject = match get(v, "subject")? {
-                    J::Null => None,
-                    s => Some(self.op(s)?),
-                };
-                let matches = self.matches(get(v, "match")?)?;
-                let within = match get(v, "within")? {
-                    J::Null => None,
-                    w => Some(self.window(w)?),
-                };
-                let obligation = match get(v, "obligation")? {
-                    J::Null => None,
-                    o => Some(self.strings.sym(text(o)?)),
-                };
-                let party = match get(v, "party")? {
-                    J::Null => None,
-                    p => Some(self.op(p)?),
-                };
-                let cancel = match get(v, "cancel")? {
-                    J::Null => None,
-                    c => {
-                        let subject = match get(c, "subject")? {
-                            J::Null => None,
-                            s => Some(self.op(s)?),
-                        };
-                        let ty = self.strings.sym(text(get(c, "type")?)?);
-                        Some(Cancel { ty, subject, matches: self.matches(get(c, "match")?)? })
-                    }
-                };
-                let watch_late = get(v, "watch_late")?.as_bool().ok_or("watch_late")?;
-                let met = self.acts(get(v, "met")?)?;
-                let late = self.acts(get(v, "late")?)?;
-                let missed = self.acts(get(v, "missed")?)?;
-                self.specs.push(Spec {
-                    types,
-                    subject,
-                    matches,
-                    within,
-                    obligation,
-                    party,
-                    cancel,
-                    watch_late,
-                    met,
-                    late,
-                    missed,
-                });
-                Kind::Expect(self.specs.len() - 1)
-            }
+            "expect" => Kind::Expect(self.spec(v)?),
             "reject" => Kind::Reject {
                 text: self.strings.sym(text(get(v, "text")?)?),
                 reason: self.strings.sym(text(get(v, "reason")?)?),
@@ -483,6 +506,7 @@ impl Loader {
             "transfer" => Kind::Transfer(self.op(get(v, "from")?)?, self.op(get(v, "to")?)?),
             "drop_claims" => Kind::DropClaims(self.op(get(v, "value")?)?),
             "penalty" => Kind::Penalty(self.penalty(v)?),
+            "violation" => self.violation(v)?,
             "add" => {
                 let name = self.strings.sym(text(get(v, "name")?)?);
                 let by = self.op(get(v, "by")?)?;
@@ -503,7 +527,7 @@ impl Loader {
 }
 
 impl Loader {
-    fn window(&mut self, w: &J) -> Res<Window> {
+    pub(crate) fn window(&mut self, w: &J) -> Res<Window> {
         Ok(Window {
             us: get(w, "us")?.as_i64().ok_or("a window in microseconds")?,
             months: get(w, "months")?.as_i64().ok_or("a window's months")?,
@@ -511,10 +535,13 @@ impl Loader {
             from: get(w, "from")?.as_i64(),
             midnight: get(w, "midnight")?.as_i64(),
             inclusive: get(w, "inclusive")?.as_bool().ok_or("inclusive")?,
+            month_start: w.get("month_start").and_then(J::as_bool).unwrap_or(false),
+            working_days: w.get("working_days").and_then(J::as_i64).unwrap_or(0),
+            working_us: w.get("working_us").and_then(J::as_i64).unwrap_or(0),
         })
     }
 
-    fn range(&mut self, v: &J) -> Res<Option<(u32, u32)>> {
+    pub(crate) fn range(&mut self, v: &J) -> Res<Option<(u32, u32)>> {
         match v {
             J::Null => Ok(None),
             J::Array(pair) if pair.len() == 2 => {
@@ -531,9 +558,14 @@ impl Loader {
                 J::Null => None,
                 d => Some(self.strings.sym(text(d)?)),
             };
+            let (amount, table) = match get(s, "amount")? {
+                t @ J::Object(_) => (None, Some(self.table(t)?)),
+                a => (self.range(a)?, None),
+            };
             steps.push(Step {
                 sanction: self.strings.sym(text(get(s, "sanction")?)?),
-                amount: self.range(get(s, "amount")?)?,
+                amount,
+                table,
                 salary_days,
             });
         }
@@ -595,13 +627,17 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
             if let Kind::Expect(s) = a.kind {
                 let sp = &specs[s];
                 out.extend(sp.types.iter().copied());
-                out.extend(sp.cancel.as_ref().map(|c| c.ty)); // settled as the awaited are
+                out.extend(sp.cancels.iter().flat_map(|c| c.types.iter().copied())); // settled as the awaited are
                 awaits(&sp.met, specs, out);
                 awaits(&sp.late, specs, out);
                 awaits(&sp.missed, specs, out);
+                awaits(&sp.out_of_order, specs, out);
+                out.extend(sp.steps.iter().flat_map(|st| st.types.iter().copied()));
             }
         }
     }
+    let labels = ld.labels(ir)?; // before the checks: the fields its queries read are columns
+    let invariants = ld.invariants(ir)?;
     let mut awaited = FxSet::default();
     for r in &rules {
         awaits(&r.actions, &ld.specs, &mut awaited);
@@ -625,6 +661,7 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
                 "bool" if choices.is_none() => FieldKind::Bool,
                 _ => FieldKind::Other,
             };
+            let kind = crate::fields::refine(kind, ty, f, choices.is_some())?;
             let default = match get(f, "default")? {
                 J::Null => None,
                 d => Some(ld.lit(d)?),
@@ -648,7 +685,21 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
         J::Null => None,
         c => Some(ld.strings.sym(text(c)?)),
     };
+    let instant_flags = crate::value::instant_flags(ir, &mut ld)?;
+    let workcal = crate::workcal::WorkCal::load(policy.get("calendar"))?;
+    let owner_changed = crate::owner::emits(&mut ld.strings, &by_trigger, &awaited, &ld.fields);
+    let periodic = crate::periodic::load(ir, &rules, &mut ld.strings, &ld.fields)?;
+    let metric_units = crate::metric::load(ir)?;
+    let classifying = crate::label::classifying(&labels);
     Ok(Program {
+        instant_flags,
+        workcal,
+        invariants,
+        classifying,
+        metric_units,
+        periodic,
+        owner_changed,
+        labels,
         currency,
         penalties: ld.penalties,
         checks,

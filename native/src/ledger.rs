@@ -15,6 +15,7 @@ pub(crate) struct PenRow {
     pub(crate) at: i64,
     pub(crate) rule: usize,
     pub(crate) causes: Causes,
+    pub(crate) amount: Option<(u32, u32)>, // the step's amount, or the one looked up
 }
 
 impl<'p> World<'p> {
@@ -34,6 +35,7 @@ impl<'p> World<'p> {
             }),
             _ => None,
         };
+        let amount = self.amount_of(&pen.steps[step], c)?;
         self.ladders.insert((pen.key, party), count + 1);
         self.penalties.push(PenRow {
             party,
@@ -45,6 +47,7 @@ impl<'p> World<'p> {
             at: self.now,
             rule,
             causes,
+            amount,
         });
         let row = self.penalties.len() - 1;
         self.trace(rule, causes, Tr::Penalty(row));
@@ -57,8 +60,12 @@ impl<'p> World<'p> {
         let by = match self.val(by, c)? {
             Val::Null => 0,
             Val::Int(n) => n,
+            Val::Dec(e, d) => return self.add_decimal(name, (d, e), party, c, rule, causes),
             other => return Err(format!("a counter's step came out as {other:?}")),
         };
+        if !self.counter_exp.is_empty() {
+            return self.add_decimal(name, (by, 0), party, c, rule, causes); // `counters.rs`
+        }
         let (owner, table) = match party {
             Some(op) => {
                 let who = self.val(op, c)?;
@@ -88,6 +95,7 @@ impl<'p> World<'p> {
                 by
             }
         };
+        self.counter_log.push((owner, name, self.now, by, party.is_some()));
         self.trace(rule, causes, Tr::Counter { subject: c.subject, party: owner, name, value });
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! wherever it is sure to agree with it (`Core.run_raw`; "not sure" otherwise).
 //!
 //! Modules: `ir` (the IR read once), `input` (events as columns, and the raw events' checks),
-//! `eval` (the engine's steps), `ledger` (penalties and counters), `cal` (calendar months), `bulk` (actions on every subject), `out` (the records handed back), `fx` (the maps' hash).
+//! `eval` (the engine's steps), `ledger` (penalties and counters), `cal` (calendar months), `bulk` (actions on every subject), `out` (the records handed back), `fx` (the maps' hash),
+//! `label` (labels and invariants), `owner` (the derived `owner_changed` events), `periodic`
+//! (rules with `every:`), `metric` (the metric periods' clock).
 //!
 //! The Python engine (`policyengine.runtime.engine`) is the reference: this core takes the same
 //! steps in the same order (deadlines before the events after them, rules matched on the state
@@ -18,12 +20,28 @@
 
 mod bulk;
 mod cal;
+mod counters;
+mod dates;
+mod decimal;
+mod duty;
 mod eval;
+mod fields;
 mod fx;
 mod input;
 mod ir;
+mod label;
 mod ledger;
+mod metric;
+mod lists;
+mod numbers;
+mod subjects;
 mod out;
+mod rows;
+mod value;
+mod workcal;
+mod owner;
+mod periodic;
+mod workhours;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
@@ -45,6 +63,7 @@ enum Cell {
     Int(i64),
     Text(String),
     Texts(Vec<String>),
+    Dec(Val), // a `decimal.Decimal`, as its text reads
 }
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Cell {
@@ -56,6 +75,12 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Cell {
             Ok(b) => Ok(Cell::Yes(b.is_true())),
             Err(_) if v.is_exact_instance_of::<PyInt>() => Ok(Cell::Int(v.extract()?)),
             Err(_) if v.is_exact_instance_of::<PyList>() => Ok(Cell::Texts(v.extract()?)),
+            Err(_) if !v.is_instance_of::<pyo3::types::PyString>() && v.hasattr("as_tuple")? => {
+                let text: String = v.str()?.extract()?;
+                decimal::parse(&text)
+                    .map(Cell::Dec)
+                    .ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("a decimal the core does not hold"))
+            }
             Err(_) => Ok(Cell::Text(v.extract()?)),
         }
     }
@@ -77,8 +102,8 @@ fn unsupported(why: String) -> PyErr {
 #[pymethods]
 impl Core {
     /// `ir`: the IR as JSON; `trace_row`, `span_record`, `obligation_record`, `penalty_row`:
-    /// the classes of `runtime.records` the records are made as (`TraceRow` and `PenaltyRow`
-    /// tuple subclasses).
+    /// the classes of `runtime.records` the records are made as (`TraceRow`, `ObligationRow`
+    /// and `PenaltyRow` tuple subclasses).
     #[new]
     fn new(
         ir: &str,
@@ -89,8 +114,9 @@ impl Core {
     ) -> PyResult<Self> {
         let value: J = serde_json::from_str(ir).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let program = load(&value).map_err(unsupported)?;
-        if !trace_row.is_subclass_of::<PyTuple>()? || !penalty_row.is_subclass_of::<PyTuple>()? {
-            return Err(PyValueError::new_err("trace_row and penalty_row must be tuple subclasses"));
+        let named = |t: &Bound<'_, PyAny>| t.cast::<PyType>().map_or(Ok(false), |t| t.is_subclass_of::<PyTuple>());
+        if !trace_row.is_subclass_of::<PyTuple>()? || !penalty_row.is_subclass_of::<PyTuple>()? || !named(obligation_record)? {
+            return Err(PyValueError::new_err("trace_row, obligation_record and penalty_row must be tuple subclasses"));
         }
         let types = RowTypes {
             trace: trace_row.clone().unbind(),
@@ -109,7 +135,8 @@ impl Core {
     /// Evaluate prepared events (time-ordered, up to the horizon): ids, types, instants and one
     /// column per field of `fields()` (text, a yes/no, a whole number or None). Returns the records as tuples, with the
     /// rule references of `refs` (one per rule, in the IR's order) and the ids as given:
-    /// `(subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejections)`.
+    /// `(subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejections,
+    /// labels, metric periods, classifications, broken invariants)`.
     #[pyo3(signature = (ids, types, ats, columns, horizon, refs))]
     fn run<'py>(
         &self,
@@ -139,6 +166,7 @@ impl Core {
                 match v {
                     Some(Cell::Yes(b)) => vals[e * k + f] = Val::Bool(*b),
                     Some(Cell::Int(i)) => vals[e * k + f] = Val::Int(*i),
+                    Some(Cell::Dec(d)) => vals[e * k + f] = *d,
                     Some(Cell::Texts(items)) => {
                         vals[e * k + f] = Val::List(lists.len() as u32);
                         lists.push(items.iter().map(|t| Val::Str(strings.sym(t))).collect());
@@ -150,13 +178,15 @@ impl Core {
         }
         // `$event.id` is read through the interner: ids as text, interned once; the records
         // name events by the id objects given
+        dates::date_cells(p, &types, &mut vals, k, &strings).map_err(unsupported)?;
         let id_syms: Vec<u32> = ids
             .iter()
             .map(|i| Ok(strings.sym(&i.extract::<String>()?)))
             .collect::<PyResult<_>>()?;
         let ev = Events { types, ats, vals, k, lists };
         let w = py.detach(|| World::replay(p, strings, ev, id_syms, horizon)).map_err(unsupported)?;
-        records(py, &w, &ids, &refs, &self.types)
+        let all = owner::all_ids(py, &w, &ids);
+        records(py, &w, all.as_deref().unwrap_or(&ids), &refs, &self.types)
     }
 
     /// Check, order and evaluate the caller's raw event mappings in one step, as `prepare`
@@ -187,7 +217,8 @@ impl Core {
         };
         let input::Raw { strings, ev, ids, id_objs, duplicates, ignored, horizon } = raw;
         let w = py.detach(|| World::replay(p, strings, ev, ids, horizon)).map_err(unsupported)?;
-        let rows = records(py, &w, &id_objs, &refs, &self.types)?;
+        let all = owner::all_ids(py, &w, &id_objs);
+        let rows = records(py, &w, all.as_deref().unwrap_or(&id_objs), &refs, &self.types)?;
         let ignored = ignored.into_iter().map(|pair| PyTuple::new(py, [pair.0, pair.1])).collect::<PyResult<Vec<_>>>()?;
         let out: [Bound<'py, PyAny>; 4] = [
             rows.into_any(),

@@ -35,8 +35,11 @@ impl<'py, 'a> Out<'py, 'a> {
             Val::Bool(b) => b.into_pyobject(self.py)?.to_owned().into_any(),
             Val::Int(i) => i.into_pyobject(self.py)?.into_any(),
             Val::Str(s) => self.s(s),
+            Val::Date(d) => PyString::new(self.py, &crate::dates::iso(d)).into_any(),
             // the IR reads a list only as the items of a `for_each`: it is never recorded
             Val::List(_) => return Err(pyo3::exceptions::PyTypeError::new_err("a list in a record")),
+            // a decimal is only compared (the IR records none): the engine decides otherwise
+            Val::Dec(..) => return Err(pyo3::exceptions::PyTypeError::new_err("a decimal in a record")),
         })
     }
 }
@@ -46,7 +49,7 @@ impl<'py, 'a> Out<'py, 'a> {
 pub(crate) struct RowTypes {
     pub(crate) trace: Py<PyType>,      // TraceRow, a NamedTuple
     pub(crate) span: Py<PyAny>,        // SpanRecord
-    pub(crate) obligation: Py<PyAny>,  // ObligationRecord
+    pub(crate) obligation: Py<PyAny>,  // ObligationRow, a NamedTuple (as decisions show it)
     pub(crate) penalty: Py<PyType>,    // PenaltyRow, a NamedTuple
 }
 
@@ -66,9 +69,19 @@ fn tuple<'py, const N: usize>(py: Python<'py>, items: [Bound<'py, PyAny>; N]) ->
     Ok(t)
 }
 
+/// A tuple of `items`, off the cyclic collector's lists.
+pub(crate) fn tuple_of<'py>(
+    py: Python<'py>,
+    items: impl IntoIterator<Item = Bound<'py, PyAny>, IntoIter: ExactSizeIterator>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let t = PyTuple::new(py, items)?.into_any();
+    untrack(&t);
+    Ok(t)
+}
+
 /// An instance of the tuple subclass `cls` (a NamedTuple) holding `items`, as `tuple.__new__`
 /// makes it, without the plain tuple it would copy.
-fn named<'py, const N: usize>(
+pub(crate) fn named<'py, const N: usize>(
     py: Python<'py>,
     cls: &Bound<'py, PyType>,
     items: [Bound<'py, PyAny>; N],
@@ -98,9 +111,7 @@ pub(crate) fn records<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let mut o = Out { py, names: &w.strings.names, cache: vec![None; w.strings.names.len()] };
     let none = py.None().into_bound(py);
-    let trace_row = types.trace.bind(py);
     let span_record = types.span.bind(py);
-    let obligation_record = types.obligation.bind(py);
     let causes = |c: Causes| -> PyResult<Bound<'py, PyAny>> {
         match c.1 {
             None => tuple(py, [ids[c.0].clone()]),
@@ -117,10 +128,12 @@ pub(crate) fn records<'py>(
         decimals.insert(sym, d.clone());
         Ok(d)
     };
-    let counters = |o: &mut Out<'py, '_>, table: &[(u32, i64)]| -> PyResult<Bound<'py, PyAny>> {
+    let counters = |o: &mut Out<'py, '_>, table: &[(u32, i64)], owner: (bool, u32)| -> PyResult<Bound<'py, PyAny>> {
         let d = PyDict::new(py);
         for (name, v) in table {
-            d.set_item(o.s(*name), decimal.call1((*v,))?)?;
+            let exp = w.counter_exp_of((owner.0, owner.1, *name));
+            let value = if exp == 0 { decimal.call1((*v,))? } else { crate::counters::decimal(py, *v, exp)? };
+            d.set_item(o.s(*name), value)?;
         }
         Ok(d.into_any())
     };
@@ -131,7 +144,7 @@ pub(crate) fn records<'py>(
     for r in &w.penalties {
         let pen = &w.p.penalties[r.pen];
         let step = &pen.steps[r.step];
-        let (mut low, mut high) = match step.amount {
+        let (mut low, mut high) = match r.amount {
             Some((l, h)) => (Some(dec(l)?), Some(dec(h)?)),
             None => (None, None),
         };
@@ -178,7 +191,7 @@ pub(crate) fn records<'py>(
         detail.set_item("units", units)?;
         detail.set_item("salary_days", text(&days)?)?;
         detail.set_item("offence", offence)?;
-        details.push(Some(detail));
+        details.push(detail);
     }
     let rejections = PyList::empty(py); // (event, at, rule, reason): `RejectionRow`'s fields
     for (e, at, rule, reason) in &w.rejections {
@@ -190,7 +203,7 @@ pub(crate) fn records<'py>(
     }
     let party_counters = PyList::empty(py);
     for (party, table) in &w.party_counters {
-        party_counters.append(tuple(py, [o.s(*party), counters(&mut o, table)?])?)?;
+        party_counters.append(tuple(py, [o.s(*party), counters(&mut o, table, (true, *party))?])?)?;
     }
     let subjects = PyList::empty(py);
     for s in &w.subjects {
@@ -207,127 +220,12 @@ pub(crate) fn records<'py>(
         }
         let flags = PyDict::new(py);
         for (name, v) in &s.flags {
-            flags.set_item(o.s(*name), o.val(*v)?)?;
+            flags.set_item(o.s(*name), crate::value::flag_value(&mut o, w, *name, *v)?)?;
         }
-        let own = counters(&mut o, &s.counters)?;
+        let own = counters(&mut o, &s.counters, (false, s.id))?;
         subjects.append(tuple(py, [o.s(s.id), spans.into_any(), flags.into_any(), own])?)?;
     }
-    let k_claim = PyString::intern(py, "claim");
-    let k_owner = PyString::intern(py, "owner");
-    let k_expectation = PyString::intern(py, "expectation");
-    let k_flag = PyString::intern(py, "flag");
-    let k_status = PyString::intern(py, "status");
-    let k_previous = PyString::intern(py, "previous");
-    let k_awaits = PyString::intern(py, "awaits");
-    let k_due = PyString::intern(py, "due");
-    let k_value = PyString::intern(py, "value");
-    let k_penalty = PyString::intern(py, "penalty");
-    let k_counter = PyString::intern(py, "counter");
-    let k_obligation = PyString::intern(py, "obligation");
-    let k_reject = PyString::intern(py, "reject");
-    let statuses: Vec<Bound<'py, PyString>> = CLAIM_STATUS.iter().map(|s| PyString::intern(py, s)).collect();
-    let mut awaits: FxMap<usize, Bound<'py, PyAny>> = FxMap::default();
-    let trace = PyList::empty(py);
-    for row in &w.trace {
-        let mut detail = PyDict::new(py);
-        let (kind, subject, party) = match &row.tr {
-            Tr::Claim { subject, party, status } => {
-                detail.set_item(&k_status, &statuses[*status as usize])?;
-                (&k_claim, o.s(*subject), o.s(*party))
-            }
-            Tr::Owner { subject, owner, previous } => {
-                detail.set_item(&k_owner, o.opt(*owner))?;
-                detail.set_item(&k_previous, o.opt(*previous))?;
-                (&k_owner, o.s(*subject), none.clone())
-            }
-            Tr::Expectation { subject, party, spec, due } => {
-                let types = match awaits.get(spec) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let names: Vec<Bound<'py, PyAny>> =
-                            w.p.specs[*spec].types.iter().map(|t| o.s(*t)).collect();
-                        let t = PyTuple::new(py, names)?.into_any();
-                        untrack(&t);
-                        awaits.insert(*spec, t.clone());
-                        t
-                    }
-                };
-                detail.set_item(&k_awaits, types)?;
-                detail.set_item(&k_due, *due)?;
-                (&k_expectation, o.opt(*subject), o.val(*party)?)
-            }
-            Tr::Flag { subject, flag, value } => {
-                detail.set_item(&k_flag, o.s(*flag))?;
-                detail.set_item(&k_value, o.val(*value)?)?;
-                (&k_flag, o.s(*subject), none.clone())
-            }
-            Tr::Cancelled { pend, by } => {
-                let pe = &w.pend[*pend];
-                let what = pe.obligation.map(|o| w.obligations[o].what);
-                detail.set_item(&k_status, "cancelled")?;
-                detail.set_item("what", o.opt(what))?;
-                detail.set_item("by", ids[*by].clone())?;
-                (&k_obligation, o.opt(pe.subject), o.val(pe.party)?)
-            }
-            Tr::Reject { subject, text } => {
-                detail.set_item("reason", o.s(*text))?;
-                (&k_reject, o.opt(*subject), none.clone())
-            }
-            Tr::Penalty(i) => {
-                let r = &w.penalties[*i];
-                if let Some(d) = details[*i].take() {
-                    detail = d;
-                }
-                (&k_penalty, o.opt(r.subject), o.s(r.party))
-            }
-            Tr::Counter { subject, party, name, value } => {
-                detail.set_item(&k_counter, o.s(*name))?;
-                detail.set_item(&k_value, value.to_string())?;
-                (&k_counter, o.opt(*subject), o.s(*party))
-            }
-        };
-        let items: [Bound<'py, PyAny>; 7] = [
-            row.at.into_pyobject(py)?.into_any(),
-            kind.clone().into_any(),
-            subject,
-            party,
-            refs[row.rule].clone(),
-            causes(row.causes)?,
-            detail.into_any(),
-        ];
-        trace.append(named(py, trace_row, items)?)?;
-    }
-    let obligations = PyList::empty(py);
-    for ob in &w.obligations {
-        let opt_int = |v: Option<i64>| -> PyResult<Bound<'py, PyAny>> {
-            Ok(match v {
-                Some(i) => i.into_pyobject(py)?.into_any(),
-                None => py.None().into_bound(py),
-            })
-        };
-        let met_by = match ob.met_by {
-            Some(e) => ids[e].clone(),
-            None => none.clone(),
-        };
-        let items: [Bound<'py, PyAny>; 13] = [
-            refs[ob.rule].clone(),
-            o.s(ob.what),
-            o.val(ob.party)?,
-            o.opt(ob.subject),
-            ob.opened.into_pyobject(py)?.into_any(),
-            none.clone(),
-            opt_int(ob.due)?,
-            ob.inclusive.into_pyobject(py)?.to_owned().into_any(),
-            (ob.status as i64).into_pyobject(py)?.into_any(),
-            met_by,
-            opt_int(ob.met_at)?,
-            tuple(py, [ids[ob.trigger].clone()])?,
-            true.into_pyobject(py)?.to_owned().into_any(),
-        ];
-        let record = obligation_record.call1(PyTuple::new(py, items)?)?;
-        untrack(&record);
-        obligations.append(record)?;
-    }
+    let (trace, obligations) = crate::rows::trace_rows(&mut o, w, ids, refs, types, details)?;
     let fired = PyList::empty(py);
     for (r, count) in &w.fired {
         fired.append((o.s(w.p.rules[*r].id), *count))?;
@@ -344,17 +242,23 @@ pub(crate) fn records<'py>(
         ];
         conflicts.append(PyTuple::new(py, items)?)?;
     }
+    let [labels, classified, broken] = crate::label::rows(&mut o, w, ids)?;
     PyTuple::new(
         py,
         [
             subjects.into_any(),
-            trace.into_any(),
-            obligations.into_any(),
+            trace,
+            obligations,
             fired.into_any(),
             conflicts.into_any(),
             penalties.into_any(),
             party_counters.into_any(),
             rejections.into_any(),
+            crate::value::breaches(py, &mut o, w, ids, refs)?.into_any(),
+            labels,
+            crate::metric::rows(&mut o, w)?,
+            classified,
+            broken,
         ],
     )
 }

@@ -5,18 +5,22 @@ both kept in the program's memo; each evaluation passes the prepared events as c
 or the raw mappings, which the core checks and orders itself where it is sure ``prepare`` would
 accept them (``run_events``; ``prepare`` otherwise), and the records the core returns, made as
 the engine's own rows, fill a ``World`` from which the same ``decision_of`` as the Python
-engine's builds the decision. The core is optional: where it is not installed (``available``),
-where the policy uses what it does not support (``unsupported`` says what and where), or where
-one history holds what it cannot decide exactly as the Python engine would (``run`` gives the
-reason), the Python engine decides instead: the decision is the same either way.
+engine's builds the decision (metrics by the engine's own ``World.close``, at the periods the
+core closed, on the history and counters as the core recorded them). The core is optional:
+where it is not installed (``available``), where the policy uses what it does not support
+(``unsupported`` says what and where), or where one history holds what it cannot decide
+exactly as the Python engine would (``run`` gives the reason), the Python engine decides
+instead: the decision is the same either way.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from operator import itemgetter, methodcaller
 from types import ModuleType
 from typing import Any, Protocol
@@ -36,15 +40,19 @@ from policyengine.runtime.events import (
     prepare,
 )
 from policyengine.runtime.records import (
+    ClassificationRow,
     ConflictRow,
-    ObligationRecord,
+    ObligationRow,
     PenaltyRow,
     RejectionRow,
     SpanRecord,
     TraceRow,
+    ViolationRow,
     gc_paused,
 )
-from policyengine.runtime.state import Subject, check_span
+from policyengine.runtime.state import Subject, Tick, check_span
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MODULE",
@@ -101,7 +109,7 @@ def _prepared(program: Program) -> _Prepared:
     mod = _module()
     if ir is not None and mod is not None:
         try:
-            core = mod.Core(json.dumps(ir), TraceRow, SpanRecord, ObligationRecord, PenaltyRow)
+            core = mod.Core(json.dumps(ir), TraceRow, SpanRecord, ObligationRow, PenaltyRow)
         except mod.Unsupported as exc:  # an IR this build of the core cannot read
             ir, reason = None, f"the installed core cannot read the policy's IR: {exc}"
     elif mod is None:
@@ -161,7 +169,25 @@ def run(
         # the engine: the engine decides, or raises its located error
         why = f"this history needs the Python engine: {exc}"
         return python_evaluate(policy, history, as_of, max_span=max_span), why
+    except BaseException as exc:
+        why = _failed(exc)
+        return python_evaluate(policy, history, as_of, max_span=max_span), why
     return decision, None
+
+
+def _failed(exc: BaseException) -> str:
+    """A panic of the core (PyO3 raises it as ``pyo3_runtime.PanicException``, outside our
+    error family) is a bug of ours, not the caller's: the reference decides, the reason says
+    so and is logged. Anything else is re-raised as it came."""
+    kind = type(exc)
+    if kind.__name__ != "PanicException" or kind.__module__ != "pyo3_runtime":
+        raise exc
+    why = (
+        f"the native core failed ({exc}), a bug of ours (please report it): the Python "
+        "engine decided"
+    )
+    log.warning(why)
+    return why
 
 
 def evaluate(
@@ -187,7 +213,7 @@ def run_events(
     prepared = _prepared(program)
     policy = program.compiled
     raw = events if type(events) is list else list(history_items(events))
-    if prepared.core is not None:
+    if prepared.core is not None and _raw_path(prepared, policy):
         try:
             with gc_paused():
                 out = prepared.core.run_raw(
@@ -207,6 +233,9 @@ def run_events(
             return python_evaluate(policy, history, as_of, max_span=max_span), why
         except (TypeError, OverflowError):  # an argument the core does not take (a span of
             pass  # more years than an i64 holds): the prepared path decides
+        except BaseException as exc:
+            why = _failed(exc)
+            return python_evaluate(policy, prepare(policy, raw), as_of, max_span=max_span), why
     return run(program, prepare(policy, raw), as_of, max_span)
 
 
@@ -230,13 +259,28 @@ def checked_in_core(
     rather than handing them to ``prepare``: what the tests and the benchmark look at."""
     program = _program(policy)
     prepared = _prepared(program)
-    if prepared.core is None:
+    if prepared.core is None or not _raw_path(prepared, program.compiled):
         return False
     refs = [r.ref for r in program.compiled.rules]
     raw = events if type(events) is list else list(events)
     with gc_paused():
         return prepared.core.run_raw(raw, as_of, max_span, refs, derived_id) is not None
 
+
+
+def _file(w: World, ev: dict[str, Any], sf: str) -> None:
+    """An applied event in the history the metrics read, as ``World.apply`` files it."""
+    sid = ev.get(sf)
+    if isinstance(sid, str):
+        w.hist_subj.setdefault((sid, ev["type"]), []).append(ev)
+    w.hist_type.setdefault(ev["type"], []).append(ev)
+
+
+def _raw_path(prepared: _Prepared, policy: Any) -> bool:
+    """Whether raw events may go to the core: not where a metric or award reads the history,
+    which ``_measure`` files from the prepared events."""
+    ir = prepared.ir
+    return not policy.metrics or (ir is not None and not ir.get("metrics_read_history", True))
 
 
 def _module_unsupported() -> type[Exception]:
@@ -249,7 +293,11 @@ def _decision(
     program: Program, history: History, horizon: int | None, rows: Any, max_span: int | None
 ) -> Decision:
     """The core's records in a World, then the engine's own ``decision_of``."""
-    subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejected = rows
+    # the core's records, in the order out.rs writes them
+    (
+        subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejected,
+        breaches, labels, measured, classified, broken,
+    ) = rows  # fmt: skip
     policy = program.compiled
     w = World(policy, None, max_span)
     w.horizon = horizon
@@ -261,12 +309,17 @@ def _decision(
         if spans and spans[-1].end is None:
             s.owner, s.owner_since = spans[-1].owner, spans[-1].start
         w.subjects[sid] = s
-    w.trace = trace
-    w.obligations = obligations
+    w.trace = trace  # the core's read-only sequences of TraceRow and ObligationRow (rows.rs)
     w.penalties = penalties
     w.party_counters = dict(party_counters)
     w.rejections = [RejectionRow(*row) for row in rejected]
+    w.violations = [ViolationRow(*row) for row in breaches]
     w.fired = dict(fired)
+    w.labels = labels  # per subject (and thing classified) at the horizon
+    w.classifications = [ClassificationRow(policy.labels[i].ref, *row) for i, *row in classified]
+    w.broken = broken  # the invariants failing at the horizon, with their subjects
+    if measured is not None:
+        _measure(w, history.events if history.events else None, measured)
     w.conflicts = [
         ConflictRow(
             event,
@@ -276,4 +329,33 @@ def _decision(
         )
         for event, sid, first, first_rule, owner, rule in conflicts
     ]
-    return decision_of(policy, w, history, horizon)
+    decision = decision_of(policy, w, history, horizon)
+    if decision.raw is not None:  # the obligations as they are reported, made on access
+        raw = replace(decision.raw, obligations=obligations)
+        decision = decision.model_copy(update={"raw": raw})
+    return decision
+
+
+def _measure(w: World, events: Sequence[dict[str, Any]] | None, measured: Any) -> None:
+    """The engine's own ``World.close`` at each metric period the core closed, in its order,
+    on the history and the counters as they stood at that instant (which the core recorded:
+    how many events had joined the history, how many steps the counters' log held). Without
+    ``events`` (the raw path, for metrics that read only counters) no history is filed."""
+    closes, log, joined = measured
+    final = w.party_counters
+    w.party_counters, w.counter_log = {}, {}
+    logged = seen = 0
+    sf = w.sf
+    for unit, start, end, label, at, complete, n_log, n_joined in closes:
+        for owner, name, t, by, of_party in log[logged:n_log]:
+            step = Decimal(by)
+            w.counter_log.setdefault((owner, name), []).append((t, step))
+            if of_party:
+                table = w.party_counters.setdefault(owner, {})
+                table[name] = table.get(name, Decimal(0)) + step
+        if events is not None:
+            for i in joined[seen:n_joined]:
+                _file(w, events[i], sf)
+        logged, seen = n_log, n_joined
+        w.close(Tick(unit, start, end, label), at, complete)
+    w.party_counters = final
