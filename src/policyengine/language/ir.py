@@ -928,14 +928,7 @@ class _Lowering:
         """``Duration.look_back`` and ``covers`` where the core computes them exactly: fixed
         units, and days, weeks, months or years in a zone of steady offset (from its last
         change on)."""
-        found: Any = text
-        if text.startswith("$params.") and text.count(".") == 1:
-            found = self.c.params.get(text[len("$params.") :])
-        if not isinstance(found, Duration):
-            try:
-                found = parse_duration(str(found))
-            except ValueError as exc:
-                raise self.outside(f"the look-back {text!r}", *path) from exc
+        found = more.written_duration(self, text, "the look-back", *path)
         fixed = _FIXED_US.get(found.unit)
         if fixed is not None:
             return {"us": found.amount * fixed, "months": 0, "offset": 0, "from": None}

@@ -244,18 +244,25 @@ def compare_lists(
     return {"op": op, "args": lowered}
 
 
+def written_duration(low: _Lowers, text: str, what: str, *path: str | int) -> Duration:
+    """A duration written down or named by a parameter (``$params.x``), as the compiler reads
+    it; anything else is not described."""
+    found: Any = text
+    if text.startswith("$params.") and text.count(".") == 1:
+        found = low.c.params.get(text[len("$params.") :])
+    if isinstance(found, Duration):
+        return found
+    try:
+        return parse_duration(str(found))
+    except ValueError as exc:
+        raise low.outside(f"{what} {text!r}", *path) from exc
+
+
 def ago(low: _Lowers, text: str, *path: str | int) -> dict[str, Any]:
     """``{ago: ...}`` (``Duration.back``, at least ``MIN_US``): fixed units, and days and weeks
     in a zone of steady offset (from its last change on); the calendar's others are not
     described."""
-    found: Any = text
-    if text.startswith("$params.") and text.count(".") == 1:
-        found = low.c.params.get(text[len("$params.") :])
-    if not isinstance(found, Duration):
-        try:
-            found = parse_duration(str(found))
-        except ValueError as exc:
-            raise low.outside(f"the duration {text!r}", *path) from exc
+    found = written_duration(low, text, "the duration", *path)
     fixed = _FIXED_US.get(found.unit)
     if fixed is not None:
         return {"ago": found.amount * fixed, "from": None, "min": MIN_US}
