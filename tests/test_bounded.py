@@ -93,10 +93,10 @@ def history(year: int = 2026) -> list[Event]:
 
 
 def test_a_mistyped_year_is_refused_quickly_at_its_event(cm: pe.Policy) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not fail it
     with pytest.raises(EvaluationError) as caught:
         cm.evaluate(history(9026))
-    assert time.perf_counter() - started < 5  # not the 7000 years of duties (8 s, 350 MB)
+    assert time.process_time() - started < 5  # not the 7000 years of duties (8 s, 350 MB)
     (problem,) = caught.value.problems
     assert problem.code == Code.SPAN_TOO_LONG.value == "PE308"
     assert problem.event_id == "r2"

@@ -38,10 +38,10 @@ def expect_rule(within: str) -> str:
 
 
 def refused(text: str, **kw: Any) -> list[pe.Problem]:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not fail it
     with pytest.raises(pe.PolicyError) as info:
         pe.load_policy_text(text, "p.yaml", **kw)
-    assert time.perf_counter() - started < 10, "refusing must take bounded time"
+    assert time.process_time() - started < 10, "refusing must take bounded time"
     for p in info.value.problems:
         assert p.location is not None and p.location.line >= 1, p
     return info.value.problems
@@ -247,9 +247,9 @@ def test_a_file_at_the_size_cap_is_not_refused_for_its_size(tmp_path: Path) -> N
 
 
 def test_too_many_values_is_refused_quickly() -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not fail it
     p = the_problem("a: [" + ",".join(["1"] * 250_000) + "]\n", "PE105")
-    assert "200000" in str(p) and time.perf_counter() - started < 10
+    assert "200000" in str(p) and time.process_time() - started < 10
 
 
 def test_a_long_override_chain_does_not_recurse() -> None:

@@ -22,7 +22,6 @@ from policyengine.calendars import US_PER_DAY, Calendar, Seen
 from policyengine.errors import Code, EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
 US: Final = 1_000_000
 _FIXED_US: Final[dict[str, int]] = {
     "second": US,
@@ -451,9 +450,11 @@ def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
     z = zone(tz)
     steady = steady_offset(tz)
     if steady is not None and us >= steady[0]:  # wall time by arithmetic, no zone lookup
-        t = _NAIVE_EPOCH + timedelta(microseconds=us + steady[1])
+        # whole seconds through the C calendar: a timedelta of microseconds costs twice that
+        seconds, micro = divmod(us + steady[1], 1_000_000)
+        t = datetime.fromtimestamp(seconds, UTC)
         return pendulum.DateTime(
-            t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=z
+            t.year, t.month, t.day, t.hour, t.minute, t.second, micro, tzinfo=z
         )
     t = (EPOCH + timedelta(microseconds=us)).astimezone(z)
     return pendulum.DateTime(

@@ -19,11 +19,11 @@ import importlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter, methodcaller
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from policyengine.language.ir import lower
 from policyengine.language.program import Program
@@ -67,6 +67,7 @@ __all__ = [
 ]
 
 MODULE = "policyengine_native"
+_ZERO: Final = Decimal(0)
 _MEMO = "native"
 
 
@@ -329,11 +330,8 @@ def _decision(
         )
         for event, sid, first, first_rule, owner, rule in conflicts
     ]
-    decision = decision_of(policy, w, history, horizon)
-    if decision.raw is not None:  # the obligations as they are reported, made on access
-        raw = replace(decision.raw, obligations=obligations)
-        decision = decision.model_copy(update={"raw": raw})
-    return decision
+    # the obligations as they are reported, made on access
+    return decision_of(policy, w, history, horizon, obligations)
 
 
 def _measure(w: World, events: Sequence[dict[str, Any]] | None, measured: Any) -> None:
@@ -346,16 +344,24 @@ def _measure(w: World, events: Sequence[dict[str, Any]] | None, measured: Any) -
     w.party_counters, w.counter_log = {}, {}
     logged = seen = 0
     sf = w.sf
+    steps, parties = w.counter_log, w.party_counters
     for unit, start, end, label, at, complete, n_log, n_joined in closes:
         for owner, name, t, by, of_party in log[logged:n_log]:
             step = Decimal(by)
-            w.counter_log.setdefault((owner, name), []).append((t, step))
+            key = (owner, name)
+            found = steps.get(key)
+            if found is None:
+                steps[key] = [(t, step)]
+            else:
+                found.append((t, step))
             if of_party:
-                table = w.party_counters.setdefault(owner, {})
-                table[name] = table.get(name, Decimal(0)) + step
+                table = parties.get(owner)
+                if table is None:
+                    table = parties[owner] = {}
+                table[name] = table.get(name, _ZERO) + step
         if events is not None:
             for i in joined[seen:n_joined]:
                 _file(w, events[i], sf)
         logged, seen = n_log, n_joined
-        w.close(Tick(unit, start, end, label), at, complete)
+        w.close(Tick(unit, start, end, label), at, complete, schedule=False)
     w.party_counters = final

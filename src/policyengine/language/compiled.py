@@ -374,6 +374,9 @@ class CompiledPolicy:
     param_decls: dict[str, m.Param] = field(default_factory=dict)  # as declared (mutation)
     invariants: tuple[tuple[str, Pred], ...] = ()  # id, holds (per subject at as_of)
     calendar: Calendar = STATUTORY  # working days and business hours (`calendar:`)
+    # what later stages derive from the policy once and keep with it (the runtime's facts
+    # about the rules: ``engine.World`` reads them on every evaluation)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def classifying(self) -> dict[str, tuple[CLabel, ...]]:

@@ -7,7 +7,7 @@ clause that produced it and the event ids that prove it, so a decision can be ar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -252,7 +252,7 @@ class TraceEntry(_Frozen):
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _trusted(cls: type[_M], **values: Any) -> _M:
+def trusted(cls: type[_M], **values: Any) -> _M:
     """An entry built from the engine's own checked tuples, every field given: validating it
     again (or pydantic's ``model_construct``, which walks the fields in Python) would cost
     more than evaluating the events that produced it."""
@@ -278,7 +278,7 @@ class RawDecision:
 
     spans: dict[str, list[SpanRecord]]
     penalties: list[PenaltyRow]
-    obligations: list[ObligationRow]
+    obligations: Sequence[ObligationRow]  # the native core's, read-only, made on access
     rejections: list[RejectionRow]
     trace: list[TraceRow]
     violations: list[ViolationRow] = field(default_factory=list)
@@ -359,7 +359,7 @@ class Decision(_Frozen):
             return {}
         return {
             sid: [
-                _trusted(
+                trusted(
                     OwnershipSpan,
                     subject=sid,
                     owner=s.owner,
@@ -381,7 +381,7 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            _trusted(
+            trusted(
                 Penalty,
                 party=p.party,
                 sanction=p.sanction,
@@ -408,7 +408,7 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            _trusted(
+            trusted(
                 Credit,
                 party=c.party,
                 kind=c.kind,
@@ -431,7 +431,7 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            _trusted(
+            trusted(
                 Obligation,
                 rule=o.rule[0],
                 clause=_clause_ref(o.rule[1]),
@@ -548,7 +548,7 @@ class Decision(_Frozen):
         if self.raw is None:
             return []
         return [
-            _trusted(
+            trusted(
                 TraceEntry,
                 seq=i,
                 at=self._at(t.at),
@@ -575,6 +575,11 @@ class Decision(_Frozen):
 
     def owner(self, subject: str, at: str | datetime | None = None) -> str | None:
         """The owner at ``at`` (default: as_of); None before the first ownership."""
+        if at is None and self.raw is not None and "ownerships" not in self.__dict__:
+            # read from the engine's spans: a service asking one owner need not build the
+            # entries of every subject
+            found = self.raw.spans.get(subject)
+            return found[-1].owner if found and found[-1].end is None else None
         spans = self.ownerships.get(subject, [])
         if not spans:
             return None

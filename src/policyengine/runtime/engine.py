@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from policyengine.errors import Code, EvaluationError, Problem
 from policyengine.language.compiler import (
@@ -68,6 +68,35 @@ from policyengine.runtime.state import (
 )
 
 _new_row = tuple.__new__
+# the attributes every evaluation starts afresh, and how (``EngineState``)
+_FRESH: Final = tuple((name, d.new) for name, d in STATE.items() if d.new is not None)
+_FACTS: Final = "engine.facts"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Facts:
+    """What every World of one policy derives from its rules alike: derived once per compiled
+    policy (kept in its ``memo``), not for every evaluation of a short history."""
+
+    classifying: dict[str, tuple[Any, ...]]
+    emits_owner: bool
+    # trigger -> rules tuples in which no rule overrides or rejects (nothing to resolve)
+    plain: frozenset[int]
+    offence_keys: frozenset[str]
+
+
+def _facts(policy: CompiledPolicy) -> _Facts:
+    return _Facts(
+        classifying=policy.classifying,
+        emits_owner=OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited,
+        plain=frozenset(
+            id(rs)
+            for group in (policy.by_trigger, policy.periodic)
+            for rs in group.values()
+            if not any(r.overrides or r.rejects for r in rs)
+        ),
+        offence_keys=counted_keys(policy),
+    )
 
 
 class World(Ledger):
@@ -82,24 +111,20 @@ class World(Ledger):
         hooks: Hooks | None = None,
         max_span: int | None = MAX_SPAN_YEARS,
     ) -> None:
-        for name, declared in STATE.items():
-            if declared.new is not None:
-                setattr(self, name, declared.new())
+        for name, new in _FRESH:
+            setattr(self, name, new())
+        facts = policy.memo.get(_FACTS)
+        if not isinstance(facts, _Facts):
+            facts = policy.memo[_FACTS] = _facts(policy)
         self.policy = policy
         self.hooks = hooks
         self.tz = policy.timezone
         self.cal = policy.calendar
         self.sf = policy.subject_field
-        self.classifying = policy.classifying
-        self.emits_owner = OWNER_CHANGED in policy.by_trigger or OWNER_CHANGED in policy.awaited
-        # trigger -> rules tuples in which no rule overrides or rejects (nothing to resolve)
-        self.plain = frozenset(
-            id(rs)
-            for group in (policy.by_trigger, policy.periodic)
-            for rs in group.values()
-            if not any(r.overrides or r.rejects for r in rs)
-        )
-        self.offence_keys = counted_keys(policy)
+        self.classifying = facts.classifying
+        self.emits_owner = facts.emits_owner
+        self.plain = facts.plain
+        self.offence_keys = facts.offence_keys
         self.horizon = None
         self.derived = []
         self.labels = {}
@@ -736,8 +761,10 @@ class World(Ledger):
             self.seq += 1
             heapq.heappush(self.timers, (2 * tick.end, self.seq, Close(tick)))
 
-    def close(self, tick: Tick, at: int, complete: bool) -> None:
-        """Measure every metric of the period's unit for each party it names."""
+    def close(self, tick: Tick, at: int, complete: bool, schedule: bool = True) -> None:
+        """Measure every metric of the period's unit for each party it names; a complete
+        period schedules the next (``schedule=False``: a caller that keeps the metric clock
+        itself, the native core's, has no use for it)."""
         if self.hooks is not None:
             self.hooks.closing(tick, at, complete)
         self.now = at
@@ -773,7 +800,7 @@ class World(Ledger):
                         tick.label,
                         value,
                         target,
-                        cast(Comparison | None, mt.op),
+                        cast("Comparison | None", mt.op),
                         met,
                         num,
                         den,
@@ -784,7 +811,7 @@ class World(Ledger):
         for aw in self.policy.awards:
             if aw.every == tick.unit:
                 self.rank(aw, tick.label, complete)
-        if complete:
+        if complete and schedule:
             nxt = period_of(tick.unit, tick.end, self.tz)
             self.seq += 1
             heapq.heappush(self.timers, (2 * nxt.end, self.seq, Close(nxt)))

@@ -7,14 +7,16 @@ resumed from a snapshot or merged from shards). The wall clock is never read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import cast
 
 from policyengine.calendars import guessed_notice
 from policyengine.language.compiler import CompiledPolicy
 from policyengine.runtime import decision as d
 from policyengine.runtime.engine import World
 from policyengine.runtime.events import History
-from policyengine.runtime.records import reported
+from policyengine.runtime.records import ObligationRow, reported
 from policyengine.runtime.state import MAX_SPAN_YEARS, Hooks
 from policyengine.times import to_pendulum
 
@@ -81,14 +83,29 @@ def _fired(policy: CompiledPolicy, w: World) -> dict[str, int]:
     return out
 
 
+def _readings(policy: CompiledPolicy) -> dict[str, str]:
+    """Clause id -> reading, made once per policy: every decision carries a copy."""
+    found = policy.memo.get("clause.readings")
+    if found is None:
+        found = policy.memo["clause.readings"] = {
+            cid: c.reading for cid, c in policy.clauses.items()
+        }
+    return cast(dict[str, str], found)
+
+
 def decision_of(
-    policy: CompiledPolicy, w: World, history: History, as_of: int | None
+    policy: CompiledPolicy,
+    w: World,
+    history: History,
+    as_of: int | None,
+    obligations: Sequence[ObligationRow] | None = None,
 ) -> d.Decision:
-    """The Decision of a finished World (also for a World resumed or merged from shards)."""
+    """The Decision of a finished World (also for a World resumed or merged from shards, or
+    filled with the native core's records, which reports its ``obligations`` itself)."""
     raw = d.RawDecision(
         spans={sid: s.spans for sid, s in w.subjects.items() if s.spans},
         penalties=w.penalties,
-        obligations=reported(w.obligations),
+        obligations=reported(w.obligations) if obligations is None else obligations,
         rejections=w.rejections,
         trace=w.trace,
         violations=w.violations,
@@ -110,7 +127,8 @@ def decision_of(
             counters.setdefault(sid, {}).update(s.counters)
     # every part is built here from checked values: validating them again would cost as much
     # as a 100-event evaluation
-    return d.Decision.model_construct(
+    return d.trusted(
+        d.Decision,
         policy=policy.id,
         version=policy.version,
         timezone=policy.timezone,
@@ -120,7 +138,7 @@ def decision_of(
             sid: d.shown_flags(s.flags, policy.timezone) for sid, s in w.subjects.items() if s.flags
         },
         counters=counters,
-        clauses={cid: c.reading for cid, c in policy.clauses.items()},
+        clauses=dict(_readings(policy)),
         subject_labels=w.labels,
         fired=_fired(policy, w),
         broken_invariants=w.broken,
