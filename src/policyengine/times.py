@@ -22,6 +22,7 @@ from policyengine.calendars import US_PER_DAY, Calendar, Seen
 from policyengine.errors import Code, EvaluationError, EventError, Problem
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_new_datetime: Final = datetime.__new__
 US: Final = 1_000_000
 _FIXED_US: Final[dict[str, int]] = {
     "second": US,
@@ -453,8 +454,9 @@ def to_pendulum(us: int, tz: str) -> pendulum.DateTime:
         # whole seconds through the C calendar: a timedelta of microseconds costs twice that
         seconds, micro = divmod(us + steady[1], 1_000_000)
         t = datetime.fromtimestamp(seconds, UTC)
-        return pendulum.DateTime(
-            t.year, t.month, t.day, t.hour, t.minute, t.second, micro, tzinfo=z
+        # pendulum.DateTime has no constructor of its own: datetime's, positional, is quickest
+        return _new_datetime(
+            pendulum.DateTime, t.year, t.month, t.day, t.hour, t.minute, t.second, micro, z
         )
     t = (EPOCH + timedelta(microseconds=us)).astimezone(z)
     return pendulum.DateTime(

@@ -83,6 +83,7 @@ class _Prepared:
     core: Any
     ir: dict[str, Any] | None
     reason: str | None
+    refs: list[Any]  # the rules' references, in the IR's order: what the records name
 
 
 def _module() -> ModuleType | None:
@@ -115,7 +116,7 @@ def _prepared(program: Program) -> _Prepared:
             ir, reason = None, f"the installed core cannot read the policy's IR: {exc}"
     elif mod is None:
         reason = f"the native core ({MODULE}) is not installed: pip install ./native"
-    prepared = _Prepared(core, ir, reason)
+    prepared = _Prepared(core, ir, reason, [r.ref for r in program.compiled.rules])
     program.memo[_MEMO] = prepared
     return prepared
 
@@ -162,7 +163,7 @@ def run(
                 list(map(itemgetter("at"), applied)),
                 columns,
                 horizon,
-                [r.ref for r in policy.rules],
+                prepared.refs,
             )
             decision = _decision(program, history, horizon, rows, max_span)
     except (_module_unsupported(), TypeError, OverflowError) as exc:
@@ -218,7 +219,7 @@ def run_events(
         try:
             with gc_paused():
                 out = prepared.core.run_raw(
-                    raw, as_of, max_span, [r.ref for r in policy.rules], derived_id
+                    raw, as_of, max_span, prepared.refs, derived_id
                 )
                 if out is not None:
                     rows, duplicates, ignored, horizon = out
@@ -262,10 +263,9 @@ def checked_in_core(
     prepared = _prepared(program)
     if prepared.core is None or not _raw_path(prepared, program.compiled):
         return False
-    refs = [r.ref for r in program.compiled.rules]
     raw = events if type(events) is list else list(events)
     with gc_paused():
-        return prepared.core.run_raw(raw, as_of, max_span, refs, derived_id) is not None
+        return prepared.core.run_raw(raw, as_of, max_span, prepared.refs, derived_id) is not None
 
 
 

@@ -257,11 +257,19 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     again (or pydantic's ``model_construct``, which walks the fields in Python) would cost
     more than evaluating the events that produced it."""
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set_dict(obj, values)
+    _set_fields_set(obj, set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+# BaseModel's slots, set through their descriptors: ``object.__setattr__`` looks each up anew
+# and costs more than the entry's values (a decision's penalties are read in a request)
+_set_dict: Final = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set: Final = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra: Final = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private: Final = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _instant(value: str | datetime, what: str) -> datetime:
