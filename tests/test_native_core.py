@@ -233,10 +233,10 @@ def test_python_forces_the_reference(policy: pe.Policy, monkeypatch: pytest.Monk
         policy.evaluate(events, backend="native", resumable=False)
 
 
-def test_native_is_lean_and_resumable_asks_for_the_python_engine(policy: pe.Policy) -> None:
+def test_native_is_lean_unless_asked_to_be_resumable(policy: pe.Policy) -> None:
     events = [e for e in generate(20, 1) if e["type"] in TYPES]
     resumable = policy.evaluate(events, backend="native", resumable=True)
-    assert resumable.snapshot()  # made by the Python engine, which keeps its World
+    assert resumable.snapshot()  # the core's state (tests/test_native_snapshot.py)
     with pytest.raises(pe.SnapshotError):
         policy.evaluate(events, backend="native").snapshot()
 

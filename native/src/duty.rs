@@ -890,13 +890,14 @@ pub(crate) struct Every {
 }
 
 /// A key's latest duties: a duty or a schedule's (contiguous in `World::pend`), or a cadence.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Live {
     Duties(usize, usize),
     Cadence(usize),
 }
 
 /// A recurring duty's series (`Chain`): renewed from the context that made it.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Chain {
     pub(crate) spec: usize,
     pub(crate) rule: usize,

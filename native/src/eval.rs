@@ -15,9 +15,10 @@ pub(crate) const CANCELLED: u8 = 4;
 
 // ---------------------------------------------------------------- one evaluation
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Causes(pub(crate) usize, pub(crate) Option<usize>); // event indexes
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Span {
     pub(crate) owner: u32,
     pub(crate) start: i64,
@@ -26,7 +27,7 @@ pub(crate) struct Span {
     pub(crate) causes: Causes,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Subj {
     pub(crate) id: u32,
     pub(crate) owner: Option<u32>,
@@ -36,6 +37,7 @@ pub(crate) struct Subj {
     pub(crate) counters: Vec<(u32, i64)>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pend {
     pub(crate) spec: usize,
     pub(crate) rule: usize,
@@ -53,6 +55,7 @@ pub(crate) struct Pend {
     pub(crate) chain: Option<usize>,                    // its recurring chain (`World::chains`)
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Obl {
     pub(crate) rule: usize,
     pub(crate) what: u32,
@@ -69,6 +72,7 @@ pub(crate) struct Obl {
     pub(crate) trigger: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) enum Tr {
     Claim { subject: u32, party: u32, status: u8 },
     Owner { subject: u32, owner: Option<u32>, previous: Option<u32> },
@@ -82,6 +86,7 @@ pub(crate) enum Tr {
     DecCounter { subject: Option<u32>, party: u32, name: u32, value: i64, exp: i32 }, // `counters.rs`
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Row {
     pub(crate) at: i64,
     pub(crate) rule: usize,
@@ -89,6 +94,7 @@ pub(crate) struct Row {
     pub(crate) tr: Tr,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Conflict {
     pub(crate) event: usize,
     pub(crate) subject: u32,
@@ -140,6 +146,7 @@ pub(crate) struct World<'p> {
     pub(crate) violations: Vec<crate::value::Breach>,
     pub(crate) labels: Vec<Vec<Option<u32>>>, // per subject, at the horizon (`label`)
     pub(crate) real: usize,        // the history's events; derived ones after them (`owner`)
+    pub(crate) late: Vec<usize>,   // rows of the history's events added on resume (`saved.rs`)
     pub(crate) origin: Vec<crate::periodic::Origin>, // per derived row, whose id it carries
     pub(crate) queue: Vec<usize>,  // derived events not yet applied
     pub(crate) counter_log: Vec<(u32, u32, i64, i64, bool)>, // owner, name, at, by, a party's
@@ -158,6 +165,16 @@ impl<'p> World<'p> {
     /// The events (time-ordered, up to the horizon) applied in the engine's order, then the
     /// deadlines up to the horizon.
     pub(crate) fn replay(p: &'p Program, strings: Interner, ev: Events, ids: Vec<u32>, horizon: Option<i64>) -> Res<Self> {
+        let mut w = World::applied(p, strings, ev, ids, horizon.is_some())?;
+        if let Some(h) = horizon {
+            w.finish(h)?;
+        }
+        Ok(w)
+    }
+
+    /// The events applied, the World stopped before `finish` (what a saved state holds);
+    /// `clock`: a horizon will come, so the periods' ticks and closes are scheduled.
+    pub(crate) fn applied(p: &'p Program, strings: Interner, ev: Events, ids: Vec<u32>, clock: bool) -> Res<Self> {
         let mut w = World {
             p,
             strings,
@@ -191,6 +208,7 @@ impl<'p> World<'p> {
             violations: Vec::new(),
             labels: Vec::new(),
             real: 0,
+            late: Vec::new(),
             origin: Vec::new(),
             queue: Vec::new(),
             counter_log: Vec::new(),
@@ -205,22 +223,49 @@ impl<'p> World<'p> {
             counter_exp: FxMap::default(),
         };
         w.real = w.ev.ats.len();
-        if w.real > 0 && horizon.is_some() {
-            w.schedule_ticks(w.ev.ats[0])?;
-            w.schedule_closes(w.ev.ats[0])?;
+        if w.real > 0 && clock {
+            w.schedule_clock(w.ev.ats[0])?;
         }
         for e in 0..w.real {
-            w.fire_until(2 * w.ev.ats[e] + 1)?;
-            w.apply(e)?;
-        }
-        if let Some(h) = horizon {
-            w.fire_until(2 * h + 1)?;
-            w.finish_metrics(h)?;
-            w.labels = w.label_all(h)?;
-            w.horizon_reached = true;
-            w.broken = w.broken_at(h)?;
+            w.step(e)?;
         }
         Ok(w)
+    }
+
+    pub(crate) fn schedule_clock(&mut self, first: i64) -> Res<()> {
+        self.schedule_ticks(first)?;
+        self.schedule_closes(first)
+    }
+
+    /// One event of the history: the deadlines before it, then the event.
+    pub(crate) fn step(&mut self, e: usize) -> Res<()> {
+        self.fire_until(2 * self.ev.ats[e] + 1)?;
+        self.apply(e)
+    }
+
+    /// The deadlines up to the horizon, then what is measured there.
+    pub(crate) fn finish(&mut self, h: i64) -> Res<()> {
+        self.fire_until(2 * h + 1)?;
+        self.finish_metrics(h)?;
+        self.labels = self.label_all(h)?;
+        self.horizon_reached = true;
+        self.broken = self.broken_at(h)?;
+        Ok(())
+    }
+
+    /// Whether row `e` is a derived event (`owner`) or a tick, not one of the history.
+    pub(crate) fn derived(&self, e: usize) -> bool {
+        e >= self.real && (self.late.is_empty() || self.late.binary_search(&e).is_err())
+    }
+
+    /// The place of a derived row in `origin`.
+    pub(crate) fn origin_ix(&self, e: usize) -> usize {
+        e - self.real - self.late.partition_point(|&r| r < e)
+    }
+
+    /// The place in the history of a row of it.
+    pub(crate) fn history_ix(&self, e: usize) -> usize {
+        if e < self.real { e } else { self.real + self.late.partition_point(|&r| r < e) }
     }
 
     pub(crate) fn subject(&mut self, sid: u32) -> usize {
@@ -668,7 +713,7 @@ impl<'p> World<'p> {
                 self.run(&p.rules[r].actions, &c, r, Causes(e, None))?;
             }
         }
-        if e >= self.real {
+        if self.derived(e) {
             return Ok(()); // a derived event is a consequence, not history
         }
         if !self.queue.is_empty() {

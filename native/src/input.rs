@@ -3,6 +3,7 @@
 
 use crate::ir::{Field, Val};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Events {
     pub(crate) types: Vec<u32>,
     pub(crate) ats: Vec<i64>,

@@ -10,7 +10,7 @@ pub(crate) const CLAIM_STATUS: [&str; 3] = ["open", "lapsed", "released"];
 
 pub(crate) type Res<T> = Result<T, String>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Val {
     Null,
     Bool(bool),
@@ -40,7 +40,7 @@ pub(crate) fn manual_eq(a: Val, b: Val) -> bool {
 
 /// Every string the core holds, as a number: one copy of each, found by its hash (a chain
 /// through `next` where two hash alike).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Interner {
     pub(crate) ids: FxMap<u64, u32>, // hash -> the latest string with it
     pub(crate) next: Vec<u32>,       // the previous string with the same hash (or u32::MAX)

@@ -23,6 +23,7 @@ pub(crate) struct Label {
 
 /// One classification (`ClassificationRow`): the label's index, what it classified, the
 /// value and reason (None: no case held), the event and its instant, the event's subject.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Classified {
     pub(crate) label: usize,
     pub(crate) key: u32,

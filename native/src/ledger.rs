@@ -5,6 +5,7 @@ use crate::eval::{Causes, Ctx, Tr, World};
 use crate::ir::*;
 
 /// One sanction imposed: the penalty, the step taken and the offence's number.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct PenRow {
     pub(crate) party: u32,
     pub(crate) pen: usize,

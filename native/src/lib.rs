@@ -6,7 +6,8 @@
 //! Modules: `ir` (the IR read once), `input` (events as columns, and the raw events' checks),
 //! `eval` (the engine's steps), `ledger` (penalties and counters), `cal` (calendar months), `bulk` (actions on every subject), `out` (the records handed back), `fx` (the maps' hash),
 //! `label` (labels and invariants), `owner` (the derived `owner_changed` events), `periodic`
-//! (rules with `every:`), `metric` (the metric periods' clock).
+//! (rules with `every:`), `metric` (the metric periods' clock), `saved` (an evaluation's
+//! state as bytes, and continued from them: `Core.run_saved`, `Core.resume`).
 //!
 //! The Python engine (`policyengine.runtime.engine`) is the reference: this core takes the same
 //! steps in the same order (deadlines before the events after them, rules matched on the state
@@ -41,6 +42,7 @@ mod value;
 mod workcal;
 mod owner;
 mod periodic;
+mod saved;
 mod workhours;
 
 use pyo3::create_exception;
@@ -93,6 +95,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Cell {
 struct Core {
     program: Program,
     types: RowTypes,
+    fingerprint: u64, // of the IR text: a saved state is continued by the same IR only
 }
 
 fn unsupported(why: String) -> PyErr {
@@ -124,7 +127,7 @@ impl Core {
             obligation: obligation_record.clone().unbind(),
             penalty: penalty_row.clone().unbind(),
         };
-        Ok(Core { program, types })
+        Ok(Core { program, types, fingerprint: saved::fingerprint(ir) })
     }
 
     /// The event fields `run` takes as columns, in order: the subject field first.
@@ -228,6 +231,91 @@ impl Core {
         ];
         Ok(Some(PyTuple::new(py, out)?))
     }
+
+    /// `run`, also returning the evaluation's state before the horizon's deadlines and
+    /// measures (`saved.rs`), for `resume`: `(records, state)`.
+    #[pyo3(signature = (ids, types, ats, columns, horizon, refs))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_saved<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<Bound<'py, PyAny>>,
+        types: Vec<String>,
+        ats: Vec<i64>,
+        columns: Vec<Vec<Option<Cell>>>,
+        horizon: Option<i64>,
+        refs: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let texts = ids.iter().map(|i| i.extract::<String>()).collect::<PyResult<Vec<_>>>()?;
+        let p = &self.program;
+        let go = || -> ir::Res<(World<'_>, Vec<u8>)> {
+            let mut strings = p.strings.clone();
+            let mut ev = Events { types: Vec::new(), ats: Vec::new(), vals: Vec::new(), k: p.fields.len(), lists: Vec::new() };
+            saved::append(p, &mut strings, &mut ev, &types, &ats, &columns)?;
+            let syms = texts.iter().map(|t| strings.sym(t)).collect();
+            let mut w = World::applied(p, strings, ev, syms, horizon.is_some())?;
+            let state = saved::save(&w, self.fingerprint)?;
+            if let Some(h) = horizon {
+                w.finish(h)?;
+            }
+            Ok((w, state))
+        };
+        self.finish_saved(py, go, &ids, &refs)
+    }
+
+    /// Continue a state of `run_saved` (or of `resume`) with the events after it (as `run`
+    /// takes them), finishing at `horizon`. `ids`: every event's id, the stored ones and then
+    /// the new ones, in order (the records name events by them). Returns `(records, state)`;
+    /// raises `Unsupported` for a state of another format, IR version or IR.
+    #[pyo3(signature = (state, ids, types, ats, columns, horizon, refs))]
+    #[allow(clippy::too_many_arguments)]
+    fn resume<'py>(
+        &self,
+        py: Python<'py>,
+        state: &[u8],
+        ids: Vec<Bound<'py, PyAny>>,
+        types: Vec<String>,
+        ats: Vec<i64>,
+        columns: Vec<Vec<Option<Cell>>>,
+        horizon: Option<i64>,
+        refs: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let new = ids.len().checked_sub(types.len()).ok_or_else(|| PyValueError::new_err("fewer ids than events"))?;
+        let texts = ids[new..].iter().map(|i| i.extract::<String>()).collect::<PyResult<Vec<_>>>()?;
+        let p = &self.program;
+        let go = || -> ir::Res<(World<'_>, Vec<u8>)> {
+            let mut w = saved::load(p, state, self.fingerprint)?;
+            w.resume(&types, &ats, &columns, &texts, horizon.is_some())?;
+            let state = saved::save(&w, self.fingerprint)?;
+            if let Some(h) = horizon {
+                w.finish(h)?;
+            }
+            Ok((w, state))
+        };
+        self.finish_saved(py, go, &ids, &refs)
+    }
+}
+
+impl Core {
+    fn finish_saved<'py, 'c>(
+        &'c self,
+        py: Python<'py>,
+        go: impl Send + FnOnce() -> ir::Res<(World<'c>, Vec<u8>)>,
+        ids: &[Bound<'py, PyAny>],
+        refs: &[Bound<'py, PyAny>],
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        if refs.len() != self.program.rules.len() {
+            return Err(PyValueError::new_err("one rule reference per rule"));
+        }
+        let (w, state) = py.detach(go).map_err(unsupported)?;
+        if w.real + w.late.len() != ids.len() {
+            return Err(unsupported("one id per event of the history".into()));
+        }
+        let all = owner::all_ids(py, &w, ids);
+        let rows = records(py, &w, all.as_deref().unwrap_or(ids), refs, &self.types)?;
+        let out: [Bound<'py, PyAny>; 2] = [rows.into_any(), pyo3::types::PyBytes::new(py, &state).into_any()];
+        PyTuple::new(py, out)
+    }
 }
 
 
@@ -236,5 +324,6 @@ fn policyengine_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Core>()?;
     m.add("Unsupported", m.py().get_type::<Unsupported>())?;
     m.add("IR_VERSION", IR_VERSION)?;
+    m.add("STATE_VERSION", saved::STATE_VERSION)?;
     Ok(())
 }

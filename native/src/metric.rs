@@ -19,6 +19,7 @@ pub(crate) const CLOSE: usize = 1 << 61;
 
 /// One measured period: what `World.close(tick, at, complete)` was called with, and the
 /// lengths of the counters' log and of the history's joined events at that instant.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Close {
     unit: u8,
     start: i64,
@@ -144,6 +145,6 @@ pub(crate) fn rows<'py>(o: &mut Out<'py, '_>, w: &World) -> PyResult<Bound<'py, 
     for &(owner, name, at, by, party) in &w.counter_log {
         log.append((o.s(owner), o.s(name), at, by, party))?;
     }
-    let joined = PyList::new(py, &w.joined)?;
+    let joined = PyList::new(py, w.joined.iter().map(|&e| w.history_ix(e)))?;
     Ok(PyTuple::new(py, [closes.into_any(), log.into_any(), joined.into_any()])?.into_any())
 }

@@ -53,8 +53,8 @@ impl World<'_> {
             return;
         };
         let cause = causes.1.unwrap_or(causes.0);
-        let origin = if cause >= self.real {
-            self.origin[cause - self.real]
+        let origin = if self.derived(cause) {
+            self.origin[self.origin_ix(cause)]
         } else {
             Origin::Event(cause)
         };
@@ -104,12 +104,23 @@ pub(crate) fn all_ids<'py>(
     if w.origin.is_empty() {
         return None;
     }
-    let mut out = ids.to_vec();
-    for o in &w.origin {
-        out.push(match *o {
-            Origin::Event(e) => out[e].clone(),
-            Origin::Text(s) => PyString::new(py, &w.strings.names[s as usize]).into_any(),
-        });
+    // in row order: the history's rows (those added on resume among them) and the derived
+    let mut out = ids[..w.real.min(ids.len())].to_vec();
+    let (mut derived, mut late) = (w.origin.iter(), ids[w.real.min(ids.len())..].iter());
+    for e in w.real..w.ev.ats.len() {
+        let next = if w.derived(e) {
+            match derived.next() {
+                Some(Origin::Event(e)) => out[*e].clone(),
+                Some(Origin::Text(s)) => PyString::new(py, &w.strings.names[*s as usize]).into_any(),
+                None => break,
+            }
+        } else {
+            match late.next() {
+                Some(id) => id.clone(),
+                None => break,
+            }
+        };
+        out.push(next);
     }
     Some(out)
 }

@@ -19,7 +19,7 @@ pub(crate) const TICK: usize = 1 << 62;
 pub(crate) const UNITS: [&str; 3] = ["day", "week", "month"];
 
 /// The tick event's origin: the id of a derived row that is not an event of the history.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Origin {
     Event(usize), // carries the id of this event (a derived `owner_changed`)
     Text(u32),    // its own id (a tick)

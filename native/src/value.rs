@@ -10,6 +10,7 @@ use serde_json::Value as J;
 
 /// A breach recorded (`ViolationRow`): its text, the party's value (made text on the way out,
 /// as `str(party)`), the subject, the event (or the duty's trigger), when, by which rule.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Breach {
     pub(crate) what: u32,
     pub(crate) party: Val,

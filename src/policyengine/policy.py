@@ -135,7 +135,8 @@ class Policy:
         stored and later continued with ``resume`` (Python backend; the default). That costs
         memory for as long as the decision lives: ``resumable=False`` gives a lean decision
         for batch work that never snapshots. ``backend="native"`` defaults to a lean
-        decision; asked to be resumable, it runs the Python engine.
+        decision; asked to be resumable, the Rust core keeps its own state, which the
+        snapshot carries (docs/snapshots.md, "Native snapshots").
         A history spanning more than ``max_span_years`` calendar years (first event to the
         last event or ``as_of``) is refused with PE308 (usually a mistyped year); ``None``:
         no limit.
@@ -155,8 +156,10 @@ class Policy:
         horizon = from_dt(parse_instant(as_of, "as_of")) if as_of is not None else None
         if resumable is None:
             resumable = backend == "python"
-        if resumable and backend == "native":
-            backend = "python"  # the Rust core keeps no World to snapshot
+        if resumable and backend == "native":  # the core's state, in a native snapshot
+            from policyengine.backends.native_snapshot import evaluate_resumable
+
+            return evaluate_resumable(self.program, events, horizon, max_span=span)
         if resumable and backend != "python":
             raise SnapshotError(
                 [
@@ -208,6 +211,12 @@ class Policy:
         """
         if naive_times_mode(naive_times) == "policy":
             events, as_of = self._localised(events, as_of)
+        if isinstance(snapshot, Mapping) and "engine" in snapshot:  # the Rust core's state
+            from policyengine.backends import native_snapshot
+
+            return native_snapshot.resume(
+                self.program, snapshot, events, as_of, key, span_years(max_span_years)
+            )
         return _snapshot.resume(
             self.program, snapshot, events, as_of, key, span_years(max_span_years)
         )

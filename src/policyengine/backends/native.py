@@ -148,20 +148,15 @@ def run(
     policy = program.compiled
     if prepared.core is None:
         return python_evaluate(policy, history, as_of, max_span=max_span), prepared.reason
-    applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
-    horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
-    if max_span is not None and applied:
-        check_span(applied[0]["at"], max_span, policy.timezone, applied, horizon)
+    applied, horizon = applied_events(policy, history, as_of, max_span)
     core = prepared.core
-    # columns, not dicts: the core reads no Python mapping (map: the loops stay in C)
-    columns = [list(map(methodcaller("get", f), applied)) for f in core.fields()]
     try:
         with gc_paused():
             rows = core.run(
                 list(map(itemgetter("id"), applied)),
                 list(map(itemgetter("type"), applied)),
                 list(map(itemgetter("at"), applied)),
-                columns,
+                columns(core, applied),
                 horizon,
                 prepared.refs,
             )
@@ -175,6 +170,24 @@ def run(
         why = _failed(exc)
         return python_evaluate(policy, history, as_of, max_span=max_span), why
     return decision, None
+
+
+def applied_events(
+    policy: Any, history: History, as_of: int | None, max_span: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The events up to ``as_of`` and the horizon (``as_of``, or the last event's instant),
+    the span checked as the engine checks it."""
+    applied = [e for e in history.events if as_of is None or e["at"] <= as_of]
+    horizon = as_of if as_of is not None else (applied[-1]["at"] if applied else None)
+    if max_span is not None and applied:
+        check_span(applied[0]["at"], max_span, policy.timezone, applied, horizon)
+    return applied, horizon
+
+
+def columns(core: Any, events: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The events' fields the core reads, as columns, not dicts: the core reads no Python
+    mapping (map: the loops stay in C)."""
+    return [list(map(methodcaller("get", f), events)) for f in core.fields()]
 
 
 def _failed(exc: BaseException) -> str:

@@ -226,6 +226,70 @@ def resume(
     with it (``Decision.snapshot(key=...)``), else PE502. ``max_span``: as for ``evaluate``."""
     codec = codec_of(policy)
     body = _check(codec, snapshot, _key(key))
+    after = continued(policy, body, events, as_of)
+    history, applied, horizon, wanted = after.history, after.applied, after.horizon, after.wanted
+    inputs, ids, event_texts, ats = after.inputs, after.ids, after.texts, after.ats
+    if after.reason is not None:
+        n = bisect_right(ats, horizon) if horizon is not None else 0
+        info = ResumeInfo("full", n, after.reason)
+        return _run(policy, history, wanted, inputs, ids, event_texts, info, max_span)
+    assert horizon is not None and after.old_as_of is not None
+    try:
+        reader = Reader(codec, body["state"], body["records"], history.events[:applied])
+        world = reader.world(max_span)
+        carried_rows = reader.parse_carried()
+    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+        raise _malformed(exc) from exc
+    world.horizon = horizon
+    todo = history.events[applied : bisect_right(ats, horizon)]
+    world.advance(todo, horizon)
+    world.finish(horizon)
+    decision = engine.decision_of(policy.compiled, world, history, horizon)
+    assert decision.raw is not None
+    lazy = LazyRaw(decision.raw, carried_rows, reader.loaded)
+    decision = decision.model_copy(update={"raw": lazy})
+    state = _Resumable(
+        policy,
+        world,
+        history,
+        applied + len(todo),
+        horizon,
+        ResumeInfo("incremental", len(todo)),
+        inputs,
+        ids,
+        event_texts,
+        reader.carried,
+        reader.loaded,
+    )
+    _attach(decision, state)
+    return decision
+
+
+@dataclass(slots=True)
+class Continued:
+    """A snapshot's history with the new events (``continued``): what either engine resumes
+    from, or evaluates in full (``reason``: why, None: it may resume)."""
+
+    history: History
+    applied: int  # how many of ``history.events`` the snapshot's state applied
+    old_as_of: int | None
+    wanted: int | None  # the ``as_of`` asked for
+    horizon: int | None
+    inputs: list[str]
+    ids: list[str]
+    texts: list[str | None]
+    ats: list[int]
+    reason: str | None
+
+
+def continued(
+    policy: Program,
+    body: Mapping[str, Any],
+    events: Iterable[Mapping[str, Any]],
+    as_of: str | datetime | None,
+) -> Continued:
+    """A checked snapshot's history with the new events, as evaluating the whole input would
+    prepare it (PE503 for an ``as_of`` before the snapshot's), and whether it may resume."""
     old_as_of, applied = body["as_of"], body["applied"]
     inputs: list[str] = list(body["inputs"])
     ids: list[str] = list(body["ids"])
@@ -292,40 +356,9 @@ def resume(
     elif late:
         # an event before the snapshot's clock: the state it would have changed is gone
         reason = f"{late} new event(s) before the snapshot's as_of"
-    if reason is not None:
-        n = bisect_right(ats, horizon) if horizon is not None else 0
-        info = ResumeInfo("full", n, reason)
-        return _run(policy, history, wanted, inputs, ids, event_texts, info, max_span)
-    assert horizon is not None and old_as_of is not None
-    try:
-        reader = Reader(codec, body["state"], body["records"], history.events[:applied])
-        world = reader.world(max_span)
-        carried_rows = reader.parse_carried()
-    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
-        raise _malformed(exc) from exc
-    world.horizon = horizon
-    todo = history.events[applied : bisect_right(ats, horizon)]
-    world.advance(todo, horizon)
-    world.finish(horizon)
-    decision = engine.decision_of(policy.compiled, world, history, horizon)
-    assert decision.raw is not None
-    lazy = LazyRaw(decision.raw, carried_rows, reader.loaded)
-    decision = decision.model_copy(update={"raw": lazy})
-    state = _Resumable(
-        policy,
-        world,
-        history,
-        applied + len(todo),
-        horizon,
-        ResumeInfo("incremental", len(todo)),
-        inputs,
-        ids,
-        event_texts,
-        reader.carried,
-        reader.loaded,
+    return Continued(
+        history, applied, old_as_of, wanted, horizon, inputs, ids, event_texts, ats, reason
     )
-    _attach(decision, state)
-    return decision
 
 
 # The notices ``events.prepare`` gives a repeated id (resume judges repeats of stored events
@@ -419,6 +452,8 @@ def _digest(body: Mapping[str, Any]) -> str:
     reorder keys or reformat the JSON, a changed value changes the digest."""
     h = hashlib.sha256()
     head = {k: body.get(k) for k in (*_HEADER, *_PAIRS)}
+    if "engine" in body:  # a native snapshot's (``native_snapshot``); absent: the Python's
+        head["engine"] = body["engine"]
     h.update(json.dumps(head, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     for name in _TEXTS:
         h.update(b"\x1e" + "\x1f".join(body[name]).encode("utf-8"))

@@ -652,8 +652,9 @@ class Decision(_Frozen):
         refuses a snapshot edited by anyone without the key (the digest alone detects damage,
         not tampering).
 
-        For decisions of ``policy.evaluate`` (Python backend, unless ``resumable=False``) and
-        ``policy.resume``; ``SnapshotError`` PE504 otherwise.
+        For decisions of ``policy.evaluate`` (Python backend, unless ``resumable=False``;
+        native backend with ``resumable=True``) and ``policy.resume``; ``SnapshotError`` PE504
+        otherwise.
         """
         state: Resumable | None = self.__dict__.get(RESUMABLE)
         if state is None:
@@ -662,7 +663,8 @@ class Decision(_Frozen):
                     Problem(
                         Code.NOT_SNAPSHOTTABLE,
                         "this decision cannot be snapshotted: it was evaluated with "
-                        "resumable=False, on the durable or native backend, or by evaluate_many",
+                        "resumable=False, on the durable backend, on the native one without "
+                        "resumable=True, or by evaluate_many",
                         hint="evaluate it with policy.evaluate(events, as_of=...) on the Python "
                         "backend (resumable by default), or resume it with policy.resume(...)",
                     )
