@@ -392,8 +392,9 @@ impl<'p> World<'p> {
         if let Some(d) = due {
             self.seq += 1;
             // a deadline fires after the events at it when inclusive, before them when not
+            // one lane per kind of duty: its deadlines mostly come in order
             self.timers
-                .push(Reverse((2 * d + i64::from(inclusive), self.seq, p)));
+                .push_in(Reverse((2 * d + i64::from(inclusive), self.seq, p)), spec_ix);
         }
         self.trace(
             rule,

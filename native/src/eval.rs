@@ -3,9 +3,7 @@
 use crate::input::Events;
 use crate::ledger::PenRow;
 use crate::ir::*;
-use std::cmp::Reverse;
 use crate::fx::{FxMap, FxSet};
-use std::collections::BinaryHeap;
 
 pub(crate) const OPEN: u8 = 0;
 pub(crate) const MET: u8 = 1;
@@ -117,17 +115,17 @@ pub(crate) struct World<'p> {
     pub(crate) p: &'p Program,
     pub(crate) strings: Interner,
     pub(crate) ev: Events,
-    pub(crate) ids: Vec<u32>, // event ids interned (for `$event.id`)
+    pub(crate) ids: Vec<u32>, // event ids interned for `$event.id` (`input::NO_ID` where none reads it)
     pub(crate) now: i64,
     pub(crate) subjects: Vec<Subj>,
-    pub(crate) subject_ix: FxMap<u32, usize>,
+    pub(crate) subject_ix: crate::dense::SymIx,
     pub(crate) pend: Vec<Pend>,
     pub(crate) obligations: Vec<Obl>,
     pub(crate) trace: Vec<Row>,
     pub(crate) conflicts: Vec<Conflict>,
     pub(crate) fired: Vec<(usize, i64)>,
     pub(crate) fired_ix: FxMap<usize, usize>,
-    pub(crate) timers: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    pub(crate) timers: crate::timers::Timers,
     pub(crate) seq: u64,
     pub(crate) waiting: FxMap<(u32, Val), Vec<usize>>,
     pub(crate) overdue: FxMap<(u32, Val), Vec<usize>>,
@@ -182,14 +180,14 @@ impl<'p> World<'p> {
             ids,
             now: 0,
             subjects: Vec::new(),
-            subject_ix: FxMap::default(),
+            subject_ix: crate::dense::SymIx::default(),
             pend: Vec::new(),
             obligations: Vec::new(),
             trace: Vec::new(),
             conflicts: Vec::new(),
             fired: Vec::new(),
             fired_ix: FxMap::default(),
-            timers: BinaryHeap::new(),
+            timers: crate::timers::Timers::default(),
             seq: 0,
             waiting: FxMap::default(),
             overdue: FxMap::default(),
@@ -223,6 +221,11 @@ impl<'p> World<'p> {
             counter_exp: FxMap::default(),
         };
         w.real = w.ev.ats.len();
+        // sized from the history once: a long history's rows are not copied as they grow
+        w.joined.reserve(w.real);
+        w.trace.reserve(w.real);
+        w.pend.reserve(w.real / 2);
+        w.obligations.reserve(w.real / 2);
         if w.real > 0 && clock {
             w.schedule_clock(w.ev.ats[0])?;
         }
@@ -720,10 +723,13 @@ impl<'p> World<'p> {
             self.drain()?;
         }
         self.joined.push(e);
-        if let Some(s) = sid {
-            self.hist_subj.entry((s, et)).or_default().push(e);
+        if p.queried.contains(&et) {
+            // filed for the history queries (`count_up_to`), which read no other type
+            if let Some(s) = sid {
+                self.hist_subj.entry((s, et)).or_default().push(e);
+            }
+            self.hist_type.entry(et).or_default().push(e);
         }
-        self.hist_type.entry(et).or_default().push(e);
         Ok(())
     }
 }

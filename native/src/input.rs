@@ -141,6 +141,77 @@ struct Item<'py> {
     row: usize, // where its values start in `flat`
 }
 
+/// An event id no rule reads (`Program::reads_id` false): not interned.
+pub(crate) const NO_ID: u32 = u32::MAX;
+
+/// The ids met so far, each with its first event (an index into `read`'s `raws`): a table of
+/// the texts' hashes, chained, comparing the id objects' own text. Unlike the interner, it
+/// copies no text, so it stays small as the history grows.
+struct Seen<'py> {
+    heads: FxMap<u64, u32>, // hash -> the latest event with it
+    next: Vec<u32>,         // per event: the previous one with the same hash (or u32::MAX)
+    ids: Vec<Bound<'py, PyAny>>, // per event: its id, an exact `str`
+}
+
+impl<'py> Seen<'py> {
+    fn with_capacity(n: usize) -> Self {
+        let mut heads = FxMap::default();
+        heads.reserve(n);
+        Seen { heads, next: Vec::with_capacity(n), ids: Vec::with_capacity(n) }
+    }
+
+    fn hash(text: &str) -> u64 {
+        use std::hash::Hasher;
+        let mut h = crate::fx::FxHasher::default();
+        h.write(text.as_bytes());
+        h.finish()
+    }
+
+    /// The first event with the id `text`, if any.
+    fn find(&self, text: &str) -> Option<usize> {
+        let mut at = self.heads.get(&Self::hash(text)).copied().unwrap_or(u32::MAX);
+        while at != u32::MAX {
+            if exact_text(&self.ids[at as usize]) == Some(text) {
+                return Some(at as usize);
+            }
+            at = self.next[at as usize];
+        }
+        None
+    }
+
+    /// The next event's id (the caller has found it new).
+    fn add(&mut self, text: &str, id: Bound<'py, PyAny>) {
+        let i = self.ids.len() as u32;
+        let head = self.heads.insert(Self::hash(text), i);
+        self.next.push(head.unwrap_or(u32::MAX));
+        self.ids.push(id);
+    }
+}
+
+/// The interned number of each text object met (a type, a subject), by the object's address:
+/// the events of a history share these objects, and a look-up by address reads neither the
+/// text nor the interner's copy of it, which a long history's interner no longer keeps in
+/// the caches. Each object is held, so that no other object takes its address meanwhile.
+#[derive(Default)]
+struct Known<'py> {
+    syms: FxMap<usize, u32>,
+    held: Vec<Bound<'py, PyAny>>,
+}
+
+impl<'py> Known<'py> {
+    /// `text` is `obj`'s own text.
+    fn sym(&mut self, strings: &mut Interner, obj: &Bound<'py, PyAny>, text: &str) -> u32 {
+        let at = obj.as_ptr() as usize;
+        if let Some(&s) = self.syms.get(&at) {
+            return s;
+        }
+        let s = strings.sym(text);
+        self.syms.insert(at, s);
+        self.held.push(obj.clone());
+        s
+    }
+}
+
 /// Text the core can hold: exact `str` (not a subclass), valid Unicode (no lone surrogate).
 fn exact_text<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
     v.cast_exact::<PyString>().ok()?.to_str().ok()
@@ -162,10 +233,12 @@ pub(crate) fn read<'py>(
     let mut strings = p.strings.clone();
     let k = p.fields.len();
     let (lo, hi) = (min_us(), p.max_us);
-    // the first event of each id, by the id's interned number (none: usize::MAX)
-    let mut first: Vec<usize> = Vec::new();
     let mut raws: Vec<Bound<'py, PyDict>> = Vec::with_capacity(events.len());
-    strings.reserve(2 * events.len());
+    let mut seen = Seen::with_capacity(events.len()); // the first event of each id, by `raws`
+    let mut known = Known::default();
+    if p.reads_id {
+        strings.reserve(events.len());
+    }
     let mut keys: FxMap<u32, Vec<Bound<'py, PyString>>> = FxMap::default(); // declared names
     let mut items: Vec<Item<'py>> = Vec::with_capacity(events.len());
     let mut flat: Vec<Val> = Vec::with_capacity(events.len() * k); // the accepted events' values
@@ -178,45 +251,37 @@ pub(crate) fn read<'py>(
     for (index, raw) in events.iter().enumerate() {
         let raw = raw.cast_exact::<PyDict>().map_err(|_| Doubt)?.clone();
         let mut present = 0usize;
-        let (id_obj, id) = match raw.get_item(&k_id)? {
+        let id_obj = match raw.get_item(&k_id)? {
             Some(v) if !v.is_none() => {
                 present += 1;
-                if let Some(t) = exact_text(&v) {
-                    if t.is_empty() {
-                        return Err(Doubt);
-                    }
-                    let sym = strings.sym(t);
-                    (v, sym)
+                if exact_text(&v).is_some_and(|t| !t.is_empty()) {
+                    v
                 } else if v.is_exact_instance_of::<PyInt>() {
                     let n: i64 = v.extract()?; // no more than 19 digits
-                    let t = n.to_string();
-                    (PyString::new(py, &t).into_any(), strings.sym(&t))
+                    PyString::new(py, &n.to_string()).into_any()
                 } else {
                     return Err(Doubt);
                 }
             }
             found => {
                 present += usize::from(found.is_some());
-                let d = derive.call1((&raw, index))?;
-                let sym = strings.sym(exact_text(&d).ok_or(Doubt)?);
-                (d, sym)
+                derive.call1((&raw, index))?
             }
         };
-        let slot = id as usize;
-        if slot >= first.len() {
-            first.resize(strings.names.len().max(slot + 1), usize::MAX);
-        }
-        if first[slot] != usize::MAX {
-            if raws[first[slot]].eq(&raw)? {
+        let text = exact_text(&id_obj).ok_or(Doubt)?;
+        if let Some(j) = seen.find(text) {
+            if raws[j].eq(&raw)? {
                 duplicates.push(id_obj);
                 continue;
             }
             return Err(Doubt); // PE212: a different event reuses the id
         }
-        first[slot] = raws.len();
+        // `$event.id` is read through the interner; an id nothing reads is not interned
+        let id = if p.reads_id { strings.sym(text) } else { NO_ID };
+        seen.add(text, id_obj.clone());
         raws.push(raw.clone());
         let Some(tv) = raw.get_item(&k_type)? else { return Err(Doubt) };
-        let etype_sym = strings.sym(exact_text(&tv).ok_or(Doubt)?);
+        let etype_sym = known.sym(&mut strings, &tv, exact_text(&tv).ok_or(Doubt)?);
         let Some(checks) = p.checks.get(&etype_sym) else {
             if p.ignore_unknown {
                 ignored.push((id_obj, tv));
@@ -259,7 +324,7 @@ pub(crate) fn read<'py>(
                         return Err(Doubt);
                     }
                     if let Some(slot) = c.slot {
-                        vals[slot] = Val::Str(strings.sym(t));
+                        vals[slot] = Val::Str(known.sym(&mut strings, &v, t));
                     }
                 }
                 FieldKind::Bool => {
@@ -304,13 +369,24 @@ pub(crate) fn read<'py>(
         }
     }
     let n = items.len();
-    let mut ev = Events { types: Vec::with_capacity(n), ats: Vec::with_capacity(n), vals: Vec::with_capacity(n * k), k, lists };
+    // in input order already (a history sorted by time): the values stay where they are
+    let in_order = items.iter().enumerate().all(|(i, it)| it.row == i * k);
+    let vals = if in_order {
+        flat.truncate(n * k);
+        flat
+    } else {
+        let mut vals = Vec::with_capacity(n * k);
+        for it in &items {
+            vals.extend_from_slice(&flat[it.row..it.row + k]);
+        }
+        vals
+    };
+    let mut ev = Events { types: Vec::with_capacity(n), ats: Vec::with_capacity(n), vals, k, lists };
     let mut ids = Vec::with_capacity(n);
     let mut id_objs = Vec::with_capacity(n);
     for it in items {
         ev.types.push(it.etype);
         ev.ats.push(it.at);
-        ev.vals.extend_from_slice(&flat[it.row..it.row + k]);
         ids.push(it.id_sym);
         id_objs.push(it.id);
     }

@@ -264,6 +264,8 @@ pub(crate) struct Program {
     pub(crate) owner_changed: Option<crate::owner::Emit>, // derived events to make
     pub(crate) periodic: Option<crate::periodic::Periods>, // rules with `every:`, metrics
     pub(crate) metric_units: Vec<u8>,                      // the metrics' periods, sorted
+    pub(crate) reads_id: bool, // `$event.id` is read: the events' ids are interned (`input.rs`)
+    pub(crate) queried: FxSet<u32>, // the event types a history query reads (`World::apply`)
 }
 
 /// What the core reads of a declared field: only checks it can make exactly as `prepare`
@@ -296,6 +298,8 @@ pub(crate) struct Loader {
     pub(crate) fields: Vec<String>,
     pub(crate) specs: Vec<Spec>,
     pub(crate) penalties: Vec<Penalty>,
+    pub(crate) reads_id: bool, // a `Field::Id` was made
+    pub(crate) queried: FxSet<u32>, // the types of every query made
 }
 
 pub(crate) fn get<'a>(v: &'a J, key: &str) -> Res<&'a J> {
@@ -309,7 +313,10 @@ pub(crate) fn text(v: &J) -> Res<&str> {
 impl Loader {
     pub(crate) fn slot(&mut self, name: &str) -> Field {
         match name {
-            "id" => Field::Id,
+            "id" => {
+                self.reads_id = true;
+                Field::Id
+            }
             "type" => Field::Type,
             "at" => Field::At,
             _ => match self.fields.iter().position(|f| f == name) {
@@ -413,6 +420,7 @@ impl Loader {
     /// look-back of `us` microseconds (exact from `from` on).
     pub(crate) fn query(&mut self, q: &J) -> Res<CountQ> {
         let types = self.types(get(q, "types")?)?;
+        self.queried.extend(types.iter().copied());
         let subject = match get(q, "subject")? {
             J::Null => None,
             s => Some(self.op(s)?),
@@ -595,7 +603,7 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
         return Err(format!("IR version {version}; this core reads version {IR_VERSION}"));
     }
     let policy = get(ir, "policy")?;
-    let mut ld = Loader { strings: Interner::default(), fields: Vec::new(), specs: Vec::new(), penalties: Vec::new() };
+    let mut ld = Loader { strings: Interner::default(), fields: Vec::new(), specs: Vec::new(), penalties: Vec::new(), reads_id: false, queried: FxSet::default() };
     ld.fields.push(text(get(policy, "subject_field")?)?.to_owned());
     let max_us = get(policy, "max_us")?.as_i64().ok_or("max_us")?;
     let mut rules = Vec::new();
@@ -704,6 +712,8 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
         penalties: ld.penalties,
         checks,
         ignore_unknown,
+        reads_id: ld.reads_id,
+        queried: std::mem::take(&mut ld.queried),
         strings: ld.strings,
         fields: ld.fields,
         rules,

@@ -24,6 +24,7 @@ mod cal;
 mod counters;
 mod dates;
 mod decimal;
+mod dense;
 mod duty;
 mod eval;
 mod fields;
@@ -43,6 +44,7 @@ mod workcal;
 mod owner;
 mod periodic;
 mod saved;
+mod timers;
 mod workhours;
 
 use pyo3::create_exception;
@@ -179,13 +181,17 @@ impl Core {
                 }
             }
         }
-        // `$event.id` is read through the interner: ids as text, interned once; the records
-        // name events by the id objects given
+        // `$event.id` is read through the interner: ids as text, interned once where a rule
+        // reads them; the records name events by the id objects given
         dates::date_cells(p, &types, &mut vals, k, &strings).map_err(unsupported)?;
-        let id_syms: Vec<u32> = ids
-            .iter()
-            .map(|i| Ok(strings.sym(&i.extract::<String>()?)))
-            .collect::<PyResult<_>>()?;
+        let id_syms: Vec<u32> = if p.reads_id {
+            ids.iter().map(|i| Ok(strings.sym(&i.extract::<String>()?))).collect::<PyResult<_>>()?
+        } else {
+            for i in &ids {
+                i.cast::<pyo3::types::PyString>()?.to_str()?; // text, as the interner takes it
+            }
+            vec![input::NO_ID; n]
+        };
         let ev = Events { types, ats, vals, k, lists };
         let w = py.detach(|| World::replay(p, strings, ev, id_syms, horizon)).map_err(unsupported)?;
         let all = owner::all_ids(py, &w, &ids);

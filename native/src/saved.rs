@@ -22,8 +22,6 @@ use crate::ir::*;
 use crate::ledger::PenRow;
 use crate::Cell;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// Bumped whenever the World's fields (or their meaning) change: older states are refused.
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -70,14 +68,14 @@ state! {
     ids: Vec<u32>,
     now: i64,
     subjects: Vec<Subj>,
-    subject_ix: FxMap<u32, usize>,
+    subject_ix: crate::dense::SymIx,
     pend: Vec<Pend>,
     obligations: Vec<Obl>,
     trace: Vec<Row>,
     conflicts: Vec<Conflict>,
     fired: Vec<(usize, i64)>,
     fired_ix: FxMap<usize, usize>,
-    timers: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    timers: crate::timers::Timers,
     seq: u64,
     waiting: FxMap<(u32, Val), Vec<usize>>,
     overdue: FxMap<(u32, Val), Vec<usize>>,
