@@ -163,27 +163,10 @@ impl Core {
             return Err(PyValueError::new_err("one rule reference per rule"));
         }
         let mut strings = p.strings.clone();
-        let types: Vec<u32> = types.iter().map(|t| strings.sym(t)).collect();
-        let mut vals = vec![Val::Null; n * k];
-        let mut lists: Vec<Vec<Val>> = Vec::new();
-        for (f, col) in columns.iter().enumerate() {
-            for (e, v) in col.iter().enumerate() {
-                match v {
-                    Some(Cell::Yes(b)) => vals[e * k + f] = Val::Bool(*b),
-                    Some(Cell::Int(i)) => vals[e * k + f] = Val::Int(*i),
-                    Some(Cell::Dec(d)) => vals[e * k + f] = *d,
-                    Some(Cell::Texts(items)) => {
-                        vals[e * k + f] = Val::List(lists.len() as u32);
-                        lists.push(items.iter().map(|t| Val::Str(strings.sym(t))).collect());
-                    }
-                    Some(Cell::Text(s)) => vals[e * k + f] = Val::Str(strings.sym(s)),
-                    None => {}
-                }
-            }
-        }
+        let mut ev = Events { types: Vec::new(), ats: Vec::new(), vals: Vec::new(), k, lists: Vec::new() };
+        input::append(p, &mut strings, &mut ev, &types, &ats, &columns).map_err(unsupported)?;
         // `$event.id` is read through the interner: ids as text, interned once where a rule
         // reads them; the records name events by the id objects given
-        dates::date_cells(p, &types, &mut vals, k, &strings).map_err(unsupported)?;
         let id_syms: Vec<u32> = if p.reads_id {
             ids.iter().map(|i| Ok(strings.sym(&i.extract::<String>()?))).collect::<PyResult<_>>()?
         } else {
@@ -192,7 +175,6 @@ impl Core {
             }
             vec![input::NO_ID; n]
         };
-        let ev = Events { types, ats, vals, k, lists };
         let w = py.detach(|| World::replay(p, strings, ev, id_syms, horizon)).map_err(unsupported)?;
         let all = owner::all_ids(py, &w, &ids);
         records(py, &w, all.as_deref().unwrap_or(&ids), &refs, &self.types)
@@ -257,7 +239,7 @@ impl Core {
         let go = || -> ir::Res<(World<'_>, Vec<u8>)> {
             let mut strings = p.strings.clone();
             let mut ev = Events { types: Vec::new(), ats: Vec::new(), vals: Vec::new(), k: p.fields.len(), lists: Vec::new() };
-            saved::append(p, &mut strings, &mut ev, &types, &ats, &columns)?;
+            input::append(p, &mut strings, &mut ev, &types, &ats, &columns)?;
             let syms = texts.iter().map(|t| strings.sym(t)).collect();
             let mut w = World::applied(p, strings, ev, syms, horizon.is_some())?;
             let state = saved::save(&w, self.fingerprint)?;

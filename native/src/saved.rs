@@ -152,45 +152,6 @@ pub(crate) fn load<'p>(p: &'p Program, bytes: &[u8], fp: u64) -> Res<World<'p>> 
     Ok(owned.into_world(p, strings))
 }
 
-/// Events as `Core.run` takes them (types, instants, one column per field), appended to
-/// the columns of `ev`, strings interned in `strings`.
-pub(crate) fn append(
-    p: &Program,
-    strings: &mut Interner,
-    ev: &mut Events,
-    types: &[String],
-    ats: &[i64],
-    columns: &[Vec<Option<Cell>>],
-) -> Res<()> {
-    let n = types.len();
-    let k = p.fields.len();
-    if ats.len() != n || columns.len() != k || columns.iter().any(|c| c.len() != n) || ev.k != k {
-        return Err("columns of different lengths".into());
-    }
-    let types: Vec<u32> = types.iter().map(|t| strings.sym(t)).collect();
-    let mut vals = vec![Val::Null; n * k];
-    for (f, col) in columns.iter().enumerate() {
-        for (e, v) in col.iter().enumerate() {
-            match v {
-                Some(Cell::Yes(b)) => vals[e * k + f] = Val::Bool(*b),
-                Some(Cell::Int(i)) => vals[e * k + f] = Val::Int(*i),
-                Some(Cell::Dec(d)) => vals[e * k + f] = *d,
-                Some(Cell::Texts(items)) => {
-                    vals[e * k + f] = Val::List(ev.lists.len() as u32);
-                    ev.lists.push(items.iter().map(|t| Val::Str(strings.sym(t))).collect());
-                }
-                Some(Cell::Text(s)) => vals[e * k + f] = Val::Str(strings.sym(s)),
-                None => {}
-            }
-        }
-    }
-    crate::dates::date_cells(p, &types, &mut vals, k, strings)?;
-    ev.types.extend(types);
-    ev.ats.extend_from_slice(ats);
-    ev.vals.extend(vals);
-    Ok(())
-}
-
 impl World<'_> {
     /// Apply events after those of a loaded World (time-ordered, none before the last one it
     /// applied): their rows appended, `ids` their ids, interned.
@@ -211,7 +172,7 @@ impl World<'_> {
         }
         let first = self.ev.ats.len();
         let p = self.p;
-        append(p, &mut self.strings, &mut self.ev, types, ats, columns)?;
+        crate::input::append(p, &mut self.strings, &mut self.ev, types, ats, columns)?;
         for id in ids {
             let s = self.strings.sym(id);
             self.ids.push(s);

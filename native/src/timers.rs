@@ -44,7 +44,7 @@ impl Timers {
         }
     }
 
-    fn from_lane(&self) -> Option<bool> {
+    fn lane_first(&self) -> Option<bool> {
         match (self.heads.peek(), self.spill.peek()) {
             (None, None) => None,
             (Some(_), None) => Some(true),
@@ -55,7 +55,7 @@ impl Timers {
 
     /// The earliest entry.
     pub(crate) fn peek(&self) -> Option<&Item> {
-        match self.from_lane()? {
+        match self.lane_first()? {
             true => self.heads.peek().map(|h| &h.0),
             false => self.spill.peek(),
         }
@@ -63,7 +63,7 @@ impl Timers {
 
     /// Remove the earliest entry.
     pub(crate) fn pop(&mut self) -> Option<Item> {
-        if !self.from_lane()? {
+        if !self.lane_first()? {
             return self.spill.pop();
         }
         let (item, lane) = self.heads.pop()?;
