@@ -376,7 +376,7 @@ class CompiledPolicy:
     calendar: Calendar = STATUTORY  # working days and business hours (`calendar:`)
     # what later stages derive from the policy once and keep with it (the runtime's facts
     # about the rules: ``engine.World`` reads them on every evaluation)
-    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def classifying(self) -> dict[str, tuple[CLabel, ...]]:
