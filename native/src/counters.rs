@@ -95,6 +95,9 @@ impl<'p> World<'p> {
                 },
             );
         }
+        if is_party {
+            self.shard_add();
+        }
         Ok(())
     }
 

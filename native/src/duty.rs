@@ -395,6 +395,7 @@ impl<'p> World<'p> {
             // one lane per kind of duty: its deadlines mostly come in order
             self.timers
                 .push_in(Reverse((2 * d + i64::from(inclusive), self.seq, p)), spec_ix);
+            self.shard_push(self.seq);
         }
         self.trace(
             rule,
@@ -422,11 +423,14 @@ impl<'p> World<'p> {
     }
 
     pub(crate) fn fire_until(&mut self, limit: i64) -> Res<()> {
-        while let Some(&Reverse((key, _, p))) = self.timers.peek() {
+        while let Some(&Reverse((key, seq, p))) = self.timers.peek() {
             if key >= limit {
                 break;
             }
             self.timers.pop();
+            if p >= crate::metric::CLOSE || p & RENEW != 0 {
+                self.shard_refuse("a tick, a period's end or a renewal")?;
+            }
             if p >= crate::periodic::TICK {
                 self.tick(p - crate::periodic::TICK, key >> 1)?;
                 continue;
@@ -443,6 +447,7 @@ impl<'p> World<'p> {
                 continue;
             }
             let due = key >> 1; // 2 * due, or 2 * due + 1
+            self.shard_timer(key, seq);
             self.pend[p].state = MISSED;
             self.now = due;
             if let Some(o) = self.pend[p].obligation {

@@ -157,6 +157,7 @@ pub(crate) struct World<'p> {
     pub(crate) broken: Vec<(u32, Vec<u32>)>, // invariants at the horizon (`label`)
     pub(crate) tuples: FxMap<Vec<Val>, u32>, // the keys made of a list, as `Val::List`s
     pub(crate) counter_exp: FxMap<crate::counters::ExpKey, i32>, // decimal counters' exponents
+    pub(crate) steps: Option<Box<crate::shard::Steps>>, // a shard's bookkeeping (`shard.rs`)
 }
 
 impl<'p> World<'p> {
@@ -173,6 +174,18 @@ impl<'p> World<'p> {
     /// The events applied, the World stopped before `finish` (what a saved state holds);
     /// `clock`: a horizon will come, so the periods' ticks and closes are scheduled.
     pub(crate) fn applied(p: &'p Program, strings: Interner, ev: Events, ids: Vec<u32>, clock: bool) -> Res<Self> {
+        World::applied_with(p, strings, ev, ids, clock, None)
+    }
+
+    /// `applied`, recording a shard's steps where `steps` is given (`shard.rs`).
+    pub(crate) fn applied_with(
+        p: &'p Program,
+        strings: Interner,
+        ev: Events,
+        ids: Vec<u32>,
+        clock: bool,
+        steps: Option<Box<crate::shard::Steps>>,
+    ) -> Res<Self> {
         let mut w = World {
             p,
             strings,
@@ -219,6 +232,7 @@ impl<'p> World<'p> {
             broken: Vec::new(),
             tuples: FxMap::default(),
             counter_exp: FxMap::default(),
+            steps,
         };
         w.real = w.ev.ats.len();
         // sized from the history once: a long history's rows are not copied as they grow
@@ -243,6 +257,7 @@ impl<'p> World<'p> {
     /// One event of the history: the deadlines before it, then the event.
     pub(crate) fn step(&mut self, e: usize) -> Res<()> {
         self.fire_until(2 * self.ev.ats[e] + 1)?;
+        self.shard_event(e);
         self.apply(e)
     }
 

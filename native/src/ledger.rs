@@ -52,6 +52,7 @@ impl<'p> World<'p> {
         });
         let row = self.penalties.len() - 1;
         self.trace(rule, causes, Tr::Penalty(row));
+        self.shard_penalty(c)?;
         Ok(())
     }
 
@@ -98,6 +99,9 @@ impl<'p> World<'p> {
         };
         self.counter_log.push((owner, name, self.now, by, party.is_some()));
         self.trace(rule, causes, Tr::Counter { subject: c.subject, party: owner, name, value });
+        if party.is_some() {
+            self.shard_add();
+        }
         Ok(())
     }
 }

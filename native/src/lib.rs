@@ -44,6 +44,7 @@ mod workcal;
 mod owner;
 mod periodic;
 mod saved;
+mod shard;
 mod timers;
 mod workhours;
 
@@ -251,6 +252,84 @@ impl Core {
         self.finish_saved(py, go, &ids, &refs)
     }
 
+    /// `run` for a shard of `evaluate_many`: `(records, steps)`, the steps as `shard.rs`
+    /// records them (`Steps::out`). Raises `Unsupported` where `run` would, and for a step
+    /// phase 2 cannot place yet (a tick, a period's end, a renewal).
+    #[pyo3(signature = (ids, types, ats, columns, horizon, refs))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_shard<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<Bound<'py, PyAny>>,
+        types: Vec<String>,
+        ats: Vec<i64>,
+        columns: Vec<Vec<Option<Cell>>>,
+        horizon: Option<i64>,
+        refs: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        if refs.len() != self.program.rules.len() {
+            return Err(PyValueError::new_err("one rule reference per rule"));
+        }
+        let texts = ids.iter().map(|i| i.extract::<String>()).collect::<PyResult<Vec<_>>>()?;
+        let p = &self.program;
+        let go = || -> ir::Res<World<'_>> {
+            let mut strings = p.strings.clone();
+            let mut ev = Events { types: Vec::new(), ats: Vec::new(), vals: Vec::new(), k: p.fields.len(), lists: Vec::new() };
+            input::append(p, &mut strings, &mut ev, &types, &ats, &columns)?;
+            let syms = texts.iter().map(|t| strings.sym(t)).collect();
+            let steps = Some(Box::default());
+            let mut w = World::applied_with(p, strings, ev, syms, horizon.is_some(), steps)?;
+            if let Some(h) = horizon {
+                w.finish(h)?;
+            }
+            Ok(w)
+        };
+        let mut w = py.detach(go).map_err(unsupported)?;
+        let (rows, steps) = self.shard_records(py, &mut w, &ids, &refs)?;
+        let out: [Bound<'py, PyAny>; 2] = [rows.into_any(), steps];
+        PyTuple::new(py, out)
+    }
+
+    /// `run_shard` from the caller's raw event mappings, checked and ordered as `run_raw`
+    /// does: `(records, steps, ids)`, the ids in the order the steps' rows name them; None
+    /// where the core is not sure `prepare` would accept them (the caller then prepares
+    /// them and calls `run_shard`).
+    #[pyo3(signature = (events, horizon, max_span_years, refs, derive))]
+    fn run_shard_raw<'py>(
+        &self,
+        py: Python<'py>,
+        events: &Bound<'py, PyList>,
+        horizon: Option<i64>,
+        max_span_years: Option<i64>,
+        refs: Vec<Bound<'py, PyAny>>,
+        derive: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let p = &self.program;
+        if refs.len() != p.rules.len() {
+            return Err(PyValueError::new_err("one rule reference per rule"));
+        }
+        let Ok(raw) = input::read(py, p, events, horizon, max_span_years, derive) else {
+            return Ok(None);
+        };
+        let input::Raw { strings, ev, ids, id_objs, horizon, .. } = raw;
+        let go = || -> ir::Res<World<'_>> {
+            let mut w = World::applied_with(p, strings, ev, ids, horizon.is_some(), Some(Box::default()))?;
+            if let Some(h) = horizon {
+                w.finish(h)?;
+            }
+            Ok(w)
+        };
+        let mut w = py.detach(go).map_err(unsupported)?;
+        let (rows, steps) = self.shard_records(py, &mut w, &id_objs, &refs)?;
+        let out: [Bound<'py, PyAny>; 4] = [
+            rows.into_any(),
+            steps,
+            PyList::new(py, &id_objs)?.into_any(),
+            horizon.into_pyobject(py)?.into_any(),
+        ];
+        Ok(Some(PyTuple::new(py, out)?))
+    }
+
     /// Continue a state of `run_saved` (or of `resume`) with the events after it (as `run`
     /// takes them), finishing at `horizon`. `ids`: every event's id, the stored ones and then
     /// the new ones, in order (the records name events by them). Returns `(records, state)`;
@@ -285,6 +364,23 @@ impl Core {
 }
 
 impl Core {
+    /// A shard's records and its steps (`Steps::out`): a ladder's other steps become penalty
+    /// rows after the penalties (`shard.rs`), which the caller splits off again.
+    fn shard_records<'py>(
+        &self,
+        py: Python<'py>,
+        w: &mut World<'_>,
+        ids: &[Bound<'py, PyAny>],
+        refs: &[Bound<'py, PyAny>],
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyAny>)> {
+        let alts = w.steps.as_deref_mut().map(|s| std::mem::take(&mut s.alts)).unwrap_or_default();
+        let steps = w.steps.as_deref().map(|s| s.out(py, &w.strings.names, &alts)).transpose()?;
+        w.penalties.extend(alts.into_iter().map(|(_, alt)| alt));
+        let all = owner::all_ids(py, w, ids);
+        let rows = records(py, w, all.as_deref().unwrap_or(ids), refs, &self.types)?;
+        Ok((rows, steps.into_pyobject(py)?.into_any()))
+    }
+
     fn finish_saved<'py, 'c>(
         &'c self,
         py: Python<'py>,

@@ -57,7 +57,7 @@ macro_rules! state {
 
         impl Owned {
             fn into_world(self, p: &Program, strings: Interner) -> World<'_> {
-                World { p, strings, $($f: self.$f,)* }
+                World { p, strings, steps: None, $($f: self.$f,)* }
             }
         }
     };

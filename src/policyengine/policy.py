@@ -231,6 +231,7 @@ class Policy:
         max_span_years: int | None = MAX_SPAN_YEARS,
         timeout: float | None = 3600.0,
         naive_times: NaiveTimes = "error",
+        backend: Literal["python", "native"] = "python",
     ) -> Decision:
         """``evaluate`` of one large history of many subjects, split by subject over
         ``workers`` processes (``workers=1``: this process). The decision is the same; a
@@ -241,6 +242,8 @@ class Policy:
         ``max_span_years``, ``naive_times``: as for ``evaluate`` (PE308, PE204); the events
         are given offsets before they are split, so the partitioner and every shard read the
         same instants.
+        ``backend="native"``: the Rust core evaluates the shards where it can (``run``'s
+        report says where not, and why); the decision is the same.
         """
         from policyengine.backends.parallel import evaluate_many
 
@@ -255,6 +258,7 @@ class Policy:
             shards=shards,
             timeout=timeout,
             max_span=span_years(max_span_years),
+            backend=backend,
         )
 
     def _localised(

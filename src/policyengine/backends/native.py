@@ -58,12 +58,14 @@ __all__ = [
     "MODULE",
     "available",
     "checked_in_core",
+    "core_of",
     "evaluate",
     "evaluate_events",
     "intermediate",
     "run",
     "run_events",
     "unsupported",
+    "world_of",
 ]
 
 MODULE = "policyengine_native"
@@ -128,6 +130,13 @@ def intermediate(policy: Program | _HasProgram) -> dict[str, Any] | None:
     if isinstance(found, _Prepared):
         return found.ir
     return lower(program.compiled, program.pset)[0]
+
+
+def core_of(program: Program) -> tuple[Any, list[Any]] | None:
+    """The core built for the program and its rules' references, or None (``unsupported``
+    says why): what a shard of ``evaluate_many`` runs on."""
+    prepared = _prepared(program)
+    return None if prepared.core is None else (prepared.core, prepared.refs)
 
 
 def unsupported(policy: Program | _HasProgram) -> str | None:
@@ -307,6 +316,15 @@ def _decision(
     program: Program, history: History, horizon: int | None, rows: Any, max_span: int | None
 ) -> Decision:
     """The core's records in a World, then the engine's own ``decision_of``."""
+    w, obligations = world_of(program, history, horizon, rows, max_span)
+    # the obligations as they are reported, made on access
+    return decision_of(program.compiled, w, history, horizon, obligations)
+
+
+def world_of(
+    program: Program, history: History, horizon: int | None, rows: Any, max_span: int | None
+) -> tuple[World, Any]:
+    """The core's records (``Core.run``'s) in a World, and the obligations as reported."""
     # the core's records, in the order out.rs writes them
     (
         subjects, trace, obligations, fired, conflicts, penalties, party_counters, rejected,
@@ -343,8 +361,7 @@ def _decision(
         )
         for event, sid, first, first_rule, owner, rule in conflicts
     ]
-    # the obligations as they are reported, made on access
-    return decision_of(policy, w, history, horizon, obligations)
+    return w, obligations
 
 
 def _measure(w: World, events: Sequence[dict[str, Any]] | None, measured: Any) -> None:

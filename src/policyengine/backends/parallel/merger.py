@@ -24,7 +24,7 @@ from policyengine.runtime.decision import Decision
 from policyengine.runtime.engine import World
 from policyengine.runtime.evaluate import decision_of
 from policyengine.runtime.events import History
-from policyengine.runtime.records import PenaltyRow, TraceRow
+from policyengine.runtime.records import PenaltyRow, TraceRow, reported
 from policyengine.runtime.state import STATE, STEPPED, Subject
 
 if TYPE_CHECKING:
@@ -261,6 +261,11 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
         x if isinstance(x, Prepared) else prepare_result(x, k) for k, x in enumerate(shards)
     ]
     results = [x.result for x in prepared]
+    shown = any(r.reported for r in results)  # rows of the core: obligations as reported
+    for r in results:
+        if shown and not r.reported:
+            r.records["obligations"] = reported(r.records["obligations"])
+            r.reported = True
     primary = next((k for k, r in enumerate(results) if r.applied), 0)
     pos = [x.pos for x in prepared]
 
@@ -351,4 +356,4 @@ def merge(policy: Program, part: Partition, shards: Sequence[ShardResult | Prepa
     w.fired = fired
     w.calendar_guesses = {year: True for r in results for year in r.calendar_guesses}
     history = History([], duplicates=list(part.duplicates), ignored=list(part.ignored))
-    return decision_of(compiled, w, history, part.horizon)
+    return decision_of(compiled, w, history, part.horizon, merged["obligations"] if shown else None)

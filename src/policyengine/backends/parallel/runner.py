@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from policyengine.backends import native
 from policyengine.backends.parallel.merger import Prepared, _Fallback, merge, prepare_result
+from policyengine.backends.parallel.native_shard import (
+    evaluate_shard_on,
+    history_refusal,
+    refusal,
+)
 from policyengine.backends.parallel.partitioner import Partition, partition, shard_events
 from policyengine.backends.parallel.planner import Plan, plan
 from policyengine.backends.parallel.shard import ShardResult, evaluate_shard, pack, unpack
@@ -51,6 +57,10 @@ class Report:
     # this process's CPU seconds per stage: its serial part, the bound of the speed-up
     cpu: dict[str, float] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)  # subject -> shard that evaluated it
+    # the engine that evaluated the shards (``native``: the Rust core; ``mixed``: the core
+    # some, the Python engine the others), and why not the core where it was asked for
+    engine: str = "python"
+    not_native: str | None = None
 
     def explain(self) -> str:
         lines = [self.plan.explain(), f"mode {self.mode}, {self.shards} shard(s)"]
@@ -60,6 +70,9 @@ class Report:
                 f"events per shard {self.sizes} + {self.replicated} replicated"
             )
         lines += [f"  one shard: {c}" for c in self.collapse]
+        lines.append(f"  engine {self.engine}")
+        if self.not_native:
+            lines.append(f"  not on the core: {self.not_native}")
         if self.fallback:
             lines.append(f"  evaluated in one process: {self.fallback}")
         if self.seconds:
@@ -88,15 +101,29 @@ def _default_method() -> str:
     return "spawn"
 
 
-def _child_fork(policy: Program, part: Partition, k: int, conn: Any) -> None:
+def _evaluate(
+    engine: str,
+    policy: Program,
+    events: list[tuple[int, Mapping[str, Any]]],
+    horizon: int | None,
+    first: int | None,
+    max_span: int | None,
+) -> ShardResult:
+    """One shard on ``engine`` (``native``: the core where it can, see ``native_shard``)."""
+    if engine == "native":
+        return evaluate_shard_on(engine, policy, events, horizon, first, max_span)
+    return evaluate_shard(policy, events, horizon, first, max_span)
+
+
+def _child_fork(policy: Program, part: Partition, k: int, conn: Any, engine: str) -> None:
     # what this process inherited (the whole history, the caller's objects) stays alive and
     # unchanged: out of the cyclic collector's sight, it costs the shard nothing
     gc.freeze()
     _no_collector()
     _reply(
         conn,
-        lambda: evaluate_shard(
-            policy, shard_events(part, k), part.horizon, part.first, part.max_span
+        lambda: _evaluate(
+            engine, policy, shard_events(part, k), part.horizon, part.first, part.max_span
         ),
     )
 
@@ -108,9 +135,13 @@ def _child_spawn(
     first: int | None,
     conn: Any,
     max_span: int | None = MAX_SPAN_YEARS,
+    engine: str = "python",
 ) -> None:
     _no_collector()
-    _reply(conn, lambda: evaluate_shard(rebuild(spec), events, horizon, first, max_span))
+    _reply(
+        conn,
+        lambda: _evaluate(engine, rebuild(spec), events, horizon, first, max_span),
+    )
 
 
 def _no_collector() -> None:
@@ -139,6 +170,7 @@ def _run_processes(
     method: str,
     timeout: float | None = None,
     cpu: dict[str, float] | None = None,
+    engine: str = "python",
 ) -> list[tuple[str, Any]]:
     """Shard 0 in this process, the others in worker processes, ``workers - 1`` at a time:
     a caller that waited idle for its workers would leave one core in ``workers`` unused, and
@@ -153,12 +185,12 @@ def _run_processes(
     done: dict[int, tuple[str, Any]] = {}
     stages = cpu if cpu is not None else {}
     try:
-        _start(ctx, spec, policy, part, workers - 1, waiting, running)
-        done[0] = _own_shard(policy, part, stages)
+        _start(ctx, spec, policy, part, workers - 1, waiting, running, engine)
+        done[0] = _own_shard(policy, part, stages, engine)
         if done[0][0] != "ok":  # one process decides after all: the workers are ended
             return [done[0]]
         t1 = time.process_time()
-        _loop(ctx, spec, policy, part, workers - 1, timeout, waiting, running, done)
+        _loop(ctx, spec, policy, part, workers - 1, timeout, waiting, running, done, engine)
         stages["receive"] = time.process_time() - t1
     finally:
         for _, proc, _ in running.values():  # given up on: end them, they are ours
@@ -168,14 +200,16 @@ def _run_processes(
     return [done[k] for k in range(part.shards)]
 
 
-def _own_shard(policy: Program, part: Partition, cpu: dict[str, float]) -> tuple[str, Any]:
+def _own_shard(
+    policy: Program, part: Partition, cpu: dict[str, float], engine: str
+) -> tuple[str, Any]:
     """Shard 0, evaluated here as a worker would evaluate it (without the collector: its rows
     are live until the merge) and keyed for the merge at once, while the workers still run."""
     t0 = time.process_time()
     with gc_paused():
         try:
-            res = evaluate_shard(
-                policy, shard_events(part, 0), part.horizon, part.first, part.max_span
+            res = _evaluate(
+                engine, policy, shard_events(part, 0), part.horizon, part.first, part.max_span
             )
         except PolicyEngineError as exc:
             return ("engine", f"{type(exc).__name__}: {exc}")
@@ -194,16 +228,25 @@ def _start(
     workers: int,
     waiting: list[int],
     running: dict[Any, tuple[int, Any, float]],
+    engine: str = "python",
 ) -> None:
     """Worker processes for the waiting shards, up to ``workers`` running."""
     while waiting and len(running) < workers:
         k = waiting.pop(0)
         recv, send = ctx.Pipe(duplex=False)
         if spec is None:
-            args: tuple[Any, ...] = (policy, part, k, send)
+            args: tuple[Any, ...] = (policy, part, k, send, engine)
             target: Callable[..., None] = _child_fork
         else:
-            args = (spec, shard_events(part, k), part.horizon, part.first, send, part.max_span)
+            args = (
+                spec,
+                shard_events(part, k),
+                part.horizon,
+                part.first,
+                send,
+                part.max_span,
+                engine,
+            )
             target = _child_spawn
         proc = ctx.Process(target=target, args=args, daemon=True)
         proc.start()
@@ -221,9 +264,10 @@ def _loop(
     waiting: list[int],
     running: dict[Any, tuple[int, Any, float]],
     done: dict[int, tuple[str, Any]],
+    engine: str = "python",
 ) -> None:
     while waiting or running:
-        _start(ctx, spec, policy, part, workers, waiting, running)
+        _start(ctx, spec, policy, part, workers, waiting, running, engine)
         wait = None
         if timeout is not None:
             oldest = min(started for _, _, started in running.values())
@@ -277,6 +321,7 @@ def run(
     start_method: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_span: int | None = MAX_SPAN_YEARS,
+    backend: str = "python",
 ) -> Run:
     """Evaluate one large history in shards; the decision equals ``policy.evaluate``'s.
 
@@ -287,9 +332,14 @@ def run(
     (``None``: no limit); a worker that dies or does not answer in time raises
     ``WorkerError`` (PE310, PE311) naming the shard. The report says how the history was
     split, and why a policy or a history was evaluated as one shard.
+    ``backend="native"``: the Rust core evaluates the shards (or the one process) where it
+    can, the Python engine elsewhere; ``Report.engine`` and ``Report.not_native`` say which
+    and why (see ``native_shard``). The decision is the same either way.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if backend not in ("python", "native"):
+        raise ValueError(f"backend must be 'python' or 'native', not {backend!r}")
     policy = program_of(policy)
     started = time.perf_counter()
     cpu0 = time.process_time()
@@ -298,10 +348,20 @@ def run(
     raw = list(events)
     want = shards if shards is not None else workers
     report = Report(the_plan, "single", 1)
+    engine = backend
+    if backend == "native":
+        report.not_native = refusal(policy)
+        if report.not_native is not None:
+            engine = "python"
 
     def single(why: str | None) -> Run:
         t0 = time.perf_counter()
-        decision = evaluate_resumable(policy, raw, horizon_arg, max_span)
+        report.engine = "python"
+        if backend == "native":  # one process on the core, where it can (``native.run_events``)
+            decision, report.not_native = native.run_events(policy, raw, horizon_arg, max_span)
+            report.engine = "python" if report.not_native else "native"
+        else:
+            decision = evaluate_resumable(policy, raw, horizon_arg, max_span)
         report.mode, report.shards, report.fallback = "single", 1, why
         report.seconds["evaluate"] = time.perf_counter() - t0
         if why:
@@ -313,20 +373,12 @@ def run(
     if not the_plan.separable:
         return single("the policy is not separable: " + "; ".join(the_plan.reasons))
     with _collector_paused():
-        outcome = _split(
-            policy,
-            the_plan,
-            raw,
-            want,
-            horizon_arg,
-            workers,
-            start_method,
-            timeout,
-            max_span,
-            report,
-            started,
-            cpu0,
-        )
+        args = (policy, the_plan, raw, want, horizon_arg, workers, start_method, timeout)
+        try:
+            outcome = _split(*args, max_span, report, started, cpu0, engine)
+        except _HandBack as exc:  # phase 2 needs what only the Python engine's shards record
+            report.not_native = str(exc)
+            outcome = _split(*args, max_span, report, started, cpu0, "python")
     if isinstance(outcome, str):
         return single(outcome)
     return Run(outcome, report)
@@ -366,6 +418,7 @@ def _split(
     report: Report,
     started: float,
     cpu0: float,
+    engine: str = "python",
 ) -> Decision | str:
     """``run``'s partition, shards and merge: the merged decision, or why the history is to be
     evaluated in one process after all."""
@@ -383,6 +436,10 @@ def _split(
         return "an event could not be read (one process reports every problem)"
     if part.shards <= 1:
         return "; ".join(part.collapse) or "one component"
+    if engine == "native":
+        why = history_refusal(part)
+        if why is not None:
+            engine, report.not_native = "python", why
     t0 = time.perf_counter()
     results: list[ShardResult | Prepared] = []
     if workers == 1:
@@ -390,8 +447,13 @@ def _split(
         try:
             for k in range(part.shards):
                 results.append(
-                    evaluate_shard(
-                        policy, shard_events(part, k), part.horizon, part.first, part.max_span
+                    _evaluate(
+                        engine,
+                        policy,
+                        shard_events(part, k),
+                        part.horizon,
+                        part.first,
+                        part.max_span,
                     )
                 )
         except PolicyEngineError as exc:
@@ -399,7 +461,8 @@ def _split(
     else:
         method = start_method or _default_method()
         report.mode = method
-        for status, value in _run_processes(policy, part, workers, method, timeout, report.cpu):
+        processes = _run_processes(policy, part, workers, method, timeout, report.cpu, engine)
+        for status, value in processes:
             if status == "engine":
                 return f"{value} (in a shard)"
             if status != "ok":  # an exception that is not ours: a bug, with its traceback
@@ -417,6 +480,9 @@ def _split(
     report.shards = part.shards
     shard_results = [x.result if isinstance(x, Prepared) else x for x in results]
     report.placed = {sid: k for k, r in enumerate(shard_results) for sid in r.subjects}
+    engines = {r.engine for r in shard_results}
+    report.engine = engines.pop() if len(engines) == 1 else "mixed"
+    report.not_native = report.not_native or next((r.why for r in shard_results if r.why), None)
     report.seconds["shards"] = time.perf_counter() - t0
     report.seconds.update({f"shard{k}": r.seconds for k, r in enumerate(shard_results)})
     t0 = time.perf_counter()
@@ -424,11 +490,19 @@ def _split(
     try:
         decision = merge(policy, part, results)
     except (_Fallback, RecursionError) as exc:  # RecursionError: timer chains too deep to order
+        if "native" in {r.engine for r in shard_results}:
+            raise _HandBack(f"phase 2: {exc}") from None
         return str(exc) or type(exc).__name__
     report.seconds["merge"] = time.perf_counter() - t0
     report.cpu["merge"] = time.process_time() - c0
     report.seconds["total"] = time.perf_counter() - started
     return decision
+
+
+class _HandBack(Exception):
+    """Phase 2 of shards on the core met what only the Python engine's shards record (a
+    ladder step whose amount the core could not look up): the shards run again on the Python
+    engine."""
 
 
 def evaluate_many(
@@ -440,6 +514,9 @@ def evaluate_many(
     start_method: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_span: int | None = MAX_SPAN_YEARS,
+    backend: str = "python",
 ) -> Decision:
     """``run(...).decision``: see ``run``."""
-    return run(policy, events, as_of, workers, shards, start_method, timeout, max_span).decision
+    return run(
+        policy, events, as_of, workers, shards, start_method, timeout, max_span, backend
+    ).decision

@@ -323,6 +323,9 @@ class ShardResult:
     applied: bool
     events: int = 0
     seconds: float = 0.0
+    reported: bool = False  # obligations as decisions show them (``ObligationRow``)
+    engine: str = "python"  # or "native": the Rust core evaluated it (``native_shard``)
+    why: str | None = None  # why the core did not, where it was asked to
 
 
 def evaluate_shard(
