@@ -256,6 +256,11 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     """An entry built from the engine's own checked tuples, every field given: validating it
     again (or pydantic's ``model_construct``, which walks the fields in Python) would cost
     more than evaluating the events that produced it."""
+    return _entry(cls, values)
+
+
+def _entry(cls: type[_M], values: dict[str, Any]) -> _M:
+    """``trusted`` of the values as a dict (the caller's own, kept as the entry's)."""
     obj = cls.__new__(cls)
     _set_dict(obj, values)
     _set_fields_set(obj, set(values))
@@ -295,6 +300,21 @@ class RawDecision:
     awards: list[AwardRow] = field(default_factory=list)
     award_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     credits: list[CreditRow] = field(default_factory=list)
+
+
+# the leading fields of a ``PenaltyRow`` a ``Penalty`` shows as they are, in the row's order
+_PENALTY_AS_IS: Final = (
+    "party",
+    "sanction",
+    "amount_min",
+    "amount_max",
+    "currency",
+    "units",
+    "salary_days",
+    "offence",
+    "subject",
+)
+assert PenaltyRow._fields[: len(_PENALTY_AS_IS)] == _PENALTY_AS_IS
 
 
 def _clause_ref(clauses: tuple[str, ...]) -> str | list[str]:
@@ -388,26 +408,18 @@ class Decision(_Frozen):
     def penalties(self) -> list[Penalty]:
         if self.raw is None:
             return []
-        return [
-            trusted(
-                Penalty,
-                party=p.party,
-                sanction=p.sanction,
-                amount_min=p.amount_min,
-                amount_max=p.amount_max,
-                currency=p.currency,
-                units=p.units,
-                salary_days=p.salary_days,
-                offence=p.offence,
-                subject=p.subject,
-                at=self._at(p.at),
-                rule=p.rule[0],
-                clause=_clause_ref(p.rule[1]),
-                clauses=list(p.rule[1]),
-                events=list(p.events),
-            )
-            for p in self.raw.penalties
-        ]
+        at = self._at
+        out = []
+        for p in self.raw.penalties:  # read in a request: a loop of a few C calls an entry
+            values: dict[str, Any] = dict(zip(_PENALTY_AS_IS, p, strict=False))
+            ref = p.rule
+            values["at"] = at(p.at)
+            values["rule"] = ref[0]
+            values["clause"] = _clause_ref(ref[1])
+            values["clauses"] = list(ref[1])
+            values["events"] = list(p.events)
+            out.append(_entry(Penalty, values))
+        return out
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
