@@ -80,7 +80,22 @@ def _fired(policy: CompiledPolicy, w: World) -> dict[str, int]:
                 out[name] = out.get(name, 0) + 1
     for ref in [*(r.rule for r in w.metric_rows), *(r.rule for r in w.award_rows)]:
         out[ref[0]] = out.get(ref[0], 0) + 1
-    return out
+    # in the policy's order, not the order things first fired: a decision merged from shards
+    # (or made by the core) gives the same JSON, byte for byte
+    rank = _declared(policy)
+    return dict(sorted(out.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def _declared(policy: CompiledPolicy) -> dict[str, int]:
+    """Each rule, label, metric and award name -> its place in the policy, made once."""
+    found = policy.memo.get("fired.order")
+    if found is None:
+        names = [r.id for r in policy.rules]
+        for lab in policy.labels:
+            names += [lab.ref[0], lab.name]
+        names += [mt.ref[0] for mt in policy.metrics] + [aw.ref[0] for aw in policy.awards]
+        found = policy.memo["fired.order"] = {n: i for i, n in reversed(list(enumerate(names)))}
+    return cast(dict[str, int], found)
 
 
 def _readings(policy: CompiledPolicy) -> dict[str, str]:
