@@ -160,9 +160,7 @@ impl Core {
         if types.len() != n || ats.len() != n || columns.len() != k || columns.iter().any(|c| c.len() != n) {
             return Err(PyValueError::new_err("columns of different lengths"));
         }
-        if refs.len() != p.rules.len() {
-            return Err(PyValueError::new_err("one rule reference per rule"));
-        }
+        self.check_refs(&refs)?;
         let mut strings = p.strings.clone();
         let mut ev = Events { types: Vec::new(), ats: Vec::new(), vals: Vec::new(), k, lists: Vec::new() };
         input::append(p, &mut strings, &mut ev, &types, &ats, &columns).map_err(unsupported)?;
@@ -201,9 +199,7 @@ impl Core {
         derive: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let p = &self.program;
-        if refs.len() != p.rules.len() {
-            return Err(PyValueError::new_err("one rule reference per rule"));
-        }
+        self.check_refs(&refs)?;
         let Ok(raw) = input::read(py, p, events, horizon, max_span_years, derive) else {
             return Ok(None);
         };
@@ -267,9 +263,7 @@ impl Core {
         horizon: Option<i64>,
         refs: Vec<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        if refs.len() != self.program.rules.len() {
-            return Err(PyValueError::new_err("one rule reference per rule"));
-        }
+        self.check_refs(&refs)?;
         let texts = ids.iter().map(|i| i.extract::<String>()).collect::<PyResult<Vec<_>>>()?;
         let p = &self.program;
         let go = || -> ir::Res<World<'_>> {
@@ -305,9 +299,7 @@ impl Core {
         derive: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let p = &self.program;
-        if refs.len() != p.rules.len() {
-            return Err(PyValueError::new_err("one rule reference per rule"));
-        }
+        self.check_refs(&refs)?;
         let Ok(raw) = input::read(py, p, events, horizon, max_span_years, derive) else {
             return Ok(None);
         };
@@ -364,6 +356,14 @@ impl Core {
 }
 
 impl Core {
+    /// One rule reference per rule, in the IR's order: the records name rules by them.
+    fn check_refs(&self, refs: &[Bound<'_, PyAny>]) -> PyResult<()> {
+        if refs.len() != self.program.rules.len() {
+            return Err(PyValueError::new_err("one rule reference per rule"));
+        }
+        Ok(())
+    }
+
     /// A shard's records and its steps (`Steps::out`): a ladder's other steps become penalty
     /// rows after the penalties (`shard.rs`), which the caller splits off again.
     fn shard_records<'py>(
@@ -388,9 +388,7 @@ impl Core {
         ids: &[Bound<'py, PyAny>],
         refs: &[Bound<'py, PyAny>],
     ) -> PyResult<Bound<'py, PyTuple>> {
-        if refs.len() != self.program.rules.len() {
-            return Err(PyValueError::new_err("one rule reference per rule"));
-        }
+        self.check_refs(refs)?;
         let (w, state) = py.detach(go).map_err(unsupported)?;
         if w.real + w.late.len() != ids.len() {
             return Err(unsupported("one id per event of the history".into()));
