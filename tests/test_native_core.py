@@ -1582,3 +1582,48 @@ def test_for_each_the_core_does_not_describe_stays_unsupported(
         return  # the language itself refuses the form
     reason = native.unsupported(policy)
     assert reason is not None and what in reason and "each.yaml:" in reason, reason
+
+
+def _wide_policy(tmp: Path, fields: int) -> pe.Policy:
+    """hx_ownership with a rule on `registered` reading `fields` optional fields more."""
+    text = POLICY_FILE.read_text(encoding="utf-8")
+    declared = "".join(f"      w{i}: str?\n" for i in range(fields))
+    text = text.replace("      referred_by: str?\n", "      referred_by: str?\n" + declared)
+    sets = "".join(
+        f"      - set: {{flag: w{i}, value: $event.w{i}}}\n        when: {{eq: [$event.w{i}, y]}}\n"
+        for i in range(fields)
+    )
+    rule = (
+        "\n  - id: wide\n    clause: HX-RM-2\n"
+        "    doc: Each w-field given as y flags the customer.\n"
+        f"    on: registered\n    then:\n{sets}"
+    )
+    path = tmp / f"wide{fields}.yaml"
+    path.write_text(text.replace("\nrules:\n", "\nrules:\n" + rule, 1), encoding="utf-8")
+    return pe.load_policy(path)
+
+
+def test_an_event_holds_at_most_64_fields_in_the_core(tmp_path: Path) -> None:
+    """The core keeps which fields an event has as one word's bits: a policy whose rules read
+    64 fields runs in the core (an event with its first, middle and last given), one reading
+    65 falls back to the Python engine, saying why, with the same decision."""
+    core()
+    base = len(native._prepared(_wide_policy(tmp_path, 1).program).core.fields()) - 1
+    fits = _wide_policy(tmp_path, 64 - base)
+    assert native.unsupported(fits) is None
+    assert len(native._prepared(fits.program).core.fields()) == 64
+    last = 64 - base - 1
+    events = [
+        reg("r1", T0, w0="y", **{f"w{last // 2}": "y", f"w{last}": "y"}),
+        reg("r2", T1, customer="C2", **{f"w{last}": "n"}),
+        pre("p1", T2, customer="C2", employee="E2"),
+    ]
+    assert native.checked_in_core(fits, events)
+    ours = outcome(fits, events)
+    assert ours == reference(fits, events)
+    assert f'"flag":"w{last}","value":"y"' in ours and f'"flag":"w{last // 2}"' in ours
+    wide = _wide_policy(tmp_path, 65 - base)
+    reason = native.unsupported(wide)
+    assert reason is not None and "event fields, the core at most 64" in reason, reason
+    decision = wide.evaluate(events, backend="native", resumable=False).model_dump_json()
+    assert decision == reference(wide, events) and f'"flag":"w{last}","value":"y"' in decision

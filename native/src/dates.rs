@@ -184,31 +184,19 @@ impl<'p> World<'p> {
 }
 
 /// A `date` field's text as the core holds it (`run`'s columns): its day, or None where the
-/// text is not the one form (`prepare` reads others: the engine decides then).
-pub(crate) fn date_cells(
-    p: &Program,
-    types: &[u32],
-    vals: &mut [Val],
-    k: usize,
-    strings: &Interner,
-) -> Res<()> {
-    let read = |ch: &FieldCheck| ch.kind == FieldKind::Date && ch.slot.is_some();
-    if !p.checks.values().flatten().any(read) {
-        return Ok(()); // no rule reads a date field: nothing to convert
-    }
-    for (e, t) in types.iter().enumerate() {
-        let Some(checks) = p.checks.get(t) else {
+/// text is not the one form (`prepare` reads others: the engine decides then). `row` is one
+/// event's values, of type `ty`.
+pub(crate) fn date_cells(p: &Program, ty: u32, row: &mut [Val], strings: &Interner) -> Res<()> {
+    let Some(checks) = p.checks.get(&ty) else {
+        return Ok(());
+    };
+    for ch in checks {
+        let (FieldKind::Date, Some(f)) = (ch.kind, ch.slot) else {
             continue;
         };
-        for ch in checks {
-            let (FieldKind::Date, Some(f)) = (ch.kind, ch.slot) else {
-                continue;
-            };
-            if let Val::Str(s) = vals[e * k + f] {
-                let day =
-                    parse_day(&strings.names[s as usize]).ok_or("a date field in another form")?;
-                vals[e * k + f] = Val::Date(day);
-            }
+        if let Val::Str(s) = row[f] {
+            let day = parse_day(&strings.names[s as usize]).ok_or("a date field in another form")?;
+            row[f] = Val::Date(day);
         }
     }
     Ok(())

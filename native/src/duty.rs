@@ -93,7 +93,7 @@ impl<'p> World<'p> {
                 // the period's duty arose with this event, which already happened in it
                 let sv = self.pend[first].sv;
                 if spec.types.contains(&self.ev.types[e])
-                    && (sv == Val::Null || py_eq(sv, self.ev.vals[e * self.ev.k]))
+                    && (sv == Val::Null || py_eq(sv, self.ev.subject(e)))
                     && self.matches(first, e)?
                 {
                     self.pend[first].state = MET;
@@ -488,12 +488,11 @@ impl<'p> World<'p> {
 
     /// `_matches`: the fields fixed at the start, the window's opening (`after`), `where`.
     pub(crate) fn matches(&self, p: usize, e: usize) -> Res<bool> {
-        let k = self.ev.k;
         let pe = &self.pend[p];
         if !pe
             .matches
             .iter()
-            .all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v))
+            .all(|(f, v)| py_eq(self.ev.val(e, *f), *v))
         {
             return Ok(false);
         }
@@ -532,8 +531,7 @@ impl<'p> World<'p> {
 
     /// `_cancelled_by`: one of the duty's `cancel_on` entries takes the event.
     fn cancelled_by(&self, p: usize, e: usize) -> Res<bool> {
-        let k = self.ev.k;
-        let (et, sv) = (self.ev.types[e], self.ev.vals[e * k]);
+        let (et, sv) = (self.ev.types[e], self.ev.subject(e));
         let spec = &self.p.specs[self.pend[p].spec];
         for (cn, (csv, fields)) in spec.cancels.iter().zip(&self.pend[p].cancel) {
             if !cn.types.contains(&et) {
@@ -544,7 +542,7 @@ impl<'p> World<'p> {
             }
             if !fields
                 .iter()
-                .all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v))
+                .all(|(f, v)| py_eq(self.ev.val(e, *f), *v))
             {
                 continue;
             }
@@ -621,52 +619,55 @@ impl<'p> World<'p> {
 
     pub(crate) fn settle(&mut self, e: usize) -> Res<()> {
         let et = self.ev.types[e];
-        let sv = self.ev.vals[e * self.ev.k];
-        let keys: Vec<(u32, Val)> = if sv != Val::Null {
-            vec![(et, sv), (et, Val::Null)]
-        } else {
-            vec![(et, Val::Null)]
-        };
+        let sv = self.ev.subject(e);
+        let both = [(et, sv), (et, Val::Null)];
+        let keys = if sv != Val::Null { &both[..] } else { &both[1..] };
         // `consume`: one event meets one duty of the expectation (in time first, then late)
         let mut used: Vec<usize> = Vec::new();
-        for key in &keys {
-            let Some(list) = self.waiting.remove(key) else {
+        for key in keys {
+            // the list is taken out and its kept duties written back in its place: meeting a
+            // duty may add others under the same key meanwhile (kept after those, as added)
+            let Some(slot) = self.waiting.get_mut(key) else {
                 continue;
             };
-            let mut keep = Vec::with_capacity(list.len());
-            for &p in &list {
+            let mut list = std::mem::take(slot);
+            let mut kept = 0;
+            for i in 0..list.len() {
+                let p = list[i];
                 if self.pend[p].state != OPEN {
                     continue;
                 }
                 let spec = self.pend[p].spec;
                 let consume = self.p.specs[spec].consume;
-                if consume && used.contains(&spec) {
-                    keep.push(p);
+                let meets = !(consume && used.contains(&spec)) && self.matches(p, e)?;
+                if !meets {
+                    list[kept] = p;
+                    kept += 1;
                     continue;
                 }
-                if self.matches(p, e)? {
-                    if consume {
-                        used.push(spec);
-                    }
-                    self.pend[p].state = MET;
-                    self.met(p, e, false)?;
-                } else {
-                    keep.push(p);
+                if consume {
+                    used.push(spec);
                 }
+                self.pend[p].state = MET;
+                self.met(p, e, false)?;
             }
-            if let Some(added) = self.waiting.remove(key) {
-                keep.extend(added.into_iter().filter(|&p| self.pend[p].state == OPEN));
-            }
-            if !keep.is_empty() {
-                self.waiting.insert(*key, keep);
+            list.truncate(kept);
+            let slot = self.waiting.entry(*key).or_default();
+            let added = std::mem::replace(slot, list);
+            let pend = &self.pend;
+            slot.extend(added.into_iter().filter(|&p| pend[p].state == OPEN));
+            if slot.is_empty() {
+                self.waiting.remove(key);
             }
         }
-        for key in &keys {
-            let Some(list) = self.overdue.remove(key) else {
+        for key in keys {
+            let Some(slot) = self.overdue.get_mut(key) else {
                 continue;
             };
-            let mut keep = Vec::with_capacity(list.len());
-            for &p in &list {
+            let mut list = std::mem::take(slot);
+            let mut kept = 0;
+            for i in 0..list.len() {
+                let p = list[i];
                 if self.pend[p].state != MISSED {
                     continue;
                 }
@@ -679,26 +680,24 @@ impl<'p> World<'p> {
                 }
                 let spec = self.pend[p].spec;
                 let consume = self.p.specs[spec].consume;
-                if consume && used.contains(&spec) {
-                    keep.push(p);
+                let meets = !(consume && used.contains(&spec)) && self.matches(p, e)?;
+                if !meets {
+                    list[kept] = p;
+                    kept += 1;
                     continue;
                 }
-                if self.matches(p, e)? {
-                    if consume {
-                        used.push(spec);
-                    }
-                    self.pend[p].state = LATE;
-                    self.met(p, e, true)?;
-                } else {
-                    keep.push(p);
+                if consume {
+                    used.push(spec);
                 }
+                self.pend[p].state = LATE;
+                self.met(p, e, true)?;
             }
-            if let Some(added) = self.overdue.remove(key) {
-                keep.extend(added);
-            }
-            self.overdue.insert(*key, keep);
+            list.truncate(kept);
+            let slot = self.overdue.entry(*key).or_default();
+            let added = std::mem::replace(slot, list);
+            slot.extend(added);
         }
-        for key in &keys {
+        for key in keys {
             let Some(list) = self.cancels.remove(key) else {
                 continue;
             };

@@ -424,8 +424,7 @@ impl<'p> World<'p> {
                         continue;
                     }
                 }
-                let k = self.ev.k;
-                if want.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v)) {
+                if want.iter().all(|(f, v)| py_eq(self.ev.val(e, *f), *v)) {
                     n += 1;
                     if n >= limit {
                         return Ok(n);
@@ -671,7 +670,7 @@ impl<'p> World<'p> {
         let p = self.p;
         self.now = self.ev.ats[e];
         self.step_owner.clear();
-        let sid = match self.ev.vals[e * self.ev.k] {
+        let sid = match self.ev.subject(e) {
             Val::Str(s) => Some(s),
             Val::Null => None,
             other => return Err(format!("a subject value {other:?}, not text")),

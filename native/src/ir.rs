@@ -699,6 +699,10 @@ pub(crate) fn load(ir: &J) -> Res<Program> {
     let periodic = crate::periodic::load(ir, &rules, &mut ld.strings, &ld.fields)?;
     let metric_units = crate::metric::load(ir)?;
     let classifying = crate::label::classifying(&labels);
+    if ld.fields.len() > crate::input::MAX_FIELDS {
+        // an event's fields present are one word's bits (`input::Events`)
+        return Err(format!("rules read {} event fields, the core at most {}", ld.fields.len(), crate::input::MAX_FIELDS));
+    }
     Ok(Program {
         instant_flags,
         workcal,

@@ -58,18 +58,15 @@ impl World<'_> {
         } else {
             Origin::Event(cause)
         };
-        let k = self.ev.k;
-        let d = self.ev.ats.len();
-        self.ev.types.push(emit.ty);
-        self.ev.ats.push(self.now);
-        self.ev.vals.extend(std::iter::repeat_n(Val::Null, k));
-        self.ev.vals[d * k] = Val::Str(sid); // the subject field comes first
+        let d = self.ev.len();
+        let mut set = vec![(0, Val::Str(sid))]; // the subject field comes first
         if let Some(f) = emit.owner {
-            self.ev.vals[d * k + f] = owner.map_or(Val::Null, Val::Str);
+            set.push((f, owner.map_or(Val::Null, Val::Str)));
         }
         if let Some(f) = emit.previous {
-            self.ev.vals[d * k + f] = previous.map_or(Val::Null, Val::Str);
+            set.push((f, previous.map_or(Val::Null, Val::Str)));
         }
+        self.ev.derive(emit.ty, self.now, &set);
         self.ids.push(self.ids[cause]);
         self.origin.push(origin);
         self.queue.push(d);

@@ -168,20 +168,16 @@ impl World<'_> {
             .strings
             .sym(&format!("{}:{label}", self.strings.names[u.name as usize]));
         let label = self.strings.sym(&label);
-        let k = self.ev.k;
-        let d = self.ev.ats.len();
-        self.ev.types.push(u.ty);
-        self.ev.ats.push(start);
-        self.ev.vals.extend(std::iter::repeat_n(Val::Null, k));
-        for (slot, v) in [
+        let d = self.ev.len();
+        let set: Vec<(usize, Val)> = [
             (ps.period, Val::Str(label)),
             (ps.start, Val::Int(start)),
             (ps.end, Val::Int(end)),
-        ] {
-            if let Some(f) = slot {
-                self.ev.vals[d * k + f] = v;
-            }
-        }
+        ]
+        .into_iter()
+        .filter_map(|(slot, v)| Some((slot?, v)))
+        .collect();
+        self.ev.derive(u.ty, start, &set);
         self.ids.push(id);
         self.origin.push(Origin::Text(id));
         let c = Ctx {

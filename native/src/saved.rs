@@ -24,7 +24,7 @@ use crate::Cell;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the World's fields (or their meaning) change: older states are refused.
-pub(crate) const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 2; // 2: the events' values compact (`input::Events`)
 const MAGIC: &[u8; 4] = b"PEs\x01";
 
 /// The IR text's fingerprint (FxHash: stable across runs and builds of the core).

@@ -128,8 +128,7 @@ impl<'p> World<'p> {
                         continue;
                     }
                 }
-                let k = self.ev.k;
-                if want.iter().all(|(f, v)| py_eq(self.ev.vals[e * k + f], *v)) && !f(e, list) {
+                if want.iter().all(|(f, v)| py_eq(self.ev.val(e, *f), *v)) && !f(e, list) {
                     return Ok(());
                 }
             }
