@@ -372,7 +372,7 @@ def test_the_core_refuses_a_state_of_another_ir() -> None:
         core.resume(state, snap["ids"][:20], [], [], columns, None, refs)
     with pytest.raises(mod.Unsupported, match="not a saved state"):
         core.resume(b"junk", [], [], [], columns, None, refs)
-    assert mod.STATE_VERSION == 2 and state[:3] == b"PEs"
+    assert mod.STATE_VERSION == 3 and state[:3] == b"PEs"
     forged = dict(snap, engine="other")
     forged["digest"] = native_snapshot.snap._digest(forged)
     with pytest.raises(SnapshotError) as exc:

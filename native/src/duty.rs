@@ -92,7 +92,7 @@ impl<'p> World<'p> {
             if let (None, Some(e)) = (spec.after, c.event) {
                 // the period's duty arose with this event, which already happened in it
                 let sv = self.pend[first].sv;
-                if spec.types.contains(&self.ev.types[e])
+                if spec.types.contains(&self.ev.ty(e))
                     && (sv == Val::Null || py_eq(sv, self.ev.subject(e)))
                     && self.matches(first, e)?
                 {
@@ -304,11 +304,12 @@ impl<'p> World<'p> {
         let spec = &prog.specs[spec_ix];
         let inclusive = due.is_none_or(|d| d.1);
         let due = due.map(|d| d.0);
-        let matches = spec
-            .matches
-            .iter()
-            .map(|(f, op)| Ok((*f, self.val(op, c)?)))
-            .collect::<Res<Vec<_>>>()?;
+        let first = self.duty_fields.len();
+        for (f, op) in &spec.matches {
+            let v = self.val(op, c)?;
+            self.duty_fields.push((*f, v));
+        }
+        let matches = Run::since(first, self.duty_fields.len())?;
         let party = match &spec.party {
             Some(op) => self.val(op, c)?,
             None => Val::Null,
@@ -317,19 +318,22 @@ impl<'p> World<'p> {
             Some(op) => self.val(op, c)?,
             None => Val::Null,
         };
-        let mut cancel = Vec::with_capacity(spec.cancels.len());
+        let mut entries = Vec::with_capacity(spec.cancels.len());
         for cn in &spec.cancels {
             let csv = match &cn.subject {
                 Some(op) => self.val(op, c)?,
                 None => Val::Null,
             };
-            let fields = cn
-                .matches
-                .iter()
-                .map(|(f, op)| Ok((*f, self.val(op, c)?)))
-                .collect::<Res<Vec<_>>>()?;
-            cancel.push((csv, fields));
+            let first = self.duty_fields.len();
+            for (f, op) in &cn.matches {
+                let v = self.val(op, c)?;
+                self.duty_fields.push((*f, v));
+            }
+            entries.push((csv, Run::since(first, self.duty_fields.len())?));
         }
+        let first = self.duty_cancels.len();
+        self.duty_cancels.extend(entries);
+        let cancel = Run::since(first, self.duty_cancels.len())?;
         let mut obligation = None;
         if let Some(what) = what {
             let about = match &spec.about {
@@ -379,7 +383,7 @@ impl<'p> World<'p> {
         }
         // `_cancel_keys`: each entry's types under its subject value, once each
         let mut ckeys: Vec<(u32, Val)> = Vec::new();
-        for (cn, (csv, _)) in spec.cancels.iter().zip(&self.pend[p].cancel) {
+        for (cn, (csv, _)) in spec.cancels.iter().zip(&self.duty_cancels[self.pend[p].cancel.range()]) {
             for t in &cn.types {
                 if !ckeys.contains(&(*t, *csv)) {
                     ckeys.push((*t, *csv));
@@ -489,14 +493,13 @@ impl<'p> World<'p> {
     /// `_matches`: the fields fixed at the start, the window's opening (`after`), `where`.
     pub(crate) fn matches(&self, p: usize, e: usize) -> Res<bool> {
         let pe = &self.pend[p];
-        if !pe
-            .matches
+        if !self.duty_fields[pe.matches.range()]
             .iter()
             .all(|(f, v)| py_eq(self.ev.val(e, *f), *v))
         {
             return Ok(false);
         }
-        let at = self.ev.ats[e];
+        let at = self.ev.at(e);
         if pe
             .start
             .is_some_and(|s| if pe.start_excl { at <= s } else { at < s })
@@ -519,7 +522,7 @@ impl<'p> World<'p> {
         let pe = &self.pend[p];
         let subj = pe.subject.and_then(|s| self.subject_ix.get(&s).copied());
         Ctx {
-            now: self.ev.ats[e],
+            now: self.ev.at(e),
             event: Some(e),
             trigger: Some(pe.trigger),
             subject: pe.subject,
@@ -531,16 +534,16 @@ impl<'p> World<'p> {
 
     /// `_cancelled_by`: one of the duty's `cancel_on` entries takes the event.
     fn cancelled_by(&self, p: usize, e: usize) -> Res<bool> {
-        let (et, sv) = (self.ev.types[e], self.ev.subject(e));
+        let (et, sv) = (self.ev.ty(e), self.ev.subject(e));
         let spec = &self.p.specs[self.pend[p].spec];
-        for (cn, (csv, fields)) in spec.cancels.iter().zip(&self.pend[p].cancel) {
+        for (cn, (csv, fields)) in spec.cancels.iter().zip(&self.duty_cancels[self.pend[p].cancel.range()]) {
             if !cn.types.contains(&et) {
                 continue;
             }
             if *csv != Val::Null && !py_eq(sv, *csv) {
                 continue;
             }
-            if !fields
+            if !self.duty_fields[fields.range()]
                 .iter()
                 .all(|(f, v)| py_eq(self.ev.val(e, *f), *v))
             {
@@ -559,7 +562,7 @@ impl<'p> World<'p> {
     }
 
     pub(crate) fn met(&mut self, p: usize, e: usize, late: bool) -> Res<()> {
-        let at = self.ev.ats[e];
+        let at = self.ev.at(e);
         let (spec, trig, sid, party, rule, obl) = {
             let pe = &self.pend[p];
             (
@@ -617,8 +620,20 @@ impl<'p> World<'p> {
         Ok(())
     }
 
+    /// Whether event `e` meets duty `p`; `used`: the expectations that `consume` and that the
+    /// event has met already this step (one event meets one duty of each).
+    fn meets(&self, p: usize, e: usize, used: &mut Vec<usize>) -> Res<bool> {
+        let spec = self.pend[p].spec;
+        let consume = self.p.specs[spec].consume;
+        let meets = !(consume && used.contains(&spec)) && self.matches(p, e)?;
+        if meets && consume {
+            used.push(spec);
+        }
+        Ok(meets)
+    }
+
     pub(crate) fn settle(&mut self, e: usize) -> Res<()> {
-        let et = self.ev.types[e];
+        let et = self.ev.ty(e);
         let sv = self.ev.subject(e);
         let both = [(et, sv), (et, Val::Null)];
         let keys = if sv != Val::Null { &both[..] } else { &both[1..] };
@@ -637,16 +652,10 @@ impl<'p> World<'p> {
                 if self.pend[p].state != OPEN {
                     continue;
                 }
-                let spec = self.pend[p].spec;
-                let consume = self.p.specs[spec].consume;
-                let meets = !(consume && used.contains(&spec)) && self.matches(p, e)?;
-                if !meets {
+                if !self.meets(p, e, &mut used)? {
                     list[kept] = p;
                     kept += 1;
                     continue;
-                }
-                if consume {
-                    used.push(spec);
                 }
                 self.pend[p].state = MET;
                 self.met(p, e, false)?;
@@ -678,16 +687,10 @@ impl<'p> World<'p> {
                         continue; // a cancelled cadence's overdue duty: nothing meets it late
                     }
                 }
-                let spec = self.pend[p].spec;
-                let consume = self.p.specs[spec].consume;
-                let meets = !(consume && used.contains(&spec)) && self.matches(p, e)?;
-                if !meets {
+                if !self.meets(p, e, &mut used)? {
                     list[kept] = p;
                     kept += 1;
                     continue;
-                }
-                if consume {
-                    used.push(spec);
                 }
                 self.pend[p].state = LATE;
                 self.met(p, e, true)?;
@@ -724,7 +727,7 @@ impl<'p> World<'p> {
                     let o = &mut self.obligations[o];
                     o.status = CANCELLED;
                     o.met_by = Some(e);
-                    o.met_at = Some(self.ev.ats[e]);
+                    o.met_at = Some(self.ev.at(e));
                 }
                 let (rule, trig) = (self.pend[p].rule, self.pend[p].trigger);
                 self.trace(

@@ -35,6 +35,27 @@ pub(crate) struct Subj {
     pub(crate) counters: Vec<(u32, i64)>,
 }
 
+/// A run of entries in one of the World's duty arenas (`duty_fields`, `duty_cancels`): each
+/// duty's values are kept there rather than in vectors of its own, which were two allocations
+/// and two frees per duty, scattered over a long history's memory.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Run {
+    start: u32,
+    end: u32,
+}
+
+impl Run {
+    /// The entries pushed on an arena of `len` since it held `start`.
+    pub(crate) fn since(start: usize, len: usize) -> Res<Run> {
+        let n = |i: usize| u32::try_from(i).map_err(|_| "more duty values than the core holds".to_string());
+        Ok(Run { start: n(start)?, end: n(len)? })
+    }
+
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pend {
     pub(crate) spec: usize,
@@ -42,11 +63,11 @@ pub(crate) struct Pend {
     pub(crate) trigger: usize,
     pub(crate) subject: Option<u32>,
     pub(crate) state: u8,
-    pub(crate) matches: Vec<(usize, Val)>,
+    pub(crate) matches: Run, // its fixed fields, in `World::duty_fields`
     pub(crate) party: Val,
     pub(crate) sv: Val,
     pub(crate) obligation: Option<usize>,
-    pub(crate) cancel: Vec<(Val, Vec<(usize, Val)>)>, // per `cancel_on` entry: subject, fields
+    pub(crate) cancel: Run, // per `cancel_on` entry, in `World::duty_cancels`: subject, fields
     pub(crate) start: Option<i64>,                      // `after`: no event before it meets it
     pub(crate) start_excl: bool,                        // nor at it (a step after an inclusive one)
     pub(crate) step: Option<(usize, usize)>,            // a chain's first duty, this one's step
@@ -120,6 +141,8 @@ pub(crate) struct World<'p> {
     pub(crate) subjects: Vec<Subj>,
     pub(crate) subject_ix: crate::dense::SymIx,
     pub(crate) pend: Vec<Pend>,
+    pub(crate) duty_fields: Vec<(usize, Val)>, // the duties' fixed fields (`Pend::matches`, a cancel's)
+    pub(crate) duty_cancels: Vec<(Val, Run)>,  // the duties' `cancel_on` entries: subject, fields
     pub(crate) obligations: Vec<Obl>,
     pub(crate) trace: Vec<Row>,
     pub(crate) conflicts: Vec<Conflict>,
@@ -195,6 +218,8 @@ impl<'p> World<'p> {
             subjects: Vec::new(),
             subject_ix: crate::dense::SymIx::default(),
             pend: Vec::new(),
+            duty_fields: Vec::new(),
+            duty_cancels: Vec::new(),
             obligations: Vec::new(),
             trace: Vec::new(),
             conflicts: Vec::new(),
@@ -234,14 +259,17 @@ impl<'p> World<'p> {
             counter_exp: FxMap::default(),
             steps,
         };
-        w.real = w.ev.ats.len();
-        // sized from the history once: a long history's rows are not copied as they grow
+        w.real = w.ev.len();
+        // sized from the history once, above what the packs make (the huixiao pack: 1.5
+        // trace rows, 0.8 duties and 0.7 obligations an event): a long history's rows are not
+        // copied as they grow, into memory the system must hand out and zero afresh. What is
+        // reserved and not written costs address space, not memory.
         w.joined.reserve(w.real);
-        w.trace.reserve(w.real);
-        w.pend.reserve(w.real / 2);
-        w.obligations.reserve(w.real / 2);
+        w.trace.reserve(2 * w.real);
+        w.pend.reserve(w.real);
+        w.obligations.reserve(w.real);
         if w.real > 0 && clock {
-            w.schedule_clock(w.ev.ats[0])?;
+            w.schedule_clock(w.ev.at(0))?;
         }
         for e in 0..w.real {
             w.step(e)?;
@@ -256,7 +284,7 @@ impl<'p> World<'p> {
 
     /// One event of the history: the deadlines before it, then the event.
     pub(crate) fn step(&mut self, e: usize) -> Res<()> {
-        self.fire_until(2 * self.ev.ats[e] + 1)?;
+        self.fire_until(2 * self.ev.at(e) + 1)?;
         self.shard_event(e);
         self.apply(e)
     }
@@ -414,7 +442,7 @@ impl<'p> World<'p> {
             };
             let Some(list) = list else { continue };
             for &e in list.iter().rev() {
-                let at = self.ev.ats[e];
+                let at = self.ev.at(e);
                 if at < lower {
                     break;
                 }
@@ -668,7 +696,7 @@ impl<'p> World<'p> {
 
     pub(crate) fn apply(&mut self, e: usize) -> Res<()> {
         let p = self.p;
-        self.now = self.ev.ats[e];
+        self.now = self.ev.at(e);
         self.step_owner.clear();
         let sid = match self.ev.subject(e) {
             Val::Str(s) => Some(s),
@@ -677,7 +705,7 @@ impl<'p> World<'p> {
         };
         let subj = sid.map(|s| self.subject(s));
         let c = Ctx { now: self.now, event: Some(e), trigger: None, subject: sid, subj, party: Val::Null, item: Val::Null };
-        let et = self.ev.types[e];
+        let et = self.ev.ty(e);
         let empty = Vec::new();
         let rules = p.by_trigger.get(&et).unwrap_or(&empty);
         let mut matched = Vec::with_capacity(rules.len());

@@ -15,43 +15,64 @@ pub(crate) const MAX_FIELDS: usize = 64;
 /// zero afresh (on a virtual machine, a large part of a long history's cost).
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Events {
-    pub(crate) types: Vec<u32>,
-    pub(crate) ats: Vec<i64>,
-    has: Vec<u64>,     // per event: bit `f` set where field `f` has a value
-    starts: Vec<u64>,  // per event: its first value in `vals`
+    heads: Vec<Head>,  // per event, what a look-up reads first, together
     vals: Vec<Val>,    // the values present, event after event, each in slot order
     pub(crate) k: usize,
     pub(crate) lists: Vec<Vec<Val>>, // the lists of texts `Val::List` names
 }
 
+/// An event's type, instant and where its values are, side by side: a duty's conditions read
+/// its trigger event, long before, at random in a long history, and one line of memory holds
+/// all of this (four columns were four lines, each out of the caches).
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Head {
+    at: i64,
+    has: u64,   // bit `f` set where field `f` has a value
+    start: u64, // its first value in `vals`
+    ty: u32,
+}
+
 impl Events {
-    /// No events yet, for a program reading `k` fields (at most `MAX_FIELDS`: `ir::load`).
+    /// No events yet, for a program reading `k` fields (at most `MAX_FIELDS`: `ir::load`):
+    /// room for `capacity` events and the derived ones a policy adds (a quarter more), and
+    /// four values each (the huixiao pack's have 2.7), so that a long history's columns are
+    /// not copied as the evaluation adds to them; room not written costs address space only.
     pub(crate) fn new(k: usize, capacity: usize) -> Events {
         debug_assert!(k <= MAX_FIELDS);
+        let rows = capacity + capacity / 4;
         Events {
-            types: Vec::with_capacity(capacity),
-            ats: Vec::with_capacity(capacity),
-            has: Vec::with_capacity(capacity),
-            starts: Vec::with_capacity(capacity),
-            vals: Vec::with_capacity(capacity * 2),
+            heads: Vec::with_capacity(rows),
+            vals: Vec::with_capacity(rows * k.min(4)),
             k,
             lists: Vec::new(),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.types.len()
+        self.heads.len()
+    }
+
+    /// Event `e`'s instant.
+    #[inline]
+    pub(crate) fn at(&self, e: usize) -> i64 {
+        self.heads[e].at
+    }
+
+    /// Event `e`'s type.
+    #[inline]
+    pub(crate) fn ty(&self, e: usize) -> u32 {
+        self.heads[e].ty
     }
 
     /// Event `e`'s value of field `slot` (null where it has none).
     #[inline]
     pub(crate) fn val(&self, e: usize, slot: usize) -> Val {
-        let has = self.has[e];
+        let Head { has, start, .. } = self.heads[e];
         if has >> slot & 1 == 0 {
             return Val::Null;
         }
         let below = has & ((1u64 << slot) - 1);
-        self.vals[self.starts[e] as usize + below.count_ones() as usize]
+        self.vals[start as usize + below.count_ones() as usize]
     }
 
     /// Event `e`'s subject value: the program's first field.
@@ -64,16 +85,14 @@ impl Events {
     pub(crate) fn push(&mut self, ty: u32, at: i64, row: &[Val]) {
         debug_assert_eq!(row.len(), self.k);
         let mut has = 0u64;
-        self.starts.push(self.vals.len() as u64);
+        let start = self.vals.len() as u64;
         for (f, v) in row.iter().enumerate() {
             if *v != Val::Null {
                 has |= 1 << f;
                 self.vals.push(*v);
             }
         }
-        self.types.push(ty);
-        self.ats.push(at);
-        self.has.push(has);
+        self.heads.push(Head { at, has, start, ty });
     }
 
     /// An event made by the evaluation (`owner_changed`, a period's start): the values of
@@ -88,12 +107,8 @@ impl Events {
 
     fn truncate(&mut self, n: usize) {
         if n < self.len() {
-            self.vals.truncate(self.starts[n] as usize);
-            for v in [&mut self.has, &mut self.starts] {
-                v.truncate(n);
-            }
-            self.types.truncate(n);
-            self.ats.truncate(n);
+            self.vals.truncate(self.heads[n].start as usize);
+            self.heads.truncate(n);
         }
     }
 
@@ -108,8 +123,8 @@ impl Events {
     pub(crate) fn get(&self, e: usize, f: Field, ids: &[u32]) -> Val {
         match f {
             Field::Id => Val::Str(ids[e]),
-            Field::Type => Val::Str(self.types[e]),
-            Field::At => Val::Int(self.ats[e]),
+            Field::Type => Val::Str(self.ty(e)),
+            Field::At => Val::Int(self.at(e)),
             Field::Slot(i) => self.val(e, i),
         }
     }

@@ -166,7 +166,7 @@ impl World<'_> {
     /// `World.classify`: the labels of the event's type, on the event's context.
     pub(crate) fn classify(&mut self, e: usize, c: &Ctx) -> Res<()> {
         let prog = self.p;
-        let Some(labs) = prog.classifying.get(&self.ev.types[e]) else {
+        let Some(labs) = prog.classifying.get(&self.ev.ty(e)) else {
             return Ok(());
         };
         for &i in labs {
@@ -200,7 +200,7 @@ impl World<'_> {
                 Some(x) => x.1 = hit.0,
                 None => found.push((i, hit.0)),
             }
-            let at = self.ev.ats[e];
+            let at = self.ev.at(e);
             self.classified.push(Classified {
                 label: i,
                 key,

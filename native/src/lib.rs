@@ -175,8 +175,7 @@ impl Core {
             vec![input::NO_ID; n]
         };
         let w = py.detach(|| World::replay(p, strings, ev, id_syms, horizon)).map_err(unsupported)?;
-        let all = owner::all_ids(py, &w, &ids);
-        records(py, &w, all.as_deref().unwrap_or(&ids), &refs, &self.types)
+        records(py, &w, owner::all_ids(py, &w, ids), &refs, &self.types)
     }
 
     /// Check, order and evaluate the caller's raw event mappings in one step, as `prepare`
@@ -205,8 +204,7 @@ impl Core {
         };
         let input::Raw { strings, ev, ids, id_objs, duplicates, ignored, horizon } = raw;
         let w = py.detach(|| World::replay(p, strings, ev, ids, horizon)).map_err(unsupported)?;
-        let all = owner::all_ids(py, &w, &id_objs);
-        let rows = records(py, &w, all.as_deref().unwrap_or(&id_objs), &refs, &self.types)?;
+        let rows = records(py, &w, owner::all_ids(py, &w, id_objs), &refs, &self.types)?;
         let ignored = ignored.into_iter().map(|pair| PyTuple::new(py, [pair.0, pair.1])).collect::<PyResult<Vec<_>>>()?;
         let out: [Bound<'py, PyAny>; 4] = [
             rows.into_any(),
@@ -376,8 +374,7 @@ impl Core {
         let alts = w.steps.as_deref_mut().map(|s| std::mem::take(&mut s.alts)).unwrap_or_default();
         let steps = w.steps.as_deref().map(|s| s.out(py, &w.strings.names, &alts)).transpose()?;
         w.penalties.extend(alts.into_iter().map(|(_, alt)| alt));
-        let all = owner::all_ids(py, w, ids);
-        let rows = records(py, w, all.as_deref().unwrap_or(ids), refs, &self.types)?;
+        let rows = records(py, w, owner::all_ids(py, w, ids.to_vec()), refs, &self.types)?;
         Ok((rows, steps.into_pyobject(py)?.into_any()))
     }
 
@@ -393,8 +390,7 @@ impl Core {
         if w.real + w.late.len() != ids.len() {
             return Err(unsupported("one id per event of the history".into()));
         }
-        let all = owner::all_ids(py, &w, ids);
-        let rows = records(py, &w, all.as_deref().unwrap_or(ids), refs, &self.types)?;
+        let rows = records(py, &w, owner::all_ids(py, &w, ids.to_vec()), refs, &self.types)?;
         let out: [Bound<'py, PyAny>; 2] = [rows.into_any(), pyo3::types::PyBytes::new(py, &state).into_any()];
         PyTuple::new(py, out)
     }

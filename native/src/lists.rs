@@ -41,9 +41,9 @@ impl<'p> World<'p> {
             let t = q
                 .types
                 .iter()
-                .position(|t| *t == self.ev.types[e])
+                .position(|t| *t == self.ev.ty(e))
                 .unwrap_or(usize::MAX);
-            found.push((Reverse(self.ev.ats[e]), t, e));
+            found.push((Reverse(self.ev.at(e)), t, e));
             true
         })?;
         found.sort_unstable();

@@ -105,10 +105,11 @@ pub(crate) fn named<'py, const N: usize>(
 pub(crate) fn records<'py>(
     py: Python<'py>,
     w: &World,
-    ids: &[Bound<'py, PyAny>],
+    all: Vec<Bound<'py, PyAny>>,
     refs: &[Bound<'py, PyAny>],
     types: &RowTypes,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let ids = &all[..];
     let mut o = Out { py, names: &w.strings.names, cache: vec![None; w.strings.names.len()] };
     let none = py.None().into_bound(py);
     let span_record = types.span.bind(py);
@@ -225,7 +226,6 @@ pub(crate) fn records<'py>(
         let own = counters(&mut o, &s.counters, (false, s.id))?;
         subjects.append(tuple(py, [o.s(s.id), spans.into_any(), flags.into_any(), own])?)?;
     }
-    let (trace, obligations) = crate::rows::trace_rows(&mut o, w, ids, refs, types, details)?;
     let fired = PyList::empty(py);
     for (r, count) in &w.fired {
         fired.append((o.s(w.p.rules[*r].id), *count))?;
@@ -243,6 +243,10 @@ pub(crate) fn records<'py>(
         conflicts.append(PyTuple::new(py, items)?)?;
     }
     let [labels, classified, broken] = crate::label::rows(&mut o, w, ids)?;
+    let breaches = crate::value::breaches(py, &mut o, w, ids, refs)?.into_any();
+    let metrics = crate::metric::rows(&mut o, w)?;
+    // last, as it takes the ids (the rows name events through them)
+    let (trace, obligations) = crate::rows::trace_rows(&mut o, w, all, refs, types, details)?;
     PyTuple::new(
         py,
         [
@@ -254,9 +258,9 @@ pub(crate) fn records<'py>(
             penalties.into_any(),
             party_counters.into_any(),
             rejections.into_any(),
-            crate::value::breaches(py, &mut o, w, ids, refs)?.into_any(),
+            breaches,
             labels,
-            crate::metric::rows(&mut o, w)?,
+            metrics,
             classified,
             broken,
         ],

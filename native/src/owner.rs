@@ -92,19 +92,22 @@ impl World<'_> {
 }
 
 /// The id objects of every row, the history's as given, then the derived rows': what the
-/// records name events by (None: no derived row, the history's ids as they are).
+/// records name events by.
 pub(crate) fn all_ids<'py>(
     py: Python<'py>,
     w: &World,
-    ids: &[Bound<'py, PyAny>],
-) -> Option<Vec<Bound<'py, PyAny>>> {
+    mut ids: Vec<Bound<'py, PyAny>>,
+) -> Vec<Bound<'py, PyAny>> {
     if w.origin.is_empty() {
-        return None;
+        return ids;
     }
-    // in row order: the history's rows (those added on resume among them) and the derived
-    let mut out = ids[..w.real.min(ids.len())].to_vec();
-    let (mut derived, mut late) = (w.origin.iter(), ids[w.real.min(ids.len())..].iter());
-    for e in w.real..w.ev.ats.len() {
+    // in row order: the history's rows (those added on resume among them) and the derived;
+    // the history's ids moved, not copied: a copy would touch every id object twice more
+    // (a reference taken, then given back), scattered over a long history's memory
+    let late = ids.split_off(w.real.min(ids.len()));
+    let mut out = ids;
+    let (mut derived, mut late) = (w.origin.iter(), late.into_iter());
+    for e in w.real..w.ev.len() {
         let next = if w.derived(e) {
             match derived.next() {
                 Some(Origin::Event(e)) => out[*e].clone(),
@@ -113,11 +116,11 @@ pub(crate) fn all_ids<'py>(
             }
         } else {
             match late.next() {
-                Some(id) => id.clone(),
+                Some(id) => id,
                 None => break,
             }
         };
         out.push(next);
     }
-    Some(out)
+    out
 }

@@ -186,7 +186,7 @@ fn causes(c: Causes) -> (u32, u32) {
 pub(crate) fn trace_rows<'py>(
     o: &mut Out<'py, '_>,
     w: &World,
-    ids: &[Bound<'py, PyAny>],
+    ids: Vec<Bound<'py, PyAny>>,
     refs: &[Bound<'py, PyAny>],
     types: &RowTypes,
     penalty_details: Vec<Bound<'py, PyDict>>,
@@ -368,7 +368,7 @@ pub(crate) fn trace_rows<'py>(
     }
     let pool = Arc::new(Pool {
         texts: b.texts,
-        ids: ids.iter().map(|i| i.clone().unbind()).collect(),
+        ids: ids.into_iter().map(Bound::unbind).collect(), // moved: no id object touched
         refs: refs.iter().map(|r| r.clone().unbind()).collect(),
     });
     let interned = |list: &[&str]| {

@@ -24,7 +24,7 @@ use crate::Cell;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the World's fields (or their meaning) change: older states are refused.
-pub(crate) const STATE_VERSION: u32 = 2; // 2: the events' values compact (`input::Events`)
+pub(crate) const STATE_VERSION: u32 = 3; // 2: the events' values compact; 3: their heads together (`input::Events`)
 const MAGIC: &[u8; 4] = b"PEs\x01";
 
 /// The IR text's fingerprint (FxHash: stable across runs and builds of the core).
@@ -70,6 +70,8 @@ state! {
     subjects: Vec<Subj>,
     subject_ix: crate::dense::SymIx,
     pend: Vec<Pend>,
+    duty_fields: Vec<(usize, Val)>,
+    duty_cancels: Vec<(Val, crate::eval::Run)>,
     obligations: Vec<Obl>,
     trace: Vec<Row>,
     conflicts: Vec<Conflict>,
@@ -163,28 +165,28 @@ impl World<'_> {
         ids: &[String],
         clock: bool,
     ) -> Res<()> {
-        let last = (0..self.ev.ats.len()).rev().find(|&e| !self.derived(e)).map(|e| self.ev.ats[e]);
+        let last = (0..self.ev.len()).rev().find(|&e| !self.derived(e)).map(|e| self.ev.at(e));
         if ats.windows(2).any(|w| w[0] > w[1]) || matches!((last, ats.first()), (Some(l), Some(&a)) if a < l) {
             return Err("new events before those the saved state applied".into());
         }
         if ids.len() != types.len() {
             return Err("one id per new event".into());
         }
-        let first = self.ev.ats.len();
+        let first = self.ev.len();
         let p = self.p;
         crate::input::append(p, &mut self.strings, &mut self.ev, types, ats, columns)?;
         for id in ids {
             let s = self.strings.sym(id);
             self.ids.push(s);
         }
-        let rows = first..self.ev.ats.len();
+        let rows = first..self.ev.len();
         if first == self.real {
             self.real += rows.len(); // no derived row yet: the history's rows stay first
         } else {
             self.late.extend(rows.clone());
         }
         if first == 0 && clock && !rows.is_empty() {
-            self.schedule_clock(self.ev.ats[0])?; // the saved World had no event
+            self.schedule_clock(self.ev.at(0))?; // the saved World had no event
         }
         for e in rows {
             self.step(e)?;

@@ -56,7 +56,7 @@ impl<'p> World<'p> {
     /// An event of the history starts a step.
     pub(crate) fn shard_event(&mut self, e: usize) {
         if self.steps.is_some() {
-            self.begin(2 * self.ev.ats[e], e as i64, 0, true);
+            self.begin(2 * self.ev.at(e), e as i64, 0, true);
         }
     }
 

@@ -118,7 +118,7 @@ impl<'p> World<'p> {
             };
             let Some(list) = list else { continue };
             for &e in list.iter().rev() {
-                let at = self.ev.ats[e];
+                let at = self.ev.at(e);
                 if at < lower {
                     break;
                 }
@@ -154,12 +154,12 @@ impl<'p> World<'p> {
             return Ok(Val::Null);
         }
         let mut best: Option<usize> = None;
-        let ats = &self.ev.ats;
+        let ev = &self.ev;
         self.scan(q, c, |e, list| {
             match best {
                 // newest first within a list: an equal instant further on was written earlier
-                Some(b) if ats[b] > ats[e] => {}
-                Some(b) if ats[b] == ats[e] && !self.in_list(list, b) => {}
+                Some(b) if ev.at(b) > ev.at(e) => {}
+                Some(b) if ev.at(b) == ev.at(e) && !self.in_list(list, b) => {}
                 _ => best = Some(e),
             }
             last.is_some()

@@ -369,7 +369,8 @@ def _measure(w: World, events: Sequence[dict[str, Any]] | None, measured: Any) -
     on the history and the counters as they stood at that instant (which the core recorded:
     how many events had joined the history, how many steps the counters' log held). Without
     ``events`` (the raw path, for metrics that read only counters) no history is filed."""
-    closes, log, joined = measured
+    closes, log, packed = measured
+    joined = memoryview(packed).cast("Q")  # the indexes, one u64 each (metric.rs)
     final = w.party_counters
     w.party_counters, w.counter_log = {}, {}
     logged = seen = 0
