@@ -16,7 +16,7 @@ impl<'p> World<'p> {
             let k = (*scope, self.key_of(op, c)?);
             let live = match self.live_keys.get(&k) {
                 Some(&Live::Duties(first, n)) => {
-                    (first..first + n).any(|q| self.pend[q].state == OPEN)
+                    (first..first + n).any(|q| self.duty_state[q] == OPEN)
                 }
                 Some(&Live::Cadence(ch)) => !self.chains[ch].stopped,
                 None => false,
@@ -96,7 +96,7 @@ impl<'p> World<'p> {
                     && (sv == Val::Null || py_eq(sv, self.ev.subject(e)))
                     && self.matches(first, e)?
                 {
-                    self.pend[first].state = MET;
+                    self.duty_state[first] = MET;
                     self.met(first, e, false)?;
                 }
             }
@@ -362,6 +362,7 @@ impl<'p> World<'p> {
             obligation = Some(self.obligations.len() - 1);
         }
         let p = self.pend.len();
+        self.duty_state.push(OPEN);
         self.pend.push(Pend {
             cancel,
             start,
@@ -372,7 +373,6 @@ impl<'p> World<'p> {
             rule,
             trigger: trig,
             subject: c.subject,
-            state: OPEN,
             matches,
             party,
             sv,
@@ -447,12 +447,12 @@ impl<'p> World<'p> {
                 self.renew(p & !RENEW, key >> 1)?;
                 continue;
             }
-            if self.pend[p].state != OPEN {
+            if self.duty_state[p] != OPEN {
                 continue;
             }
             let due = key >> 1; // 2 * due, or 2 * due + 1
             self.shard_timer(key, seq);
-            self.pend[p].state = MISSED;
+            self.duty_state[p] = MISSED;
             self.now = due;
             if let Some(o) = self.pend[p].obligation {
                 self.obligations[o].status = MISSED;
@@ -585,7 +585,7 @@ impl<'p> World<'p> {
         if let Some((first, i)) = self.pend[p].step {
             // a step met while an earlier one is not yet met: `out_of_order` first
             if !sp.out_of_order.is_empty()
-                && (first..first + i).any(|q| !matches!(self.pend[q].state, MET | LATE))
+                && (first..first + i).any(|q| !matches!(self.duty_state[q], MET | LATE))
             {
                 let subj = sid.map(|s| self.subject(s));
                 let c = Ctx {
@@ -649,7 +649,7 @@ impl<'p> World<'p> {
             let mut kept = 0;
             for i in 0..list.len() {
                 let p = list[i];
-                if self.pend[p].state != OPEN {
+                if self.duty_state[p] != OPEN {
                     continue;
                 }
                 if !self.meets(p, e, &mut used)? {
@@ -657,14 +657,14 @@ impl<'p> World<'p> {
                     kept += 1;
                     continue;
                 }
-                self.pend[p].state = MET;
+                self.duty_state[p] = MET;
                 self.met(p, e, false)?;
             }
             list.truncate(kept);
             let slot = self.waiting.entry(*key).or_default();
             let added = std::mem::replace(slot, list);
-            let pend = &self.pend;
-            slot.extend(added.into_iter().filter(|&p| pend[p].state == OPEN));
+            let states = &self.duty_state;
+            slot.extend(added.into_iter().filter(|&p| states[p] == OPEN));
             if slot.is_empty() {
                 self.waiting.remove(key);
             }
@@ -677,7 +677,7 @@ impl<'p> World<'p> {
             let mut kept = 0;
             for i in 0..list.len() {
                 let p = list[i];
-                if self.pend[p].state != MISSED {
+                if self.duty_state[p] != MISSED {
                     continue;
                 }
                 if let (true, Some(ch)) =
@@ -692,7 +692,7 @@ impl<'p> World<'p> {
                     kept += 1;
                     continue;
                 }
-                self.pend[p].state = LATE;
+                self.duty_state[p] = LATE;
                 self.met(p, e, true)?;
             }
             list.truncate(kept);
@@ -706,7 +706,7 @@ impl<'p> World<'p> {
             };
             let mut keep = Vec::with_capacity(list.len());
             for &p in &list {
-                if self.pend[p].state != OPEN {
+                if self.duty_state[p] != OPEN {
                     // this period's duty is settled, but the cancel event still ends its series
                     if let Some(ch) = self.pend[p].chain {
                         if !self.chains[ch].stopped && self.cancelled_by(p, e)? {
@@ -719,7 +719,7 @@ impl<'p> World<'p> {
                     keep.push(p);
                     continue;
                 }
-                self.pend[p].state = CANCELLED;
+                self.duty_state[p] = CANCELLED;
                 if let Some(ch) = self.pend[p].chain {
                     self.chains[ch].stopped = true;
                 }

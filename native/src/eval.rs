@@ -62,7 +62,6 @@ pub(crate) struct Pend {
     pub(crate) rule: usize,
     pub(crate) trigger: usize,
     pub(crate) subject: Option<u32>,
-    pub(crate) state: u8,
     pub(crate) matches: Run, // its fixed fields, in `World::duty_fields`
     pub(crate) party: Val,
     pub(crate) sv: Val,
@@ -141,6 +140,10 @@ pub(crate) struct World<'p> {
     pub(crate) subjects: Vec<Subj>,
     pub(crate) subject_ix: crate::dense::SymIx,
     pub(crate) pend: Vec<Pend>,
+    // per duty, its state (open, met, missed, late, cancelled), apart: most look-ups of a duty
+    // read only this (a deadline after the duty was met, a list's closed entries), and a byte
+    // a duty stays in the caches where its `Pend` (160 bytes) on a long history does not
+    pub(crate) duty_state: Vec<u8>,
     pub(crate) duty_fields: Vec<(usize, Val)>, // the duties' fixed fields (`Pend::matches`, a cancel's)
     pub(crate) duty_cancels: Vec<(Val, Run)>,  // the duties' `cancel_on` entries: subject, fields
     pub(crate) obligations: Vec<Obl>,
@@ -218,6 +221,7 @@ impl<'p> World<'p> {
             subjects: Vec::new(),
             subject_ix: crate::dense::SymIx::default(),
             pend: Vec::new(),
+            duty_state: Vec::new(),
             duty_fields: Vec::new(),
             duty_cancels: Vec::new(),
             obligations: Vec::new(),
@@ -267,6 +271,7 @@ impl<'p> World<'p> {
         w.joined.reserve(w.real);
         w.trace.reserve(2 * w.real);
         w.pend.reserve(w.real);
+        w.duty_state.reserve(w.real);
         w.obligations.reserve(w.real);
         if w.real > 0 && clock {
             w.schedule_clock(w.ev.at(0))?;

@@ -70,6 +70,7 @@ state! {
     subjects: Vec<Subj>,
     subject_ix: crate::dense::SymIx,
     pend: Vec<Pend>,
+    duty_state: Vec<u8>,
     duty_fields: Vec<(usize, Val)>,
     duty_cancels: Vec<(Val, crate::eval::Run)>,
     obligations: Vec<Obl>,
