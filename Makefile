@@ -36,6 +36,7 @@ demo: $(CORE) $(NATIVE)
 	$(BIN)/python examples/demo.py
 
 test: $(DEV) $(NATIVE)
+	@if [ -f $(NATIVE) ]; then cd native && cargo test --release --quiet; fi
 	$(BIN)/python -m pytest
 
 lint: $(DEV)

@@ -414,6 +414,44 @@ def test_ignored_types_are_noticed(tmp_path: Path) -> None:
     assert ours == reference(lenient, events)
 
 
+def test_repeats_are_found_after_the_whole_history_is_read(tmp_path: Path) -> None:
+    """The core finds repeats once every event is read (its ids' hashes sorted, not a table
+    probed per event): three copies of one event, a copy of an ignored event, copies far
+    apart and out of order give the reference's decision and notices, in input order."""
+    core()
+    text = POLICY_FILE.read_text(encoding="utf-8").replace(
+        "unknown_events: reject", "unknown_events: ignore"
+    )
+    (tmp_path / "ignore.yaml").write_text(text, encoding="utf-8")
+    lenient = pe.load_policy(tmp_path / "ignore.yaml")
+    call = {"id": "x", "type": "called", "at": T1, "anything": [1]}
+    events = [
+        dict(CLEAN[2]), *CLEAN, dict(call), dict(CLEAN[2]), dict(call), dict(CLEAN[0]),
+        *(reg(f"f{i}", T2, customer=f"C{i}") for i in range(50)), dict(CLEAN[2]),
+    ]
+    assert native.checked_in_core(lenient, events)
+    decision = native.run_events(lenient.program, events, None)[0]
+    assert [(n.kind, n.event) for n in decision.notices if n.kind == "duplicate"] == [
+        ("duplicate", "p1"), ("duplicate", "p1"), ("duplicate", "x"), ("duplicate", "r1"),
+        ("duplicate", "p1"),
+    ]
+    assert [n.event for n in decision.notices if n.kind == "ignored"] == ["x"]
+    assert outcome(lenient, events) == reference(lenient, events)
+
+
+def test_an_id_reused_by_a_different_event_is_the_engines_error(policy: pe.Policy) -> None:
+    """Found once all are read, as before: the core leaves the history to ``prepare``,
+    which words PE212, wherever the second event is."""
+    core()
+    for events in (
+        [*CLEAN, {**CLEAN[1], "employee": "E9"}],
+        [{**CLEAN[3], "at": T0}, *CLEAN],
+    ):
+        assert not native.checked_in_core(policy, events)
+        assert outcome(policy, events) == reference(policy, events)
+        assert "PE212" in outcome(policy, events)
+
+
 def test_a_generator_of_events_is_read_once(policy: pe.Policy) -> None:
     core()
     assert outcome(policy, (dict(e) for e in CLEAN)) == reference(policy, CLEAN)

@@ -283,27 +283,25 @@ struct Item<'py> {
     id_sym: u32,
     etype: u32,
     row: usize, // its place in the events read (`staged`), in input order
+    raw: u32,   // its place in `raws`
 }
+
+/// `read`'s record of what became of each event in `raws`: an index into `items`, or this
+/// bit and an index into `ignored`.
+const IGNORED: u32 = 1 << 31;
 
 /// An event id no rule reads (`Program::reads_id` false): not interned.
 pub(crate) const NO_ID: u32 = u32::MAX;
 
-/// The ids met so far, each with its first event (an index into `read`'s `raws`): a table of
-/// the texts' hashes, chained, comparing the id objects' own text. Unlike the interner, it
-/// copies no text, so it stays small as the history grows.
-struct Seen<'py> {
-    heads: FxMap<u64, u32>, // hash -> the latest event with it
-    next: Vec<u32>,         // per event: the previous one with the same hash (or u32::MAX)
-    ids: Vec<Bound<'py, PyAny>>, // per event: its id, an exact `str`
+/// Each event's id hash, with its place in `read`'s `raws`: the repeats are found once all are
+/// read, by sorting these (neighbours with one hash compared by text), not by a table probed
+/// per event. A table of a long history's ids outgrew the caches: each event's probe waited on
+/// memory, a third of a microsecond an event on 362,263 events and a fifth on 36,527.
+struct Ids {
+    hashes: Vec<(u64, u32)>,
 }
 
-impl<'py> Seen<'py> {
-    fn with_capacity(n: usize) -> Self {
-        let mut heads = FxMap::default();
-        heads.reserve(n);
-        Seen { heads, next: Vec::with_capacity(n), ids: Vec::with_capacity(n) }
-    }
-
+impl Ids {
     fn hash(text: &str) -> u64 {
         use std::hash::Hasher;
         let mut h = crate::fx::FxHasher::default();
@@ -311,24 +309,34 @@ impl<'py> Seen<'py> {
         h.finish()
     }
 
-    /// The first event with the id `text`, if any.
-    fn find(&self, text: &str) -> Option<usize> {
-        let mut at = self.heads.get(&Self::hash(text)).copied().unwrap_or(u32::MAX);
-        while at != u32::MAX {
-            if exact_text(&self.ids[at as usize]) == Some(text) {
-                return Some(at as usize);
+    /// The repeats (`raws` indexes), in input order: events equal to the first one with their
+    /// id (`same`); `text(i)` is event `i`'s id. `Doubt` where two events share an id and differ.
+    fn repeats<'a>(
+        mut self,
+        text: impl Fn(usize) -> &'a str,
+        same: impl Fn(usize, usize) -> Sure<bool>,
+    ) -> Sure<Vec<usize>> {
+        self.hashes.sort_unstable();
+        let mut out = Vec::new();
+        let mut run_ids: Vec<usize> = Vec::new();
+        for run in self.hashes.chunk_by(|x, y| x.0 == y.0).filter(|r| r.len() > 1) {
+            // one hash, maybe several ids: by text, then input order (crafted collisions
+            // cost a sort, not a scan per event)
+            run_ids.clear();
+            run_ids.extend(run.iter().map(|&(_, i)| i as usize));
+            run_ids.sort_unstable_by(|&a, &b| text(a).cmp(text(b)).then(a.cmp(&b)));
+            for same_id in run_ids.chunk_by(|&a, &b| text(a) == text(b)) {
+                let first = same_id[0];
+                for &i in &same_id[1..] {
+                    if !same(first, i)? {
+                        return Err(Doubt); // PE212: a different event reuses the id
+                    }
+                    out.push(i);
+                }
             }
-            at = self.next[at as usize];
         }
-        None
-    }
-
-    /// The next event's id (the caller has found it new).
-    fn add(&mut self, text: &str, id: Bound<'py, PyAny>) {
-        let i = self.ids.len() as u32;
-        let head = self.heads.insert(Self::hash(text), i);
-        self.next.push(head.unwrap_or(u32::MAX));
-        self.ids.push(id);
+        out.sort_unstable();
+        Ok(out)
     }
 }
 
@@ -378,7 +386,8 @@ pub(crate) fn read<'py>(
     let k = p.fields.len();
     let (lo, hi) = (min_us(), p.max_us);
     let mut raws: Vec<Bound<'py, PyDict>> = Vec::with_capacity(events.len());
-    let mut seen = Seen::with_capacity(events.len()); // the first event of each id, by `raws`
+    let mut seen = Ids { hashes: Vec::with_capacity(events.len()) };
+    let mut made: Vec<u32> = Vec::with_capacity(events.len()); // per `raws`: see `IGNORED`
     let mut known = Known::default();
     if p.reads_id {
         strings.reserve(events.len());
@@ -413,21 +422,18 @@ pub(crate) fn read<'py>(
             }
         };
         let text = exact_text(&id_obj).ok_or(Doubt)?;
-        if let Some(j) = seen.find(text) {
-            if raws[j].eq(&raw)? {
-                duplicates.push(id_obj);
-                continue;
-            }
-            return Err(Doubt); // PE212: a different event reuses the id
-        }
         // `$event.id` is read through the interner; an id nothing reads is not interned
         let id = if p.reads_id { strings.sym(text) } else { NO_ID };
-        seen.add(text, id_obj.clone());
+        if raws.len() >= IGNORED as usize {
+            return Err(Doubt); // more events than `made` numbers
+        }
+        seen.hashes.push((Ids::hash(text), raws.len() as u32));
         raws.push(raw.clone());
         let Some(tv) = raw.get_item(&k_type)? else { return Err(Doubt) };
         let etype_sym = known.sym(&mut strings, &tv, exact_text(&tv).ok_or(Doubt)?);
         let Some(checks) = p.checks.get(&etype_sym) else {
             if p.ignore_unknown {
+                made.push(IGNORED | ignored.len() as u32);
                 ignored.push((id_obj, tv));
                 continue;
             }
@@ -496,8 +502,37 @@ pub(crate) fn read<'py>(
         if present != raw.len() {
             return Err(Doubt); // a field the type does not declare (PE205)
         }
-        items.push(Item { at, id: id_obj, id_sym: id, etype: etype_sym, row: staged.len() });
+        made.push(items.len() as u32);
+        let raw_ix = (raws.len() - 1) as u32;
+        items.push(Item { at, id: id_obj, id_sym: id, etype: etype_sym, row: staged.len(), raw: raw_ix });
         staged.push(etype_sym, at, &row);
+    }
+    // the repeats: an event whose id an earlier one has, equal to it, is dropped (listed in
+    // `duplicates`); a different one with that id is `prepare`'s error to word
+    let id_of = |i: usize| -> &Bound<'py, PyAny> {
+        let m = made[i];
+        if m & IGNORED != 0 { &ignored[(m & !IGNORED) as usize].0 } else { &items[m as usize].id }
+    };
+    let repeats = seen.repeats(
+        |i| exact_text(id_of(i)).unwrap_or_default(),
+        |first, i| Ok(raws[first].eq(&raws[i])?),
+    )?;
+    if !repeats.is_empty() {
+        let mut repeated = vec![false; raws.len()];
+        let mut dropped = vec![false; ignored.len()];
+        for &i in &repeats {
+            repeated[i] = true;
+            if made[i] & IGNORED != 0 {
+                dropped[(made[i] & !IGNORED) as usize] = true;
+            }
+            duplicates.push(id_of(i).clone());
+        }
+        let mut k = 0;
+        ignored.retain(|_| {
+            k += 1;
+            !dropped[k - 1]
+        });
+        items.retain(|it| !repeated[it.raw as usize]);
     }
     items.sort_by_key(|it| it.at); // stable: ties keep their input order
     if let Some(h) = horizon {
@@ -534,4 +569,28 @@ pub(crate) fn read<'py>(
         id_objs.push(it.id);
     }
     Ok(Raw { strings, ev, ids, id_objs, duplicates, ignored, horizon })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Doubt, Ids};
+
+    /// Repeats found by the sorted hashes: ids of one hash told apart by their text, each
+    /// repeat matched to the first event of its own id, in input order; a different event
+    /// reusing an id is a doubt.
+    #[test]
+    fn repeats_by_text_within_one_hash() {
+        let texts = ["a", "b", "a", "b", "c", "a"];
+        let equal = |_: usize, _: usize| Ok(true);
+        // every id under one hash: a collision of all of them
+        let all = Ids { hashes: (0..6).map(|i| (7, i)).collect() };
+        assert_eq!(all.repeats(|i| texts[i], equal).ok(), Some(vec![2, 3, 5]));
+        // their real hashes, in an order the sort must undo
+        let real = Ids { hashes: [5, 0, 3, 1, 4, 2].iter().map(|&i| (Ids::hash(texts[i]), i as u32)).collect() };
+        assert_eq!(real.repeats(|i| texts[i], equal).ok(), Some(vec![2, 3, 5]));
+        // "a" at 2 differs from "a" at 0
+        let differ = Ids { hashes: (0..6).map(|i| (7, i)).collect() };
+        let same = |first: usize, i: usize| Ok(!(first == 0 && i == 2));
+        assert!(matches!(differ.repeats(|i| texts[i], same), Err(Doubt)));
+    }
 }
