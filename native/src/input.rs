@@ -341,23 +341,41 @@ impl Ids {
 }
 
 /// The interned number of each text object met (a type, a subject), by the object's address:
-/// the events of a history share these objects, and a look-up by address reads neither the
-/// text nor the interner's copy of it, which a long history's interner no longer keeps in
-/// the caches. Each object is held, so that no other object takes its address meanwhile.
+/// the events of a history made in Python share these objects, and a look-up by address reads
+/// neither the text nor the interner's copy of it, which a long history's interner no longer
+/// keeps in the caches. Each object is held, so that no other object takes its address
+/// meanwhile. A history parsed from JSON shares none (each value its own object): there the
+/// table would grow by every value of every event and never be hit, so once most look-ups
+/// miss it is left, and the interner, by text, answers alone.
 #[derive(Default)]
 struct Known<'py> {
     syms: FxMap<usize, u32>,
     held: Vec<Bound<'py, PyAny>>,
+    hits: usize,
+    left: bool, // most look-ups missed: the interner alone
 }
+
+/// How many objects `Known` holds before it judges whether it pays.
+const KNOWN_TRIAL: usize = 4096;
 
 impl<'py> Known<'py> {
     /// `text` is `obj`'s own text.
     fn sym(&mut self, strings: &mut Interner, obj: &Bound<'py, PyAny>, text: &str) -> u32 {
+        if self.left {
+            return strings.sym(text);
+        }
         let at = obj.as_ptr() as usize;
         if let Some(&s) = self.syms.get(&at) {
+            self.hits += 1;
             return s;
         }
         let s = strings.sym(text);
+        if self.held.len() >= KNOWN_TRIAL && self.hits < self.held.len() {
+            self.left = true; // fewer hits than objects held: shared objects are not the case
+            self.syms = FxMap::default();
+            self.held = Vec::new();
+            return s;
+        }
         self.syms.insert(at, s);
         self.held.push(obj.clone());
         s
