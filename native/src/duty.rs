@@ -304,12 +304,7 @@ impl<'p> World<'p> {
         let spec = &prog.specs[spec_ix];
         let inclusive = due.is_none_or(|d| d.1);
         let due = due.map(|d| d.0);
-        let first = self.duty_fields.len();
-        for (f, op) in &spec.matches {
-            let v = self.val(op, c)?;
-            self.duty_fields.push((*f, v));
-        }
-        let matches = Run::since(first, self.duty_fields.len())?;
+        let matches = self.fix_fields(&spec.matches, c)?;
         let party = match &spec.party {
             Some(op) => self.val(op, c)?,
             None => Val::Null,
@@ -324,12 +319,7 @@ impl<'p> World<'p> {
                 Some(op) => self.val(op, c)?,
                 None => Val::Null,
             };
-            let first = self.duty_fields.len();
-            for (f, op) in &cn.matches {
-                let v = self.val(op, c)?;
-                self.duty_fields.push((*f, v));
-            }
-            entries.push((csv, Run::since(first, self.duty_fields.len())?));
+            entries.push((csv, self.fix_fields(&cn.matches, c)?));
         }
         let first = self.duty_cancels.len();
         self.duty_cancels.extend(entries);
@@ -413,6 +403,16 @@ impl<'p> World<'p> {
             },
         );
         Ok(())
+    }
+
+    /// A duty's fixed fields (`match`), valued as it arises, appended to `duty_fields`.
+    fn fix_fields(&mut self, matches: &[(usize, Op)], c: &Ctx) -> Res<Run> {
+        let first = self.duty_fields.len();
+        for (f, op) in matches {
+            let v = self.val(op, c)?;
+            self.duty_fields.push((*f, v));
+        }
+        Run::since(first, self.duty_fields.len())
     }
 
     /// The event types a duty awaits: its step's, or its expectation's.
