@@ -291,6 +291,40 @@ def test_the_edges_decide_differently() -> None:
     assert follow == ["E1"]  # `about`: the employee, not the customer
 
 
+# one customer's events, in turn: opened, a visit `where` refuses, a visit that meets the
+# duty, opened again, a report that cancels it, an expert's visit (its follow-up owed), a
+# report meeting that, opened, closed (cancelling)
+AHEAD_TURNS = (
+    ("opened", "E1", {}),
+    ("visited", "E2", {}),
+    ("visited", "E1", {}),
+    ("opened", "E1", {}),
+    ("reported", "E2", {}),
+    ("visited", "E1", {"role": "expert"}),
+    ("opened", "E1", {}),
+    ("reported", "E1", {}),
+    ("closed", "E1", {"reason": "moved"}),
+)
+
+
+@pytest.mark.parametrize("apart", [1, 2, 7, 8, 9, 15, 16, 17, 31])
+def test_duties_fetched_ahead_change_before_their_event(apart: int) -> None:
+    """The core asks for an awaited event's duties 16 events ahead, and for their trigger
+    events 8 later (``native/src/ahead.rs``): a duty noted then may be met, cancelled or joined
+    by others before its event comes. Customers taking turns, a customer's events `apart`
+    events apart (closer than either stage, at it, past it), get the engine's decision."""
+    events = []
+    for turn, (etype, employee, more) in enumerate(AHEAD_TURNS):
+        for c in range(apart):
+            n = turn * apart + c
+            at = BASE + timedelta(hours=turn * 6, seconds=c)
+            events.append(ev(f"a{n}", etype, at, f"C{c}", employee, **more))
+    decided = duty_policy().evaluate(events, backend="python", resumable=False)
+    statuses = {o.status for o in decided.obligations}
+    assert {"met", "cancelled", "open"} <= statuses, statuses
+    same_as(duty_policy(), events, None, decided.model_dump_json())
+
+
 STEPS = (
     timedelta(0),
     H,

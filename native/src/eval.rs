@@ -276,7 +276,9 @@ impl<'p> World<'p> {
         if w.real > 0 && clock {
             w.schedule_clock(w.ev.at(0))?;
         }
+        let mut ahead = crate::ahead::Ahead::new();
         for e in 0..w.real {
+            ahead.fetch(&w, e);
             w.step(e)?;
         }
         Ok(w)

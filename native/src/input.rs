@@ -52,6 +52,17 @@ impl Events {
         self.heads.len()
     }
 
+    /// Fetches event `e`'s head and first value into the caches (`ahead.rs`).
+    #[inline]
+    pub(crate) fn prefetch(&self, e: usize) {
+        if let Some(h) = self.heads.get(e) {
+            crate::ahead::prefetch(h);
+            if let Some(v) = self.vals.get(h.start as usize) {
+                crate::ahead::prefetch(v);
+            }
+        }
+    }
+
     /// Event `e`'s instant.
     #[inline]
     pub(crate) fn at(&self, e: usize) -> i64 {

@@ -19,6 +19,7 @@
 //! then runs the Python engine, which decides or raises the located error.
 
 
+mod ahead;
 mod bulk;
 mod cal;
 mod counters;
