@@ -309,10 +309,11 @@ AHEAD_TURNS = (
 
 @pytest.mark.parametrize("apart", [1, 2, 7, 8, 9, 15, 16, 17, 31])
 def test_duties_fetched_ahead_change_before_their_event(apart: int) -> None:
-    """The core asks for an awaited event's duties 16 events ahead, and for their trigger
-    events 8 later (``native/src/ahead.rs``): a duty noted then may be met, cancelled or joined
-    by others before its event comes. Customers taking turns, a customer's events `apart`
-    events apart (closer than either stage, at it, past it), get the engine's decision."""
+    """The core asks for an awaited event's subject and duties 16 events ahead, and for their
+    vectors, trigger events and obligations 8 later (``native/src/ahead.rs``): a duty noted
+    then may be met, cancelled or joined by others before its event comes. Customers taking
+    turns, a customer's events `apart` events apart (closer than either stage, at it, past
+    it), get the engine's decision."""
     events = []
     for turn, (etype, employee, more) in enumerate(AHEAD_TURNS):
         for c in range(apart):
