@@ -139,14 +139,19 @@ def p50_ms(policy: pe.Policy, events: list[dict[str, Any]], backend: str, runs: 
     return 1000 * sorted(samples)[len(samples) // 2]
 
 
-def interleaved(rows: Sequence[tuple[str, Any, Callable[[], Any]]], repeat: int) -> list[float]:
-    """The best time of each row over ``repeat`` rounds, each round timing every row once:
-    on a shared machine the load drifts, and timing the rows in turn keeps their ratios (the
-    flat cost, the speed-ups) from comparing one row's quiet minute with another's busy one."""
+def interleaved(
+    rows: Sequence[tuple[str, Any, Callable[[], Any]]],
+    repeat: int,
+    once: Callable[[Callable[[], Any]], float] = lambda run: best(run, 1),
+) -> list[float]:
+    """The best time of each row over ``repeat`` rounds, each round timing every row once
+    (``once``: its seconds): on a shared machine the load drifts, and timing the rows in turn
+    keeps their ratios (the flat cost, the speed-ups) from comparing one row's quiet minute
+    with another's busy one."""
     times = [float("inf")] * len(rows)
     for _ in range(repeat):
         for i, (_, _, run) in enumerate(rows):
-            times[i] = min(times[i], best(run, 1))
+            times[i] = min(times[i], once(run))
     return times
 
 

@@ -393,6 +393,40 @@ impl<'py> Known<'py> {
     }
 }
 
+/// How far ahead of the event being read its dict is fetched, then its key table.
+const DICT_AHEAD: usize = 16;
+const KEYS_AHEAD: usize = 8;
+/// Where CPython 3.11-3.13 keep a dict's key table (`PyDictObject.ma_keys`): after the
+/// object's head (16 bytes), `ma_used` and the version tag.
+const MA_KEYS_AT: usize = 32;
+
+/// A history made in Python lies in memory in the order it was built (customer after
+/// customer, say) and is read in time order: each event's dict, then its key table, is a
+/// wait on memory. Both are fetched ahead, the key table once its dict has arrived. A
+/// prefetch reads nothing; the one read here, the key table's address, lies inside the dict
+/// object (48 bytes or more in every CPython), so another layout only fetches a useless line.
+#[inline]
+fn fetch_ahead(events: &Bound<'_, PyList>, index: usize, n: usize) {
+    if index + DICT_AHEAD < n {
+        // SAFETY: a borrowed reference to an item of a list we hold, in range
+        let far = unsafe { pyo3::ffi::PyList_GetItem(events.as_ptr(), (index + DICT_AHEAD) as pyo3::ffi::Py_ssize_t) };
+        crate::ahead::prefetch(far);
+    }
+    if index + KEYS_AHEAD < n {
+        // SAFETY: as above; the type check reads the object's head, and the key table's
+        // address is read inside an exact dict, whatever its layout
+        unsafe {
+            let near = pyo3::ffi::PyList_GetItem(events.as_ptr(), (index + KEYS_AHEAD) as pyo3::ffi::Py_ssize_t);
+            if !near.is_null() && pyo3::ffi::PyDict_CheckExact(near) != 0 {
+                let keys = std::ptr::read((near as *const u8).add(MA_KEYS_AT) as *const *const u8);
+                crate::ahead::prefetch(keys);
+                crate::ahead::prefetch(keys.wrapping_add(64));
+                crate::ahead::prefetch(keys.wrapping_add(128));
+            }
+        }
+    }
+}
+
 /// Text the core can hold: exact `str` (not a subclass), valid Unicode (no lone surrogate).
 fn exact_text<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
     v.cast_exact::<PyString>().ok()?.to_str().ok()
@@ -430,7 +464,9 @@ pub(crate) fn read<'py>(
     let k_id = PyString::intern(py, "id");
     let k_type = PyString::intern(py, "type");
     let k_at = PyString::intern(py, "at");
+    let n_events = events.len();
     for (index, raw) in events.iter().enumerate() {
+        fetch_ahead(events, index, n_events);
         let raw = raw.cast_exact::<PyDict>().map_err(|_| Doubt)?.clone();
         let mut present = 0usize;
         let id_obj = match raw.get_item(&k_id)? {
