@@ -405,8 +405,11 @@ const MA_KEYS_AT: usize = 32;
 /// wait on memory. Both are fetched ahead, the key table once its dict has arrived. A
 /// prefetch reads nothing; the one read here, the key table's address, lies inside the dict
 /// object (48 bytes or more in every CPython), so another layout only fetches a useless line.
+///
+/// The list's length is read each time: `derive` runs Python code, which could shorten it.
 #[inline]
-fn fetch_ahead(events: &Bound<'_, PyList>, index: usize, n: usize) {
+fn fetch_ahead(events: &Bound<'_, PyList>, index: usize) {
+    let n = events.len();
     if index + DICT_AHEAD < n {
         // SAFETY: a borrowed reference to an item of a list we hold, in range
         let far = unsafe { pyo3::ffi::PyList_GetItem(events.as_ptr(), (index + DICT_AHEAD) as pyo3::ffi::Py_ssize_t) };
@@ -464,9 +467,8 @@ pub(crate) fn read<'py>(
     let k_id = PyString::intern(py, "id");
     let k_type = PyString::intern(py, "type");
     let k_at = PyString::intern(py, "at");
-    let n_events = events.len();
     for (index, raw) in events.iter().enumerate() {
-        fetch_ahead(events, index, n_events);
+        fetch_ahead(events, index);
         let raw = raw.cast_exact::<PyDict>().map_err(|_| Doubt)?.clone();
         let mut present = 0usize;
         let id_obj = match raw.get_item(&k_id)? {
