@@ -390,6 +390,37 @@ def test_the_core_checks_what_prepare_checks(
     assert ours.startswith("error: ") is (name in REFUSED), ours[:300]
 
 
+def _alternating(n: int) -> list[Event]:
+    """``n`` events a minute apart, registrations and pre-heats of two customers in turn."""
+    out: list[Event] = []
+    for i in range(n):
+        at = f"2026-03-01T10:{i:02d}:00+08:00"
+        customer, employee = f"C{i % 2}", f"E{i % 3}"
+        out.append((reg if i % 4 < 2 else pre)(f"e{i}", at, customer=customer, employee=employee))
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 18, 40])
+def test_the_read_fetching_ahead_changes_nothing(policy: pe.Policy, n: int) -> None:
+    """The read fetches the dict 16 events ahead and its key table 8 ahead (input.rs,
+    ``fetch_ahead``): histories shorter than, at and past either distance decide as the
+    engine does; an item that is not an exact dict just where the look-ahead reaches it (a
+    read-only mapping, a dict subclass) sends the history to ``prepare`` as before."""
+    core()
+    events = _alternating(n)
+    assert native.checked_in_core(policy, events)
+    assert outcome(policy, events) == reference(policy, events)
+
+    class Subclass(dict[str, Any]):
+        pass
+
+    for at in {min(n - 1, 8), min(n - 1, 16)}:
+        for odd in (MappingProxyType(events[at]), Subclass(events[at])):
+            mixed: list[Any] = [*events[:at], odd, *events[at + 1 :]]
+            assert not native.checked_in_core(policy, mixed)
+            assert outcome(policy, mixed) == reference(policy, mixed)
+
+
 def test_repeats_and_derived_ids_are_noticed(policy: pe.Policy) -> None:
     core()
     events = [reg(None, T0), pre("p1", T1), pre("p1", T1)]

@@ -429,9 +429,10 @@ const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
 /// How long memory an evaluation freed stays with the process before mimalloc hands it back
 /// to the system: jemalloc's default decay. With mimalloc's own 1 s, a history whose
 /// evaluation takes longer than a second finds the memory of the one before returned, and
-/// faults every page in afresh. On virtual machines that report free pages to their host
-/// (this project's do), a page faulted in again costs the host's fault too: about 2 ms per
-/// MB, a fifth of a 1.2-million-event evaluation's time (README, "Speed: flat cost").
+/// faults its pages in afresh. On virtual machines that report free pages to their host
+/// (this project's do), a page faulted in again costs the host's fault too, about 2 ms per
+/// MB: 13% of a 1.2-million-event evaluation's time. The price is a higher peak (README,
+/// "Freed memory kept for 10 s").
 const KEEP_FREED_MS: std::os::raw::c_long = 10_000;
 
 /// Sets the purge delay, unless the caller chose one (`MIMALLOC_PURGE_DELAY`, or its older
