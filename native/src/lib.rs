@@ -423,41 +423,59 @@ extern "C" {
     fn mi_option_get(option: std::os::raw::c_int) -> std::os::raw::c_long;
 }
 
-/// `mi_option_purge_delay` in mimalloc.h's `mi_option_t` (the same place in its v2 and v3).
+/// `mi_option_purge_delay` and `mi_option_purge_decommits` in mimalloc.h's `mi_option_t`
+/// (the same places in its v2 and v3).
 const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+const MI_OPTION_PURGE_DECOMMITS: std::os::raw::c_int = 5;
 
-/// How long memory an evaluation freed stays with the process before mimalloc hands it back
-/// to the system: jemalloc's default decay. With mimalloc's own 1 s, a history whose
-/// evaluation takes longer than a second finds the memory of the one before returned, and
-/// faults its pages in afresh. On virtual machines that report free pages to their host
-/// (this project's do), a page faulted in again costs the host's fault too, about 2 ms per
-/// MB: 13% of a 1.2-million-event evaluation's time. The price is a higher peak (README,
-/// "Freed memory kept for 10 s").
+/// How long memory an evaluation freed stays with the process before mimalloc purges it:
+/// jemalloc's default decay. With mimalloc's own 1 s, a history whose evaluation takes longer
+/// than a second finds the memory of the one before returned, and faults its pages in afresh.
+/// On virtual machines that report free pages to their host (this project's do), a page
+/// faulted in again costs the host's fault too, about 2 ms per MB: 13% of a
+/// 1.2-million-event evaluation's time. The price is a higher peak (README, "Freed memory
+/// kept for 10 s").
 const KEEP_FREED_MS: std::os::raw::c_long = 10_000;
 
-/// Sets the purge delay, unless the caller chose one (`MIMALLOC_PURGE_DELAY`, or its older
-/// name `MIMALLOC_RESET_DELAY`): mimalloc has read those at start, and they win.
+/// Whether a purge decommits (`MADV_DONTNEED`: the pages go at once, and the next touch
+/// faults in zeroed ones) or resets (`MADV_FREE`: the kernel takes the pages when it needs
+/// memory, and until then a page touched again is simply the process's still). Reset: a
+/// caller that evaluates a long history every half minute (a service, `make bench`'s rounds)
+/// found every evaluation past the 10 s delay faulting its 560 MB in again. The memory is
+/// still the system's to take; `top` shows it in the process's RSS until it does.
+const PURGE_DECOMMITS: std::os::raw::c_long = 0;
+
+/// Sets the purge delay and how a purge returns memory, each unless the caller chose it
+/// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_PURGE_DECOMMITS`, or their older names): mimalloc has
+/// read those at start, and they win.
 fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && std::env::var_os("MIMALLOC_RESET_DELAY").is_none() {
+    let unset = |names: [&str; 2]| names.iter().all(|n| std::env::var_os(n).is_none());
+    if unset(["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]) {
         // SAFETY: sets one of mimalloc's options, which it reads atomically; any thread may
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, KEEP_FREED_MS) }
+    }
+    if unset(["MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"]) {
+        // SAFETY: as above
+        unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, PURGE_DECOMMITS) }
     }
 }
 
 #[cfg(test)]
 mod memory_tests {
-    /// The option set is the purge delay: it holds mimalloc v3's documented default (1000 ms)
-    /// before, and ours after.
+    /// The options set are the purge delay and the purge's kind: they hold mimalloc v3's
+    /// documented defaults (1000 ms, decommit) before, and ours after.
     #[test]
-    fn the_purge_delay_is_kept_longer() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some() {
-            return; // the caller's own delay stands: nothing of ours to check
+    fn freed_memory_is_kept_longer_and_reset() {
+        let env = |n: &str| std::env::var_os(n).is_some();
+        if ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY", "MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"].iter().any(|n| env(n)) {
+            return; // the caller's own options stand: nothing of ours to check
         }
-        // SAFETY: reads one of mimalloc's options
-        let before = unsafe { super::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(before, 1000);
+        // SAFETY: reads mimalloc's options
+        let get = |o| unsafe { super::mi_option_get(o) };
+        assert_eq!(get(super::MI_OPTION_PURGE_DELAY), 1000);
+        assert_eq!(get(super::MI_OPTION_PURGE_DECOMMITS), 1);
         super::keep_freed_memory();
-        let after = unsafe { super::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(after, super::KEEP_FREED_MS);
+        assert_eq!(get(super::MI_OPTION_PURGE_DELAY), super::KEEP_FREED_MS);
+        assert_eq!(get(super::MI_OPTION_PURGE_DECOMMITS), super::PURGE_DECOMMITS);
     }
 }
