@@ -445,16 +445,20 @@ const KEEP_FREED_MS: std::os::raw::c_long = 10_000;
 /// still the system's to take; `top` shows it in the process's RSS until it does.
 const PURGE_DECOMMITS: std::os::raw::c_long = 0;
 
+/// The environment variables (today's name, then the older one) by which a caller sets each.
+const DELAY_VARS: [&str; 2] = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"];
+const DECOMMITS_VARS: [&str; 2] = ["MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"];
+
 /// Sets the purge delay and how a purge returns memory, each unless the caller chose it
 /// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_PURGE_DECOMMITS`, or their older names): mimalloc has
 /// read those at start, and they win.
 fn keep_freed_memory() {
     let unset = |names: [&str; 2]| names.iter().all(|n| std::env::var_os(n).is_none());
-    if unset(["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]) {
+    if unset(DELAY_VARS) {
         // SAFETY: sets one of mimalloc's options, which it reads atomically; any thread may
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, KEEP_FREED_MS) }
     }
-    if unset(["MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"]) {
+    if unset(DECOMMITS_VARS) {
         // SAFETY: as above
         unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, PURGE_DECOMMITS) }
     }
@@ -463,19 +467,34 @@ fn keep_freed_memory() {
 #[cfg(test)]
 mod memory_tests {
     /// The options set are the purge delay and the purge's kind: they hold mimalloc v3's
-    /// documented defaults (1000 ms, decommit) before, and ours after.
+    /// documented defaults (1000 ms, decommit) before, and ours after; where the caller names
+    /// one in the environment, ours leaves that one as it was. One test, since it sets the
+    /// process's environment, which tests on other threads would see.
     #[test]
-    fn freed_memory_is_kept_longer_and_reset() {
-        let env = |n: &str| std::env::var_os(n).is_some();
-        if ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY", "MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"].iter().any(|n| env(n)) {
+    fn freed_memory_is_kept_longer_and_reset_unless_the_caller_chose() {
+        use super::{DECOMMITS_VARS, DELAY_VARS, MI_OPTION_PURGE_DECOMMITS, MI_OPTION_PURGE_DELAY};
+        let named = |names: [&str; 2]| names.iter().any(|n| std::env::var_os(n).is_some());
+        if named(DELAY_VARS) || named(DECOMMITS_VARS) {
             return; // the caller's own options stand: nothing of ours to check
         }
-        // SAFETY: reads mimalloc's options
+        // SAFETY: reads and sets mimalloc's options
         let get = |o| unsafe { super::mi_option_get(o) };
-        assert_eq!(get(super::MI_OPTION_PURGE_DELAY), 1000);
-        assert_eq!(get(super::MI_OPTION_PURGE_DECOMMITS), 1);
+        let set = |o, v| unsafe { super::mi_option_set(o, v) };
+        assert_eq!(get(MI_OPTION_PURGE_DELAY), 1000);
+        assert_eq!(get(MI_OPTION_PURGE_DECOMMITS), 1);
         super::keep_freed_memory();
-        assert_eq!(get(super::MI_OPTION_PURGE_DELAY), super::KEEP_FREED_MS);
-        assert_eq!(get(super::MI_OPTION_PURGE_DECOMMITS), super::PURGE_DECOMMITS);
+        assert_eq!(get(MI_OPTION_PURGE_DELAY), super::KEEP_FREED_MS);
+        assert_eq!(get(MI_OPTION_PURGE_DECOMMITS), super::PURGE_DECOMMITS);
+        // each option's variable, by either of its names, keeps that option alone as it is
+        for (i, name) in DELAY_VARS.iter().chain(DECOMMITS_VARS.iter()).enumerate() {
+            set(MI_OPTION_PURGE_DELAY, 7);
+            set(MI_OPTION_PURGE_DECOMMITS, 7);
+            std::env::set_var(name, "7");
+            super::keep_freed_memory();
+            std::env::remove_var(name);
+            let delay_named = i < 2;
+            assert_eq!(get(MI_OPTION_PURGE_DELAY), if delay_named { 7 } else { super::KEEP_FREED_MS }, "{name}");
+            assert_eq!(get(MI_OPTION_PURGE_DECOMMITS), if delay_named { super::PURGE_DECOMMITS } else { 7 }, "{name}");
+        }
     }
 }
